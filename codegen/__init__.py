@@ -1,0 +1,1 @@
+"""Backends: LLVM CPU code (JIT and AOT) and NVPTX, with their runtimes."""

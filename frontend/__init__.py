@@ -1,0 +1,1 @@
+"""Frontends lowering to the hy IR: the .hy language and Python tracing."""

@@ -1,0 +1,247 @@
+"""The generic IR structure: Value, Operation, Block, Region.
+
+Every operation of every dialect is an ``Operation`` subclass that declares its operands,
+results, attributes, regions and traits (see ``opdef.py``); nothing else about an op is
+special-cased by the printer, parser or verifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .attributes import Attribute
+from .location import UNKNOWN, Location
+from .opdef import AttrDef, OperandDef, ResultDef, Trait, register_op_class
+from .types import Type
+
+if TYPE_CHECKING:
+    from .printer import Printer
+
+
+class Use:
+    """One use of a value: operand ``index`` of ``op``."""
+
+    __slots__ = ("op", "index")
+
+    def __init__(self, op: Operation, index: int) -> None:
+        self.op = op
+        self.index = index
+
+
+class Value:
+    """An SSA value: defined once (an op result or a block argument), used many times."""
+
+    __slots__ = ("type", "uses", "name_hint")
+
+    def __init__(self, type_: Type, name_hint: str | None = None) -> None:
+        self.type = type_
+        self.uses: list[Use] = []
+        self.name_hint = name_hint
+
+    def replace_all_uses_with(self, new: Value) -> None:
+        for use in list(self.uses):
+            use.op.set_operand(use.index, new)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name_hint or ''}: {self.type}>"
+
+
+class OpResult(Value):
+    __slots__ = ("op", "index")
+
+    def __init__(self, type_: Type, op: Operation, index: int) -> None:
+        super().__init__(type_)
+        self.op = op
+        self.index = index
+
+    @property
+    def owner_block(self) -> Block | None:
+        return self.op.parent
+
+
+class BlockArgument(Value):
+    __slots__ = ("block", "index")
+
+    def __init__(self, type_: Type, block: Block, index: int, name_hint: str | None = None):
+        super().__init__(type_, name_hint)
+        self.block = block
+        self.index = index
+
+    @property
+    def owner_block(self) -> Block | None:
+        return self.block
+
+
+class Operation:
+    """A generic operation. Subclasses set ``name`` and the declarative spec below."""
+
+    name: ClassVar[str] = ""
+    operand_defs: ClassVar[tuple[OperandDef, ...]] = ()
+    result_defs: ClassVar[tuple[ResultDef, ...]] = ()
+    attr_defs: ClassVar[dict[str, AttrDef]] = {}
+    region_count: ClassVar[int] = 0
+    traits: ClassVar[frozenset[type[Trait]]] = frozenset()
+
+    # Ops that must sit directly inside one of these ops (e.g. scf.yield in scf.for/scf.if).
+    parent_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        register_op_class(cls)
+
+    def __init__(self, operands: Sequence[Value] = (), result_types: Sequence[Type] = (),
+                 attributes: dict[str, Attribute] | None = None,
+                 regions: Sequence[Region] = (), loc: Location = UNKNOWN) -> None:
+        self.operands: list[Value] = []
+        for v in operands:
+            self._append_operand(v)
+        self.results = [OpResult(t, self, i) for i, t in enumerate(result_types)]
+        self.attributes: dict[str, Attribute] = dict(attributes or {})
+        self.regions: list[Region] = []
+        for r in regions:
+            self.add_region(r)
+        self.loc = loc
+        self.parent: Block | None = None
+
+    # -- hooks an op definition overrides ----------------------------------------------------
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type],
+                           attributes: dict[str, Attribute]) -> list[Type] | None:
+        """Result types implied by operands and attributes, or None when the op cannot tell.
+
+        Raises ``VerifyError`` (without location) when the operands are ill-typed; the
+        builder uses this to create ops and the verifier to check parsed ones.
+        """
+        return None
+
+    def verify_(self) -> None:
+        """Op-specific checks beyond the declarative spec; raise ``VerifyError``."""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        """Reference semantics of a pure op on numpy values (scalars as 0-d arrays)."""
+        raise TypeError(f"{self.name} has no pure evaluation rule")
+
+    def print_custom(self, printer: Printer) -> bool:
+        """Print a custom form and return True, or return False for the default form."""
+        return False
+
+    # -- structure -------------------------------------------------------------------------
+    def _append_operand(self, value: Value) -> None:
+        value.uses.append(Use(self, len(self.operands)))
+        self.operands.append(value)
+
+    def set_operand(self, index: int, value: Value) -> None:
+        old = self.operands[index]
+        old.uses = [u for u in old.uses if not (u.op is self and u.index == index)]
+        self.operands[index] = value
+        value.uses.append(Use(self, index))
+
+    def drop_operands(self) -> None:
+        for i, v in enumerate(self.operands):
+            v.uses = [u for u in v.uses if not (u.op is self and u.index == i)]
+        self.operands = []
+
+    def add_region(self, region: Region) -> Region:
+        region.parent = self
+        self.regions.append(region)
+        return region
+
+    @property
+    def result(self) -> OpResult:
+        """The single result of a one-result op."""
+        assert len(self.results) == 1, f"{self.name} has {len(self.results)} results"
+        return self.results[0]
+
+    @property
+    def parent_op(self) -> Operation | None:
+        block = self.parent
+        region = block.parent if block else None
+        return region.parent if region else None
+
+    def has_trait(self, trait: type[Trait]) -> bool:
+        return trait in self.traits
+
+    def erase(self) -> None:
+        """Remove this op from its block; its results must have no uses left."""
+        assert all(not r.uses for r in self.results), f"erasing {self.name} with live uses"
+        for region in self.regions:
+            for block in region.blocks:
+                for op in list(block.ops):
+                    op.drop_all_references()
+        self.drop_operands()
+        if self.parent is not None:
+            self.parent.ops.remove(self)
+            self.parent = None
+
+    def drop_all_references(self) -> None:
+        for region in self.regions:
+            for block in region.blocks:
+                for op in block.ops:
+                    op.drop_all_references()
+        self.drop_operands()
+
+    def walk(self) -> Iterator[Operation]:
+        """This op and every op nested in its regions, in pre-order."""
+        yield self
+        for region in self.regions:
+            for block in region.blocks:
+                for op in list(block.ops):
+                    yield from op.walk()
+
+    def __repr__(self) -> str:
+        return f"<{self.name} op>"
+
+
+class Block:
+    """A list of operations with typed arguments; in hyc each region holds one block."""
+
+    def __init__(self, arg_types: Sequence[Type] = (), arg_names: Sequence[str | None] = ()):
+        names = list(arg_names) + [None] * (len(arg_types) - len(arg_names))
+        self.args = [BlockArgument(t, self, i, n) for i, (t, n) in enumerate(zip(arg_types, names))]
+        self.ops: list[Operation] = []
+        self.parent: Region | None = None
+
+    def add_arg(self, type_: Type, name_hint: str | None = None) -> BlockArgument:
+        arg = BlockArgument(type_, self, len(self.args), name_hint)
+        self.args.append(arg)
+        return arg
+
+    def append(self, op: Operation) -> Operation:
+        return self.insert(len(self.ops), op)
+
+    def insert(self, index: int, op: Operation) -> Operation:
+        assert op.parent is None, "op is already in a block"
+        op.parent = self
+        self.ops.insert(index, op)
+        return op
+
+    @property
+    def terminator(self) -> Operation | None:
+        return self.ops[-1] if self.ops else None
+
+    @property
+    def parent_op(self) -> Operation | None:
+        return self.parent.parent if self.parent else None
+
+
+class Region:
+    """A list of blocks owned by an operation (a function body, a loop body, a branch)."""
+
+    def __init__(self, blocks: Sequence[Block] = ()) -> None:
+        self.blocks: list[Block] = []
+        self.parent: Operation | None = None
+        for b in blocks:
+            self.add_block(b)
+
+    def add_block(self, block: Block) -> Block:
+        block.parent = self
+        self.blocks.append(block)
+        return block
+
+    @property
+    def block(self) -> Block:
+        """The entry (and in hyc the only) block."""
+        return self.blocks[0]

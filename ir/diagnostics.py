@@ -1,0 +1,91 @@
+"""Structured errors and their rendering: ``file:line:col: error: message``, line and caret."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .location import UNKNOWN, Location
+
+
+@dataclass
+class Diagnostic:
+    message: str
+    loc: Location = UNKNOWN
+    severity: str = "error"
+    notes: list[Diagnostic] = field(default_factory=list)
+
+
+class HycError(Exception):
+    """An error a user caused: bad source, malformed IR, wrong arguments.
+
+    It holds one or more diagnostics; the command-line tools render them and exit with 1.
+    """
+
+    def __init__(self, message: str = "", loc: Location = UNKNOWN,
+                 diagnostics: list[Diagnostic] | None = None) -> None:
+        self.diagnostics = diagnostics if diagnostics is not None else [Diagnostic(message, loc)]
+        super().__init__(self.diagnostics[0].message if self.diagnostics else message)
+
+    @property
+    def loc(self) -> Location:
+        return self.diagnostics[0].loc
+
+    def __str__(self) -> str:
+        return render_all(self.diagnostics, with_source=False)
+
+
+class ParseError(HycError):
+    """Malformed textual IR or source text."""
+
+
+class VerifyError(HycError):
+    """IR that breaks a structural or type rule."""
+
+
+class InterpreterError(HycError):
+    """A failure while executing IR (bad argument, runtime shape mismatch, ...)."""
+
+
+class SourceManager:
+    """Remembers source text by file name so diagnostics can quote lines of stdin too."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, list[str]] = {}
+
+    def register(self, filename: str, text: str) -> None:
+        self._texts[filename] = text.splitlines()
+
+    def line(self, filename: str, lineno: int) -> str | None:
+        lines = self._texts.get(filename)
+        if lines is None and os.path.isfile(filename):
+            try:
+                with open(filename, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                return None
+            self._texts[filename] = lines
+        if lines is None or not 1 <= lineno <= len(lines):
+            return None
+        return lines[lineno - 1]
+
+
+SOURCES = SourceManager()
+
+
+def render(diag: Diagnostic, with_source: bool = True) -> str:
+    p = diag.loc.primary()
+    head = f"{p.filename}:{p.line}:{p.col}: " if p else ""
+    out = [f"{head}{diag.severity}: {diag.message}"]
+    if with_source and p is not None:
+        text = SOURCES.line(p.filename, p.line)
+        if text is not None:
+            expanded = text.expandtabs(1)  # keep caret aligned: one column per character
+            out.append(expanded)
+            out.append(" " * max(p.col - 1, 0) + "^")
+    out.extend(render(n, with_source) for n in diag.notes)
+    return "\n".join(out)
+
+
+def render_all(diagnostics: list[Diagnostic], with_source: bool = True) -> str:
+    return "\n".join(render(d, with_source) for d in diagnostics)

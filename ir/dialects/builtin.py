@@ -1,0 +1,65 @@
+"""The ``builtin`` dialect: the module, the top-level container of functions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core import Block, Operation, Region
+from ..diagnostics import VerifyError
+from ..location import UNKNOWN, Location
+from ..opdef import IsolatedFromAbove, NoTerminator
+
+if TYPE_CHECKING:
+    from ..parser import Parser
+    from ..printer import Printer
+
+
+class ModuleOp(Operation):
+    """The top-level container: a region of one block holding ``func.func`` ops.
+
+    Printed as ``module { ... }``. Function names are unique within a module.
+    """
+
+    name = "builtin.module"
+    region_count = 1
+    traits = frozenset({NoTerminator, IsolatedFromAbove})
+
+    @staticmethod
+    def create(loc: Location = UNKNOWN) -> ModuleOp:
+        return ModuleOp(regions=[Region([Block()])], loc=loc)
+
+    @property
+    def body(self) -> Block:
+        return self.regions[0].block
+
+    @property
+    def functions(self) -> list[Operation]:
+        return [op for op in self.body.ops if op.name == "func.func"]
+
+    def lookup(self, symbol: str) -> Operation | None:
+        for op in self.body.ops:
+            if op.attributes.get("sym_name") is not None and op.sym_name == symbol:  # type: ignore[attr-defined]
+                return op
+        return None
+
+    def verify_(self) -> None:
+        seen: set[str] = set()
+        for op in self.body.ops:
+            if op.name != "func.func":
+                raise VerifyError(f"a module holds only func.func ops, found '{op.name}'", op.loc)
+            name = op.sym_name  # type: ignore[attr-defined]
+            if name in seen:
+                raise VerifyError(f"redefinition of symbol '@{name}'", op.loc)
+            seen.add(name)
+
+    def print_custom(self, printer: Printer) -> bool:
+        if self.attributes or len(self.regions[0].blocks) != 1:
+            return False
+        printer.write("module ")
+        printer.print_region(self.regions[0], print_entry_args=False)
+        return True
+
+    @classmethod
+    def parse_custom(cls, parser: Parser, loc: Location) -> Operation:
+        region = parser.parse_region(entry_args=None)
+        return cls(regions=[region], loc=loc)

@@ -1,0 +1,160 @@
+"""The ``func`` dialect: functions, calls and returns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..attributes import StringAttr, SymbolRefAttr, TypeAttr
+from ..core import Block, Operation, Region
+from ..diagnostics import VerifyError
+from ..location import UNKNOWN, Location
+from ..opdef import (ANY_VALUE, IsolatedFromAbove, OperandDef, ResultDef, Terminator,
+                     string_attr, symbol_attr, type_attr)
+from ..shapes import types_compatible
+from ..types import FunctionType, Type, format_result_types
+
+if TYPE_CHECKING:
+    from ..parser import Parser
+    from ..printer import Printer
+
+
+class FuncOp(Operation):
+    """A function: ``func.func @name(%a: T, ...) -> R { ... }``.
+
+    Its body is one block whose arguments are the parameters, ended by ``func.return``.
+    It is isolated from above: the body uses only its own values.
+    """
+
+    name = "func.func"
+    attr_defs = {"sym_name": string_attr(), "function_type": type_attr()}
+    region_count = 1
+    traits = frozenset({IsolatedFromAbove})
+
+    @staticmethod
+    def create(name: str, inputs: list[Type], results: list[Type],
+               arg_names: list[str | None] | None = None, loc: Location = UNKNOWN) -> FuncOp:
+        ftype = FunctionType(tuple(inputs), tuple(results))
+        block = Block(inputs, arg_names or [])
+        return FuncOp(attributes={"sym_name": StringAttr(name), "function_type": TypeAttr(ftype)},
+                      regions=[Region([block])], loc=loc)
+
+    @property
+    def type(self) -> FunctionType:
+        return self.function_type  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def body(self) -> Block:
+        return self.regions[0].block
+
+    def verify_(self) -> None:
+        if not isinstance(self.attributes["function_type"].value, FunctionType):  # type: ignore[attr-defined]
+            raise VerifyError("'function_type' must be a function type")
+        region = self.regions[0]
+        if len(region.blocks) != 1:
+            raise VerifyError("a function body must be one block")
+        arg_types = tuple(a.type for a in region.block.args)
+        if arg_types != self.type.inputs:
+            raise VerifyError(f"entry block arguments ({', '.join(map(str, arg_types))}) do not "
+                              f"match the function type {self.type}")
+
+    def print_custom(self, printer: Printer) -> bool:
+        extra = {k: v for k, v in self.attributes.items()
+                 if k not in ("sym_name", "function_type")}
+        if len(self.regions[0].blocks) != 1 or not isinstance(self.type, FunctionType):
+            return False
+        printer.write(f"func.func @{self.sym_name}(")  # type: ignore[attr-defined]
+        args = self.body.args
+        printer.write(", ".join(f"{printer.define(a)}: {a.type}" for a in args))
+        printer.write(")")
+        if self.type.results:
+            printer.write(" -> " + format_result_types(self.type.results))
+        if extra:
+            printer.write(" attributes ")
+            printer.print_attr_dict(extra)
+        printer.write(" ")
+        printer.print_region(self.regions[0], print_entry_args=False)
+        return True
+
+    @classmethod
+    def parse_custom(cls, parser: Parser, loc: Location) -> Operation:
+        name = parser.expect_symbol()
+        params = parser.parse_parameter_list()
+        results: list[Type] = []
+        if parser.accept("->"):
+            results = parser.parse_result_type_list()
+        attrs = parser.parse_attr_dict() if parser.accept_word("attributes") else {}
+        ftype = FunctionType(tuple(t for _, t, _ in params), tuple(results))
+        attrs["sym_name"] = StringAttr(name)
+        attrs["function_type"] = TypeAttr(ftype)
+        region = parser.parse_region(entry_args=params)
+        return cls(attributes=attrs, regions=[region], loc=loc)
+
+
+def _enclosing_function(op: Operation) -> FuncOp | None:
+    parent = op.parent_op
+    while parent is not None and not isinstance(parent, FuncOp):
+        parent = parent.parent_op
+    return parent
+
+
+def _lookup_function(op: Operation, symbol: str) -> FuncOp | None:
+    top = op
+    while top.parent_op is not None:
+        top = top.parent_op
+    lookup = getattr(top, "lookup", None)
+    found = lookup(symbol) if lookup else None
+    return found if isinstance(found, FuncOp) else None
+
+
+def check_types_agree(what: str, got: list[Type], expected: tuple[Type, ...] | list[Type]) -> None:
+    """Shared by return, call and yield: counts equal, each type compatible."""
+    if len(got) != len(expected):
+        raise VerifyError(f"{what}: expected {len(expected)} value(s), got {len(got)}")
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if not types_compatible(g, e):
+            raise VerifyError(f"{what}: value #{i} has type {g}, expected {e}")
+
+
+class ReturnOp(Operation):
+    """Returns values from the enclosing function; their types must match its result types."""
+
+    name = "func.return"
+    operand_defs = (OperandDef("values", ANY_VALUE, variadic=True),)
+    traits = frozenset({Terminator})
+    parent_names = ("func.func",)
+
+    def verify_(self) -> None:
+        func = self.parent_op
+        if isinstance(func, FuncOp):
+            check_types_agree(f"return from @{func.sym_name}",  # type: ignore[attr-defined]
+                              [v.type for v in self.operands], func.type.results)
+
+
+class CallOp(Operation):
+    """Calls a function of the module by symbol: ``func.call %a, %b {callee = @f}``.
+
+    Argument and result types must agree with the callee's signature.
+    """
+
+    name = "func.call"
+    operand_defs = (OperandDef("args", ANY_VALUE, variadic=True),)
+    result_defs = (ResultDef("outputs", ANY_VALUE, variadic=True),)
+    attr_defs = {"callee": symbol_attr()}
+
+    @staticmethod
+    def create(callee: FuncOp, args: list, loc: Location = UNKNOWN) -> CallOp:  # type: ignore[type-arg]
+        return CallOp(args, list(callee.type.results),
+                      {"callee": SymbolRefAttr(callee.sym_name)}, loc=loc)  # type: ignore[attr-defined]
+
+    def verify_(self) -> None:
+        callee = _lookup_function(self, self.callee)  # type: ignore[attr-defined]
+        if callee is None:
+            raise VerifyError(f"call to unknown function '@{self.callee}'")  # type: ignore[attr-defined]
+        sig = callee.type
+        check_types_agree(f"arguments of call to @{callee.sym_name} {sig}",  # type: ignore[attr-defined]
+                          [v.type for v in self.operands], sig.inputs)
+        check_types_agree(f"results of call to @{callee.sym_name} {sig}",  # type: ignore[attr-defined]
+                          [r.type for r in self.results], sig.results)
+
+
+__all__ = ["FuncOp", "ReturnOp", "CallOp", "check_types_agree", "_enclosing_function"]

@@ -1,0 +1,294 @@
+"""Elementwise ``hy`` ops: arithmetic, math functions, comparisons, logic, select, cast.
+
+Elementwise operands have equal shapes (compatible dims) and equal element types: numpy
+broadcasting is made explicit by ``hy.broadcast_to`` and dtype promotion by ``hy.cast``, so
+every backend lowers these ops to one loop over elements.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ...core import Operation
+from ...diagnostics import VerifyError
+from ...opdef import (ANY_VALUE, BOOL, FLOAT, NUMERIC, Commutative, Elementwise, OperandDef,
+                      Pure, ResultDef)
+from ...shapes import merge_shapes, shapes_compatible
+from ...types import ScalarType, Type, element_type, i1, make_type, shape_of
+
+
+def common_shape(types: list[Type]) -> tuple:  # type: ignore[type-arg]
+    shape = shape_of(types[0])
+    for t in types[1:]:
+        if not shapes_compatible(shape, shape_of(t)):
+            raise VerifyError(f"operand shapes differ: {types[0]} vs {t} (elementwise operands "
+                              "need equal shapes; broadcast with hy.broadcast_to)")
+        shape = merge_shapes(shape, shape_of(t))
+    return shape
+
+
+class ElementwiseOp(Operation):
+    """Base of elementwise ops; subclasses give ``name``, operand defs and ``reference``."""
+
+    traits = frozenset({Pure, Elementwise})
+    result_defs = (ResultDef("output"),)
+    result_element: ClassVar[ScalarType | None] = None  # i1 for comparisons
+    typed_from: ClassVar[int] = 0  # operands from here on share one element type
+
+    @staticmethod
+    def reference(*args: np.ndarray) -> Any:
+        raise TypeError("elementwise op without a reference function")
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        shape = common_shape(operand_types)
+        typed = operand_types[cls.typed_from:]
+        if len({element_type(t) for t in typed}) > 1:
+            raise VerifyError("operand element types differ: "
+                              + " vs ".join(str(t) for t in typed) + " (insert hy.cast)")
+        return [make_type(cls.result_element or element_type(typed[0]), shape)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(type(self).reference(*args))]
+
+
+class UnaryOp(ElementwiseOp):
+    operand_defs = (OperandDef("input", NUMERIC),)
+
+
+class FloatUnaryOp(ElementwiseOp):
+    operand_defs = (OperandDef("input", FLOAT),)
+
+
+class BinaryOp(ElementwiseOp):
+    operand_defs = (OperandDef("lhs", NUMERIC), OperandDef("rhs", NUMERIC))
+
+
+class CompareOp(ElementwiseOp):
+    operand_defs = (OperandDef("lhs", NUMERIC), OperandDef("rhs", NUMERIC))
+    result_element = i1
+
+
+class LogicalOp(ElementwiseOp):
+    operand_defs = (OperandDef("lhs", BOOL), OperandDef("rhs", BOOL))
+
+
+# -- unary ------------------------------------------------------------------------------------
+class NegOp(UnaryOp):
+    """``-x`` (integers wrap around)."""
+    name = "hy.neg"
+    reference = staticmethod(np.negative)
+
+
+class AbsOp(UnaryOp):
+    """``|x|``."""
+    name = "hy.abs"
+    reference = staticmethod(np.abs)
+
+
+class ReluOp(UnaryOp):
+    """``max(x, 0)``."""
+    name = "hy.relu"
+
+    @staticmethod
+    def reference(x: np.ndarray) -> Any:
+        return np.maximum(x, x.dtype.type(0))
+
+
+class ExpOp(FloatUnaryOp):
+    """``e**x``."""
+    name = "hy.exp"
+    reference = staticmethod(np.exp)
+
+
+class LogOp(FloatUnaryOp):
+    """Natural logarithm (``-inf`` at 0, NaN below)."""
+    name = "hy.log"
+    reference = staticmethod(np.log)
+
+
+class SqrtOp(FloatUnaryOp):
+    """Square root (NaN below 0)."""
+    name = "hy.sqrt"
+    reference = staticmethod(np.sqrt)
+
+
+class TanhOp(FloatUnaryOp):
+    """Hyperbolic tangent."""
+    name = "hy.tanh"
+    reference = staticmethod(np.tanh)
+
+
+class SigmoidOp(FloatUnaryOp):
+    """Logistic function ``1 / (1 + e**-x)``."""
+    name = "hy.sigmoid"
+
+    @staticmethod
+    def reference(x: np.ndarray) -> Any:
+        one = x.dtype.type(1)
+        return one / (one + np.exp(-x))
+
+
+class NotOp(ElementwiseOp):
+    """Logical negation of an i1 value."""
+    name = "hy.not"
+    operand_defs = (OperandDef("input", BOOL),)
+    reference = staticmethod(np.logical_not)
+
+
+# -- binary arithmetic --------------------------------------------------------------------------
+class AddOp(BinaryOp):
+    """``lhs + rhs`` (integers wrap around)."""
+    name = "hy.add"
+    traits = BinaryOp.traits | {Commutative}
+    reference = staticmethod(np.add)
+
+
+class SubOp(BinaryOp):
+    """``lhs - rhs``."""
+    name = "hy.sub"
+    reference = staticmethod(np.subtract)
+
+
+class MulOp(BinaryOp):
+    """``lhs * rhs``."""
+    name = "hy.mul"
+    traits = BinaryOp.traits | {Commutative}
+    reference = staticmethod(np.multiply)
+
+
+class DivOp(BinaryOp):
+    """``lhs / rhs``: IEEE division for floats; for integers, truncation toward zero and
+    0 where ``rhs`` is 0 (so that no backend traps)."""
+    name = "hy.div"
+
+    @staticmethod
+    def reference(a: np.ndarray, b: np.ndarray) -> Any:
+        if a.dtype.kind == "f":
+            return np.divide(a, b)
+        zero = b == 0
+        safe = np.where(zero, b.dtype.type(1), b)
+        quotient = np.floor_divide(a, safe)
+        # floor -> trunc: step back toward zero where the signs differ and it wasn't exact
+        inexact = (np.remainder(a, safe) != 0) & ((a < 0) != (safe < 0))
+        quotient = quotient + inexact.astype(quotient.dtype)
+        return np.where(zero, a.dtype.type(0), quotient)
+
+
+class PowOp(BinaryOp):
+    """``lhs ** rhs``: IEEE ``pow`` for floats; for integers a negative exponent gives
+    ``1 / lhs**-rhs`` truncated (so 0 unless ``|lhs|`` is 1, and 0 for ``lhs == 0``)."""
+    name = "hy.pow"
+
+    @staticmethod
+    def reference(a: np.ndarray, b: np.ndarray) -> Any:
+        if a.dtype.kind == "f":
+            return np.power(a, b)
+        negative = b < 0
+        result = np.power(a, np.where(negative, b.dtype.type(0), b))
+        one, zero = a.dtype.type(1), a.dtype.type(0)
+        odd = (np.abs(b) % 2) == 1
+        reciprocal = np.where(a == 1, one,
+                              np.where(a == -1, np.where(odd, -one, one), zero))
+        return np.where(negative, reciprocal, result)
+
+
+class MaximumOp(BinaryOp):
+    """Elementwise maximum; NaN if either operand is NaN."""
+    name = "hy.maximum"
+    traits = BinaryOp.traits | {Commutative}
+    reference = staticmethod(np.maximum)
+
+
+class MinimumOp(BinaryOp):
+    """Elementwise minimum; NaN if either operand is NaN."""
+    name = "hy.minimum"
+    traits = BinaryOp.traits | {Commutative}
+    reference = staticmethod(np.minimum)
+
+
+# -- logic and comparisons -------------------------------------------------------------------------
+class AndOp(LogicalOp):
+    """Logical and of i1 values."""
+    name = "hy.and"
+    traits = LogicalOp.traits | {Commutative}
+    reference = staticmethod(np.logical_and)
+
+
+class OrOp(LogicalOp):
+    """Logical or of i1 values."""
+    name = "hy.or"
+    traits = LogicalOp.traits | {Commutative}
+    reference = staticmethod(np.logical_or)
+
+
+class EqOp(CompareOp):
+    """``lhs == rhs`` as i1 (any element type)."""
+    name = "hy.eq"
+    operand_defs = (OperandDef("lhs", ANY_VALUE), OperandDef("rhs", ANY_VALUE))
+    reference = staticmethod(np.equal)
+
+
+class NeOp(CompareOp):
+    """``lhs != rhs`` as i1 (any element type)."""
+    name = "hy.ne"
+    operand_defs = (OperandDef("lhs", ANY_VALUE), OperandDef("rhs", ANY_VALUE))
+    reference = staticmethod(np.not_equal)
+
+
+class LtOp(CompareOp):
+    """``lhs < rhs`` as i1 (false if either is NaN)."""
+    name = "hy.lt"
+    reference = staticmethod(np.less)
+
+
+class LeOp(CompareOp):
+    """``lhs <= rhs`` as i1."""
+    name = "hy.le"
+    reference = staticmethod(np.less_equal)
+
+
+class GtOp(CompareOp):
+    """``lhs > rhs`` as i1."""
+    name = "hy.gt"
+    reference = staticmethod(np.greater)
+
+
+class GeOp(CompareOp):
+    """``lhs >= rhs`` as i1."""
+    name = "hy.ge"
+    reference = staticmethod(np.greater_equal)
+
+
+class SelectOp(ElementwiseOp):
+    """``condition ? true_value : false_value`` element by element (numpy ``where``)."""
+    name = "hy.select"
+    operand_defs = (OperandDef("condition", BOOL), OperandDef("true_value", ANY_VALUE),
+                    OperandDef("false_value", ANY_VALUE))
+    typed_from = 1
+    reference = staticmethod(np.where)
+
+
+class CastOp(Operation):
+    """Converts each element to the result's element type, shape unchanged.
+
+    Float to integer truncates toward zero (out of range: unspecified); to i1 means ``!= 0``.
+    """
+    name = "hy.cast"
+    operand_defs = (OperandDef("input", ANY_VALUE),)
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    traits = frozenset({Pure, Elementwise})
+
+    def verify_(self) -> None:
+        source, target = self.operands[0].type, self.result.type
+        if not shapes_compatible(shape_of(source), shape_of(target)):
+            raise VerifyError(f"cast changes the shape: {source} to {target}")
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        from ...types import numpy_dtype
+        x, dtype = args[0], numpy_dtype(self.result.type)
+        if dtype == np.bool_:
+            return [x != 0]
+        return [x.astype(dtype)]

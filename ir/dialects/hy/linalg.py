@@ -1,0 +1,137 @@
+"""Contractions and reductions: matmul, sum/mean/max/min over axes, softmax."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ...core import Operation
+from ...diagnostics import VerifyError
+from ...opdef import (FLOAT, NUMERIC, OperandDef, Pure, ResultDef, bool_attr, int_array_attr,
+                      int_attr)
+from ...shapes import broadcast_shapes, dims_compatible, merge_dims
+from ...types import Dim, Type, element_type, is_scalar, make_type, shape_of
+
+
+class MatmulOp(Operation):
+    """numpy ``matmul``: ``MxK @ KxN``, batched (leading dims broadcast), matrix-vector
+    (``MxK @ K``), vector-matrix and vector-vector (a scalar result)."""
+    name = "hy.matmul"
+    operand_defs = (OperandDef("lhs", NUMERIC), OperandDef("rhs", NUMERIC))
+    result_defs = (ResultDef("output", NUMERIC),)
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        lt, rt = operand_types
+        if is_scalar(lt) or is_scalar(rt):
+            raise VerifyError(f"matmul needs tensors, got {lt} and {rt}")
+        if element_type(lt) != element_type(rt):
+            raise VerifyError(f"operand element types differ: {lt} vs {rt}")
+        a, b = shape_of(lt), shape_of(rt)
+        ka, kb = a[-1], (b[0] if len(b) == 1 else b[-2])
+        if not dims_compatible(ka, kb):
+            raise VerifyError(f"matmul inner dimensions differ: {lt} @ {rt} ({ka} vs {kb})")
+        m: tuple[Dim, ...] = a[-2:-1] if len(a) > 1 else ()
+        n: tuple[Dim, ...] = b[-1:] if len(b) > 1 else ()
+        batch = broadcast_shapes(a[:-2], b[:-2])
+        if batch is None:
+            raise VerifyError(f"matmul batch dimensions do not broadcast: {lt} @ {rt}")
+        return [make_type(element_type(lt), batch + m + n)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(np.matmul(args[0], args[1]))]
+
+
+class ReduceOp(Operation):
+    """Base of reductions over ``axes`` (sorted, distinct); ``keepdims`` keeps them as 1."""
+    operand_defs = (OperandDef("input", NUMERIC),)
+    result_defs = (ResultDef("output", NUMERIC),)
+    attr_defs = {"axes": int_array_attr(), "keepdims": bool_attr(optional=True)}
+    traits = frozenset({Pure})
+    keeps_integers: ClassVar[bool] = True
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        source = operand_types[0]
+        shape = shape_of(source)
+        axes = [a.value for a in attributes["axes"].value]
+        if axes != sorted(set(axes)) or any(not 0 <= a < len(shape) for a in axes):
+            raise VerifyError(f"axes {axes} must be distinct, sorted and within the rank "
+                              f"{len(shape)} of {source}")
+        keep = "keepdims" in attributes and attributes["keepdims"].value
+        out = tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
+        return [make_type(element_type(source), out)]
+
+    def reduce_args(self) -> dict:  # type: ignore[type-arg]
+        return {"axis": tuple(self.axes), "keepdims": bool(self.keepdims)}  # type: ignore[attr-defined]
+
+
+class SumOp(ReduceOp):
+    """Sum over axes (0 over an empty axis), accumulated in the element type."""
+    name = "hy.sum"
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(np.sum(args[0], dtype=args[0].dtype, **self.reduce_args()))]
+
+
+class MeanOp(ReduceOp):
+    """Arithmetic mean over axes (NaN over an empty axis)."""
+    name = "hy.mean"
+    operand_defs = (OperandDef("input", FLOAT),)
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(np.mean(args[0], dtype=args[0].dtype, **self.reduce_args()))]
+
+
+def _lowest(dtype: np.dtype) -> object:
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype: np.dtype) -> object:
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+class MaxOp(ReduceOp):
+    """Maximum over axes; NaN if any element is; the lowest value over an empty axis."""
+    name = "hy.max"
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x = args[0]
+        return [np.asarray(np.max(x, initial=_lowest(x.dtype), **self.reduce_args()))]
+
+
+class MinOp(ReduceOp):
+    """Minimum over axes; NaN if any element is; the highest value over an empty axis."""
+    name = "hy.min"
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x = args[0]
+        return [np.asarray(np.min(x, initial=_highest(x.dtype), **self.reduce_args()))]
+
+
+class SoftmaxOp(Operation):
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (numerically stable)."""
+    name = "hy.softmax"
+    operand_defs = (OperandDef("input", FLOAT),)
+    result_defs = (ResultDef("output", FLOAT),)
+    attr_defs = {"axis": int_attr()}
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        source = operand_types[0]
+        axis = attributes["axis"].value
+        if not 0 <= axis < len(shape_of(source)):
+            raise VerifyError(f"axis {axis} is out of range for {source}")
+        return [source]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, axis = args[0], self.attributes["axis"].value  # type: ignore[attr-defined]
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        e = np.exp(shifted)
+        return [e / np.sum(e, axis=axis, keepdims=True)]
+
+
+_ = merge_dims  # re-exported helper used by shape inference in other ops

@@ -1,0 +1,233 @@
+"""Shape-manipulating ``hy`` ops: constant, dim, broadcast_to, reshape, transpose, concat, slice.
+
+Ops whose result has dynamic dimensions that the operands don't determine (broadcast_to,
+reshape) take one ``index`` operand per non-static result dimension, in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...attributes import DenseAttr
+from ...core import Operation
+from ...diagnostics import InterpreterError, VerifyError
+from ...opdef import (ANY_VALUE, INDEX, OperandDef, Pure, ResultDef, dense_attr, int_array_attr,
+                      int_attr)
+from ...shapes import (broadcastable_to, dims_compatible, dynamic_dim_count, merge_dims)
+from ...types import (DYNAMIC, TensorType, Type, element_type, index, is_static, make_type,
+                      shape_of)
+
+TENSOR = OperandDef("input", ANY_VALUE)
+
+
+def _require_tensor(t: Type, what: str = "operand") -> TensorType:
+    if not isinstance(t, TensorType):
+        raise VerifyError(f"{what} must be a tensor, got {t}")
+    return t
+
+
+def _check_axis(axis: int, rank: int) -> None:
+    if not 0 <= axis < rank:
+        raise VerifyError(f"axis {axis} is out of range for rank {rank}")
+
+
+class ConstantOp(Operation):
+    """A constant scalar or tensor: ``hy.constant {value = dense<1.0> : f32} : f32``."""
+    name = "hy.constant"
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    attr_defs = {"value": dense_attr()}
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        value = attributes["value"]
+        if not is_static(shape_of(value.type)):
+            raise VerifyError(f"a constant needs a static type, got {value.type}")
+        return [value.type]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.attributes["value"].array.copy()]  # type: ignore[attr-defined]
+
+
+def runtime_shape(result_type: Type, sizes: list[np.ndarray], op: Operation) -> tuple[int, ...]:
+    """The concrete shape of a result whose dynamic dims come from ``index`` operands."""
+    shape, it = [], iter(sizes)
+    for d in shape_of(result_type):
+        size = d if isinstance(d, int) else int(next(it))
+        if size < 0:
+            raise InterpreterError(f"{op.name}: negative dimension size {size}", op.loc)
+        shape.append(size)
+    return tuple(shape)
+
+
+class SizedResultOp(Operation):
+    """Base of ops with one ``index`` operand per dynamic result dimension."""
+
+    def verify_sizes(self) -> None:
+        sizes = len(self.operands) - 1
+        needed = dynamic_dim_count(shape_of(self.result.type))
+        if sizes != needed:
+            raise VerifyError(f"result type {self.result.type} has {needed} dynamic dimension(s) "
+                              f"but {sizes} size operand(s) were given")
+
+
+class BroadcastToOp(SizedResultOp):
+    """Broadcasts by numpy's rules (right-aligned; size-1 dims stretch) to the result type."""
+    name = "hy.broadcast_to"
+    operand_defs = (TENSOR, OperandDef("sizes", INDEX, variadic=True))
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    traits = frozenset({Pure})
+
+    def verify_(self) -> None:
+        source, target = self.operands[0].type, self.result.type
+        self.verify_sizes()
+        if element_type(source) != element_type(target):
+            raise VerifyError(f"element types differ: {source} vs {target}")
+        if not broadcastable_to(shape_of(source), shape_of(target)):
+            raise VerifyError(f"cannot broadcast {source} to {target}")
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        shape = runtime_shape(self.result.type, args[1:], self)
+        try:
+            return [np.broadcast_to(args[0], shape).copy()]
+        except ValueError:
+            raise InterpreterError(f"hy.broadcast_to: cannot broadcast shape {args[0].shape} "
+                                   f"to {shape}", self.loc) from None
+
+
+class ReshapeOp(SizedResultOp):
+    """Reinterprets the elements (row-major order) in the result's shape; sizes must agree."""
+    name = "hy.reshape"
+    operand_defs = (TENSOR, OperandDef("sizes", INDEX, variadic=True))
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    traits = frozenset({Pure})
+
+    def verify_(self) -> None:
+        source, target = self.operands[0].type, self.result.type
+        self.verify_sizes()
+        if element_type(source) != element_type(target):
+            raise VerifyError(f"element types differ: {source} vs {target}")
+        s, t = shape_of(source), shape_of(target)
+        if is_static(s) and is_static(t) and np.prod(s) != np.prod(t):
+            raise VerifyError(f"cannot reshape {source} ({int(np.prod(s))} elements) to "
+                              f"{target} ({int(np.prod(t))} elements)")
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        shape = runtime_shape(self.result.type, args[1:], self)
+        if int(np.prod(shape)) != args[0].size:
+            raise InterpreterError(f"hy.reshape: cannot reshape {args[0].shape} to {shape}",
+                                   self.loc)
+        return [args[0].reshape(shape)]
+
+
+class DimOp(Operation):
+    """The size of dimension ``axis`` of a tensor, as an ``index``."""
+    name = "hy.dim"
+    operand_defs = (TENSOR,)
+    result_defs = (ResultDef("output", INDEX),)
+    attr_defs = {"axis": int_attr()}
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        _check_axis(attributes["axis"].value, len(_require_tensor(operand_types[0]).shape))
+        return [index]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(args[0].shape[self.attributes["axis"].value], np.int64)]  # type: ignore[attr-defined]
+
+
+class TransposeOp(Operation):
+    """Permutes dimensions: result dim ``i`` is input dim ``permutation[i]``."""
+    name = "hy.transpose"
+    operand_defs = (TENSOR,)
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    attr_defs = {"permutation": int_array_attr()}
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        source = _require_tensor(operand_types[0])
+        perm = [a.value for a in attributes["permutation"].value]
+        if sorted(perm) != list(range(len(source.shape))):
+            raise VerifyError(f"permutation {perm} is not a permutation of the {len(source.shape)} "
+                              f"dimensions of {source}")
+        return [TensorType(tuple(source.shape[p] for p in perm), source.element)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        perm = [a.value for a in self.attributes["permutation"].value]  # type: ignore[attr-defined]
+        return [np.ascontiguousarray(np.transpose(args[0], perm))]
+
+
+class ConcatOp(Operation):
+    """Joins tensors of equal rank along ``axis``; the other dimensions must agree."""
+    name = "hy.concat"
+    operand_defs = (OperandDef("inputs", ANY_VALUE, variadic=True),)
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    attr_defs = {"axis": int_attr()}
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        if not operand_types:
+            raise VerifyError("needs at least one operand")
+        first = _require_tensor(operand_types[0])
+        axis = attributes["axis"].value
+        _check_axis(axis, len(first.shape))
+        shape = list(first.shape)
+        for t in operand_types[1:]:
+            other = _require_tensor(t)
+            if other.element != first.element or len(other.shape) != len(shape):
+                raise VerifyError(f"operands differ in rank or element type: {first} vs {other}")
+            for i, d in enumerate(other.shape):
+                if i == axis:
+                    both = isinstance(d, int) and isinstance(shape[i], int)
+                    shape[i] = shape[i] + d if both else DYNAMIC  # type: ignore[operator]
+                elif not dims_compatible(shape[i], d):
+                    raise VerifyError(f"dimension {i} differs: {first} vs {other}")
+                else:
+                    shape[i] = merge_dims(shape[i], d)
+        return [TensorType(tuple(shape), first.element)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.concatenate(args, axis=self.attributes["axis"].value)]  # type: ignore[attr-defined]
+
+
+class SliceOp(Operation):
+    """Python slicing per dimension: ``x[starts[i]:stops[i]:steps[i]]``.
+
+    Negative bounds count from the end and out-of-range bounds clamp, as in Python, so one
+    op covers ``x[1:]``, ``x[:, ::-1]`` and friends on dynamic dimensions too.
+    """
+    name = "hy.slice"
+    operand_defs = (TENSOR,)
+    result_defs = (ResultDef("output", ANY_VALUE),)
+    attr_defs = {"starts": int_array_attr(), "stops": int_array_attr(),
+                 "steps": int_array_attr()}
+    traits = frozenset({Pure})
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        source = _require_tensor(operand_types[0])
+        bounds = [[a.value for a in attributes[k].value] for k in ("starts", "stops", "steps")]
+        if any(len(b) != len(source.shape) for b in bounds):
+            raise VerifyError(f"starts, stops and steps need one entry per dimension of {source}")
+        if 0 in bounds[2]:
+            raise VerifyError("slice steps must be non-zero")
+        shape = tuple(len(range(*slice(lo, hi, st).indices(d))) if isinstance(d, int) else DYNAMIC
+                      for d, lo, hi, st in zip(source.shape, *bounds))
+        return [TensorType(shape, source.element)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        bounds = zip(*([a.value for a in self.attributes[k].value]  # type: ignore[attr-defined]
+                       for k in ("starts", "stops", "steps")))
+        return [np.ascontiguousarray(args[0][tuple(slice(*b) for b in bounds)])]
+
+
+def constant_like(value: np.ndarray) -> DenseAttr:
+    """A dense attribute holding a numpy value (scalar or array) of a supported dtype."""
+    from ...types import scalar_type_for_dtype
+    scalar = scalar_type_for_dtype(value.dtype)
+    if scalar is None:
+        raise VerifyError(f"unsupported constant dtype {value.dtype}")
+    return DenseAttr.from_values(make_type(scalar, value.shape), value)

@@ -1,0 +1,185 @@
+"""The reference interpreter: executes tensor-level IR with numpy.
+
+It is the oracle for all compiled code. Pure ops run their own ``evaluate``; this module
+handles what needs the interpreter's state: calls, loops, branches, print, and the checks
+of values against their declared types at every step.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import ChainMap
+from collections.abc import Callable, MutableMapping
+from typing import TextIO
+
+import numpy as np
+
+from .core import Block, Operation, Value
+from .diagnostics import HycError, InterpreterError
+from .dialects.builtin import ModuleOp
+from .dialects.func import CallOp, FuncOp, ReturnOp
+from .dialects.hy import PrintOp
+from .dialects.scf import ForOp, IfOp, YieldOp
+from .types import Type, numpy_dtype, shape_of
+
+MAX_CALL_DEPTH = 100
+Env = MutableMapping[Value, np.ndarray]
+Rule = Callable[[Operation, list[np.ndarray], Env, dict[str, int]], list[np.ndarray]]
+
+
+class ArgumentTypeError(HycError, TypeError):
+    """A wrong number of arguments or a wrong dtype."""
+
+
+class ArgumentValueError(HycError, ValueError):
+    """A wrong shape, or a named dimension bound to two sizes."""
+
+
+def format_value(value: np.ndarray) -> str:
+    """How ``hy.print`` shows a value: like Python's print of the numpy value."""
+    return str(value[()] if value.ndim == 0 else value)
+
+
+def check_shape(value: np.ndarray, type_: Type, bindings: dict[str, int], what: str) -> None:
+    """Check a value's shape against its type, binding named dims on first sight."""
+    shape = shape_of(type_)
+    if value.ndim != len(shape):
+        raise ArgumentValueError(f"{what} has shape {value.shape}, expected rank {len(shape)} "
+                                 f"({type_})")
+    for axis, (size, dim) in enumerate(zip(value.shape, shape)):
+        if isinstance(dim, int):
+            if size != dim:
+                raise ArgumentValueError(f"{what} has shape {value.shape}, but dimension {axis} "
+                                         f"must be {dim} ({type_})")
+        elif dim != "?":
+            bound = bindings.setdefault(dim, size)
+            if bound != size:
+                raise ArgumentValueError(f"{what} has shape {value.shape}: dimension {axis} "
+                                         f"({dim}) is {size}, but {dim} = {bound} from an "
+                                         "earlier argument")
+
+
+def convert_argument(value: object, type_: Type, what: str) -> np.ndarray:
+    """A numpy array of exactly the parameter's dtype; Python scalars convert if lossless."""
+    dtype = numpy_dtype(type_)
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        array = np.asarray(value)
+        if array.dtype != dtype:
+            raise ArgumentTypeError(f"{what} has dtype {array.dtype}, expected {dtype} ({type_})")
+        return array
+    if isinstance(value, (bool, int, float)):
+        converted = np.asarray(value, dtype=dtype)
+        if converted != value or (dtype != np.bool_ and isinstance(value, bool)) or \
+                (dtype.kind in "iub" and isinstance(value, float)):
+            raise ArgumentTypeError(f"{what} is {value!r}, which is not a {type_} value")
+        return converted
+    raise ArgumentTypeError(f"{what} must be a numpy array or scalar, got {type(value).__name__}")
+
+
+class Interpreter:
+    """Runs functions of a verified module: ``Interpreter(module).call("main", x, y)``."""
+
+    def __init__(self, module: Operation, out: TextIO | None = None) -> None:
+        assert isinstance(module, ModuleOp)
+        self.module = module
+        self.out = out
+        self.depth = 0
+        self._rules: dict[type[Operation], Rule] = {
+            ForOp: self._run_for, IfOp: self._run_if, CallOp: self._run_call,
+            PrintOp: self._run_print}
+
+    def call(self, name: str, *args: object) -> tuple[object, ...]:
+        """Call function ``name``; returns its results (numpy arrays, numpy scalars for scalars)."""
+        func = self.module.lookup(name)
+        if not isinstance(func, FuncOp):
+            raise ArgumentTypeError(f"no function named '{name}' in the module")
+        params = func.type.inputs
+        if len(args) != len(params):
+            raise ArgumentTypeError(f"@{name} takes {len(params)} argument(s), got {len(args)}")
+        arg_names = [a.name_hint or f"#{i}" for i, a in enumerate(func.body.args)]
+        values = [convert_argument(a, t, f"argument '{n}' of @{name}")
+                  for a, t, n in zip(args, params, arg_names)]
+        with np.errstate(all="ignore"):
+            results = self.run_function(func, values)
+        return tuple(r[()] if r.ndim == 0 else r.copy() for r in results)
+
+    def run_function(self, func: FuncOp, args: list[np.ndarray]) -> list[np.ndarray]:
+        bindings: dict[str, int] = {}
+        for value, param in zip(args, func.body.args):
+            check_shape(value, param.type, bindings,
+                        f"argument '{param.name_hint or param.index}' of @{func.sym_name}")  # type: ignore[attr-defined]
+        if self.depth >= MAX_CALL_DEPTH:
+            raise InterpreterError(f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)",
+                                   func.loc)
+        self.depth += 1
+        try:
+            env: Env = dict(zip(func.body.args, args))
+            results = self.run_block(func.body, env, bindings)
+        finally:
+            self.depth -= 1
+        for i, (value, type_) in enumerate(zip(results, func.type.results)):
+            check_shape(value, type_, bindings, f"result #{i} of @{func.sym_name}")  # type: ignore[attr-defined]
+        return results
+
+    def run_block(self, block: Block, env: Env, bindings: dict[str, int]) -> list[np.ndarray]:
+        """Run ops in order; return the terminator's operand values."""
+        for op in block.ops:
+            args = [env[v] for v in op.operands]
+            if isinstance(op, (ReturnOp, YieldOp)):
+                return args
+            rule = self._rules.get(type(op))
+            results = rule(op, args, env, bindings) if rule else op.evaluate(args)
+            for result, value in zip(op.results, results):
+                env[result] = self._checked(op, result.type, value, bindings)
+        return []
+
+    def _checked(self, op: Operation, type_: Type, value: np.ndarray,
+                 bindings: dict[str, int]) -> np.ndarray:
+        array = np.asarray(value)
+        dtype = numpy_dtype(type_)
+        if array.dtype != dtype:
+            array = array.astype(dtype)
+        try:
+            check_shape(array, type_, dict(bindings), f"result of '{op.name}'")
+        except ArgumentValueError as e:
+            raise InterpreterError(e.diagnostics[0].message, op.loc) from None
+        return array
+
+    # -- rules for ops that need interpreter state ------------------------------------------
+    def _run_call(self, op: Operation, args: list[np.ndarray], env: Env,
+                  bindings: dict[str, int]) -> list[np.ndarray]:
+        callee = self.module.lookup(op.callee)  # type: ignore[attr-defined]
+        assert isinstance(callee, FuncOp)
+        try:
+            return self.run_function(callee, args)
+        except (ArgumentValueError, ArgumentTypeError) as e:
+            raise InterpreterError(e.diagnostics[0].message, op.loc) from None
+
+    def _run_for(self, op: Operation, args: list[np.ndarray], env: Env,
+                 bindings: dict[str, int]) -> list[np.ndarray]:
+        lower, upper, step = (int(a) for a in args[:3])
+        if step <= 0:
+            raise InterpreterError(f"scf.for step must be positive, got {step}", op.loc)
+        carried = args[3:]
+        body = op.regions[0].block
+        for i in range(lower, upper, step):
+            inner = dict(zip(body.args, [np.asarray(i, np.int64), *carried]))
+            carried = self.run_block(body, ChainMap(inner, env), bindings)
+        return carried
+
+    def _run_if(self, op: Operation, args: list[np.ndarray], env: Env,
+                bindings: dict[str, int]) -> list[np.ndarray]:
+        block = op.regions[0 if bool(args[0]) else 1].block
+        return self.run_block(block, ChainMap({}, env), bindings)
+
+    def _run_print(self, op: Operation, args: list[np.ndarray], env: Env,
+                   bindings: dict[str, int]) -> list[np.ndarray]:
+        out = self.out or sys.stdout
+        out.write(" ".join(format_value(a) for a in args) + "\n")
+        return []
+
+
+def run(module: Operation, entry: str, *args: object,
+        out: TextIO | None = None) -> tuple[object, ...]:
+    """Interpret function ``entry`` of ``module`` on ``args``."""
+    return Interpreter(module, out).call(entry, *args)

@@ -1,0 +1,1 @@
+"""Command-line drivers: hyc and hyc-opt."""
