@@ -133,7 +133,7 @@ class DenseAttr(Attribute):
         dtype = self.array.dtype
         if is_scalar(self.type) or self.is_splat():
             return _format_element(self.array.reshape(-1)[0], dtype)
-        if self.array.size > DENSE_LIST_LIMIT:
+        if self.array.size > DENSE_LIST_LIMIT or self.array.size == 0:
             return '"0x' + self.array.astype(dtype.newbyteorder("<")).tobytes().hex().upper() + '"'
         return _format_nested(self.array, dtype)
 

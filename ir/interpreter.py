@@ -8,6 +8,7 @@ of values against their declared types at every step.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections import ChainMap
 from collections.abc import Callable, MutableMapping
 from typing import TextIO
@@ -99,7 +100,9 @@ class Interpreter:
         arg_names = [a.name_hint or f"#{i}" for i, a in enumerate(func.body.args)]
         values = [convert_argument(a, t, f"argument '{n}' of @{name}")
                   for a, t, n in zip(args, params, arg_names)]
-        with np.errstate(all="ignore"):
+        # IEEE special values are results, not errors: the compiled code produces them too
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             results = self.run_function(func, values)
         return tuple(r[()] if r.ndim == 0 else r.copy() for r in results)
 
@@ -128,10 +131,17 @@ class Interpreter:
             if isinstance(op, (ReturnOp, YieldOp)):
                 return args
             rule = self._rules.get(type(op))
-            results = rule(op, args, env, bindings) if rule else op.evaluate(args)
+            results = rule(op, args, env, bindings) if rule else self._evaluate(op, args)
             for result, value in zip(op.results, results):
                 env[result] = self._checked(op, result.type, value, bindings)
         return []
+
+    @staticmethod
+    def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return op.evaluate(args)
+        except (ValueError, IndexError) as e:  # numpy's view of a run-time shape mismatch
+            raise InterpreterError(f"'{op.name}' failed at run time: {e}", op.loc) from None
 
     def _checked(self, op: Operation, type_: Type, value: np.ndarray,
                  bindings: dict[str, int]) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...core import Operation
-from ...diagnostics import VerifyError
+from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import (ANY_VALUE, BOOL, FLOAT, NUMERIC, Commutative, Elementwise, OperandDef,
                       Pure, ResultDef)
 from ...shapes import merge_shapes, shapes_compatible
@@ -27,6 +27,14 @@ def common_shape(types: list[Type]) -> tuple:  # type: ignore[type-arg]
                               "need equal shapes; broadcast with hy.broadcast_to)")
         shape = merge_shapes(shape, shape_of(t))
     return shape
+
+
+def check_same_shapes(op: Operation, args: list[np.ndarray]) -> None:
+    """Dynamic dims are only known at run time; numpy would broadcast where hy must not."""
+    if any(a.shape != args[0].shape for a in args[1:]):
+        shapes = " vs ".join(str(a.shape) for a in args)
+        raise InterpreterError(f"'{op.name}' operands have different shapes at run time: {shapes}",
+                               op.loc)
 
 
 class ElementwiseOp(Operation):
@@ -51,6 +59,7 @@ class ElementwiseOp(Operation):
         return [make_type(cls.result_element or element_type(typed[0]), shape)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        check_same_shapes(self, args)
         return [np.asarray(type(self).reference(*args))]
 
 

@@ -129,7 +129,7 @@ class SoftmaxOp(Operation):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x, axis = args[0], self.attributes["axis"].value  # type: ignore[attr-defined]
-        shifted = x - np.max(x, axis=axis, keepdims=True)
+        shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
         e = np.exp(shifted)
         return [e / np.sum(e, axis=axis, keepdims=True)]
 

@@ -1,0 +1,143 @@
+"""``hyc``: the compiler driver. Today it reads textual IR (.hyir), verifies it, emits it and
+runs it with the reference interpreter; the .hy frontend and the backends plug in here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from hyc.ir import FuncOp, HycError, ModuleOp, Operation, print_ir
+from hyc.ir.interpreter import Interpreter, format_value
+from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
+
+from .common import load_module, read_source, run_tool, write_output
+
+DEFAULT_DYNAMIC_SIZE = 4
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs.")
+    p.add_argument("input", help="a .hyir textual IR file (or - for stdin)")
+    p.add_argument("--emit", choices=["ir"], help="print the module at this stage")
+    p.add_argument("-o", dest="output", metavar="PATH", help="where --emit writes (default stdout)")
+    p.add_argument("--print-debuginfo", action="store_true", help="print op locations")
+    p.add_argument("--run", action="store_true", help="execute the entry function")
+    p.add_argument("--entry", metavar="NAME", help="function to run (default: main, else the only one)")
+    p.add_argument("--arg", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="an argument of the entry function from a .npy file (repeatable)")
+    p.add_argument("--args", metavar="FILE.npz", help="arguments of the entry function by name")
+    p.add_argument("--random-args", action="store_true",
+                   help="fill missing arguments from a seeded random generator")
+    p.add_argument("--seed", type=int, default=0, help="seed for --random-args (default 0)")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                   help=f"size of a named dimension for --random-args (default {DEFAULT_DYNAMIC_SIZE})")
+    return p
+
+
+def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
+    functions = {f.sym_name: f for f in module.functions}  # type: ignore[attr-defined]
+    if name is None:
+        if "main" in functions:
+            name = "main"
+        elif len(functions) == 1:
+            name = next(iter(functions))
+        else:
+            raise HycError(f"several functions ({', '.join(sorted(functions)) or 'none'}) and no "
+                           "'main': choose one with --entry NAME")
+    if name not in functions:
+        raise HycError(f"no function named '{name}' (available: {', '.join(sorted(functions))})")
+    return functions[name]  # type: ignore[return-value]
+
+
+def _load_array(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
+    except (OSError, ValueError) as e:
+        raise HycError(f"cannot load '{path}': {e}") from None
+
+
+def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
+    params = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
+    known = {n for n, _ in params}
+    given: dict[str, object] = {}
+    if args.args:
+        try:
+            with np.load(args.args, allow_pickle=False) as archive:
+                given.update({k: archive[k] for k in archive.files})
+        except (OSError, ValueError) as e:
+            raise HycError(f"cannot load '{args.args}': {e}") from None
+    for item in args.arg:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise HycError(f"--arg expects NAME=FILE.npy, got '{item}'")
+        given[name] = _load_array(path)
+    unknown = sorted(set(given) - known)
+    if unknown and not args.args:
+        raise HycError(f"@{func.sym_name} has no parameter named {', '.join(unknown)} "  # type: ignore[attr-defined]
+                       f"(parameters: {', '.join(n for n, _ in params)})")
+    rng = np.random.default_rng(args.seed)
+    sizes = _dim_sizes(args.dim)
+    values = []
+    for name, type_ in params:
+        if name in given:
+            values.append(given[name])
+        elif args.random_args:
+            values.append(random_value(type_, rng, sizes))
+        else:
+            raise HycError(f"missing argument '{name}' of @{func.sym_name}: give --arg "  # type: ignore[attr-defined]
+                           f"{name}=FILE.npy, --args FILE.npz or --random-args")
+    return values
+
+
+def _dim_sizes(items: list[str]) -> dict[str, int]:
+    sizes = {}
+    for item in items:
+        name, _, size = item.partition("=")
+        if not size.isdigit():
+            raise HycError(f"--dim expects NAME=SIZE, got '{item}'")
+        sizes[name] = int(size)
+    return sizes
+
+
+def random_value(type_: Type, rng: np.random.Generator, sizes: dict[str, int]) -> np.ndarray:
+    shape = tuple(d if isinstance(d, int) else sizes.get(d, DEFAULT_DYNAMIC_SIZE)
+                  for d in shape_of(type_))
+    dtype = numpy_dtype(type_)
+    if is_float(type_):
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    return rng.integers(0, 10, shape).astype(dtype)
+
+
+def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
+    func = pick_entry(module, args.entry)
+    values = gather_arguments(func, args)
+    results = Interpreter(module).call(func.sym_name, *values)  # type: ignore[attr-defined]
+    for r in results:
+        sys.stdout.write(format_value(np.asarray(r)) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_arg_parser().parse_args(argv)
+
+    def body() -> int:
+        ext = os.path.splitext(args.input)[1]
+        if args.input != "-" and ext != ".hyir":
+            raise HycError(f"'{args.input}': hyc reads textual IR files (.hyir)")
+        text, filename = read_source(args.input)
+        module: Operation = load_module(text, filename)
+        if args.emit == "ir" or not args.run:
+            write_output(print_ir(module, debuginfo=args.print_debuginfo), args.output)
+        if args.run:
+            run_entry(module, args)  # type: ignore[arg-type]
+        return 0
+
+    return run_tool("hyc", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
