@@ -72,7 +72,7 @@ def convert_argument(value: object, type_: Type, what: str) -> np.ndarray:
         converted = np.asarray(value, dtype=dtype)
         if converted != value or (dtype != np.bool_ and isinstance(value, bool)) or \
                 (dtype.kind in "iub" and isinstance(value, float)):
-            raise ArgumentTypeError(f"{what} is {value!r}, which is not a {type_} value")
+            raise ArgumentTypeError(f"{what} is {value!r}, which is not a valid {type_} value")
         return converted
     raise ArgumentTypeError(f"{what} must be a numpy array or scalar, got {type(value).__name__}")
 

@@ -38,12 +38,14 @@ class Parser:
     def __init__(self, text: str, filename: str = "<input>") -> None:
         self.lexer = Lexer(text, filename)
         self.tok = self.lexer.token_at(0)
+        self.prev_end = 0  # where the last consumed token ended
         self.scopes: list[_Scope] = []
         SOURCES.register(filename, text)
 
     # -- tokens -------------------------------------------------------------------------------
     def advance(self) -> Token:
         tok = self.tok
+        self.prev_end = tok.end
         self.tok = self.lexer.token_at(tok.end)
         return tok
 
@@ -54,6 +56,11 @@ class Parser:
         return self.lexer.location((token or self.tok).start)
 
     def error(self, message: str, token: Token | None = None) -> ParseError:
+        """An error at ``token``, or where the parser stands: when the current token is on a
+        later line than the last one consumed, what was expected belonged to that line."""
+        if token is None:
+            here, before = self.here(), self.lexer.location(self.prev_end)
+            return ParseError(message, before if here.line > before.line else here)
         return ParseError(message, self.here(token))
 
     def _describe(self) -> str:

@@ -89,7 +89,9 @@ class Verifier:
                         self.error(op, f"result #{i} has type {got} but the operands give {want}")
             op.verify_()
         except VerifyError as e:
-            self.error(op, e.diagnostics[0].message)
+            diag = e.diagnostics[0]
+            self.diagnostics.append(Diagnostic(f"'{op.name}' op {diag.message}",
+                                               diag.loc if diag.loc.primary() else op.loc))
 
     # -- structure ----------------------------------------------------------------------------
     def _verify_region(self, owner: Operation, region, outer: set[Value]) -> None:  # type: ignore[no-untyped-def]
