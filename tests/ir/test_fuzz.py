@@ -1,0 +1,58 @@
+"""Mutated IR (token deletions, duplications, swaps, truncations) never crashes the tools."""
+
+import io
+import os
+import random
+import re
+from pathlib import Path
+
+import pytest
+from random_ir import random_arguments
+
+from hyc.ir import HycError, parse_module, run, verify
+
+ROOT = Path(__file__).parent.parent.parent
+SOURCES = [ROOT / "examples" / "control.hyir", ROOT / "examples" / "mlp.hyir",
+           Path(__file__).parent / "ops.hyir"]
+TOKEN = re.compile(r'%[\w.$-]+|@\w+|\^\w+|"[^"\n]*"|[\w.]+|->|\S')
+COUNT = int(os.environ.get("HYC_FUZZ_COUNT", "1500"))
+
+
+def mutate(text: str, rng: random.Random) -> str:
+    tokens = [m.group() for m in TOKEN.finditer(text)]
+    spaces = TOKEN.split(text)
+    for _ in range(rng.randint(1, 3)):
+        if not tokens:
+            break
+        i, j = rng.randrange(len(tokens)), rng.randrange(len(tokens))
+        action = rng.choice(["delete", "duplicate", "swap", "truncate", "replace"])
+        if action == "delete":
+            tokens[i] = ""
+        elif action == "duplicate":
+            tokens[i] = tokens[i] + " " + tokens[i]
+        elif action == "swap":
+            tokens[i], tokens[j] = tokens[j], tokens[i]
+        elif action == "replace":
+            tokens[i] = tokens[j]
+        else:
+            tokens, spaces = tokens[:i], spaces[:i + 1]
+    return "".join(s + t for s, t in zip(spaces, tokens + [""]))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_mutations_give_diagnostics_not_crashes(source):
+    text = source.read_text()
+    rng = random.Random(source.name)
+    for _ in range(COUNT // len(SOURCES)):
+        mutated = mutate(text, rng)
+        try:
+            module = parse_module(mutated, "fuzz.hyir")
+            verify(module)
+        except HycError as e:
+            assert e.diagnostics and all(d.message for d in e.diagnostics)
+            continue
+        for func in module.functions:  # what still verifies must also run or fail cleanly
+            try:
+                run(module, func.sym_name, *random_arguments(func, 0), out=io.StringIO())
+            except HycError:
+                pass
