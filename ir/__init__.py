@@ -1,8 +1,18 @@
 """hyc's typed SSA IR: types, attributes, ops and dialects, text form, verifier, interpreter."""
 
 from . import dialects  # noqa: F401  (registers every op)
-from .attributes import (ArrayAttr, Attribute, BoolAttr, DenseAttr, FloatAttr, IntAttr,
-                         StringAttr, SymbolRefAttr, TypeAttr, int_array)
+from .attributes import (
+                         ArrayAttr,
+                         Attribute,
+                         BoolAttr,
+                         DenseAttr,
+                         FloatAttr,
+                         IntAttr,
+                         StringAttr,
+                         SymbolRefAttr,
+                         TypeAttr,
+                         int_array,
+)
 from .builder import Builder
 from .core import Block, BlockArgument, Operation, OpResult, Region, Value
 from .diagnostics import HycError, InterpreterError, ParseError, VerifyError, render_all
@@ -14,8 +24,22 @@ from .location import UNKNOWN, FileLineColLoc, FusedLoc, Location, UnknownLoc
 from .opdef import OPS
 from .parser import parse_module
 from .printer import print_ir
-from .types import (DYNAMIC, FloatType, FunctionType, IndexType, IntegerType, MemRefType,
-                    TensorType, Type, f32, f64, i1, i32, i64, index)
+from .types import (
+                         DYNAMIC,
+                         FloatType,
+                         FunctionType,
+                         IndexType,
+                         IntegerType,
+                         MemRefType,
+                         TensorType,
+                         Type,
+                         f32,
+                         f64,
+                         i1,
+                         i32,
+                         i64,
+                         index,
+)
 from .verifier import verify
 
 __all__ = [

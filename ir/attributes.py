@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import Type, is_scalar, make_type, numpy_dtype, shape_of
+from .types import Type, is_scalar, numpy_dtype, shape_of
 
 # Dense constants above this many elements print as a hex blob instead of a nested list.
 DENSE_LIST_LIMIT = 64
@@ -18,7 +18,10 @@ class Attribute:
     """Base class of attributes; subclasses are frozen dataclasses (hashable, comparable)."""
 
 
-def format_float(value: float, dtype: np.dtype = np.dtype(np.float64)) -> str:
+_F64 = np.dtype(np.float64)
+
+
+def format_float(value: float, dtype: np.dtype = _F64) -> str:
     """Shortest text that parses back to exactly ``value`` at ``dtype``, always float-looking."""
     if math.isnan(value):
         return "nan"
@@ -181,4 +184,4 @@ def as_python(attr: Attribute) -> object:
 
 __all__ = ["Attribute", "IntAttr", "FloatAttr", "BoolAttr", "StringAttr", "TypeAttr",
            "SymbolRefAttr", "ArrayAttr", "DenseAttr", "dense_from_hex", "int_array",
-           "scalar_dense", "as_python", "format_float", "make_type"]
+           "scalar_dense", "as_python", "format_float"]

@@ -17,9 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .attributes import (ArrayAttr, Attribute, BoolAttr, DenseAttr, FloatAttr, IntAttr,
-                         StringAttr, SymbolRefAttr, TypeAttr, as_python)
-from .types import (Type, index, is_bool, is_float, is_numeric, is_scalar, is_value_type)
+from .attributes import (
+    ArrayAttr,
+    Attribute,
+    BoolAttr,
+    DenseAttr,
+    FloatAttr,
+    IntAttr,
+    StringAttr,
+    SymbolRefAttr,
+    TypeAttr,
+    as_python,
+)
+from .types import Type, index, is_bool, is_float, is_numeric, is_scalar, is_value_type
 
 if TYPE_CHECKING:
     from .core import Operation

@@ -13,15 +13,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .attributes import (ArrayAttr, Attribute, BoolAttr, DenseAttr, FloatAttr, IntAttr,
-                         StringAttr, SymbolRefAttr, TypeAttr, dense_from_hex)
+from .attributes import (
+    ArrayAttr,
+    Attribute,
+    BoolAttr,
+    DenseAttr,
+    FloatAttr,
+    IntAttr,
+    StringAttr,
+    SymbolRefAttr,
+    TypeAttr,
+    dense_from_hex,
+)
 from .core import Block, Operation, Region, Value
 from .diagnostics import SOURCES, ParseError
 from .lexer import Lexer, Token, string_value
 from .location import UNKNOWN, FileLineColLoc, FusedLoc, Location
 from .opdef import IsolatedFromAbove, lookup_op
-from .types import (DYNAMIC, MEMORY_SPACES, SCALAR_TYPES, Dim, FunctionType, MemRefType,
-                    TensorType, Type, is_static, is_value_type, shape_of)
+from .types import (
+    MEMORY_SPACES,
+    SCALAR_TYPES,
+    Dim,
+    FunctionType,
+    MemRefType,
+    TensorType,
+    Type,
+    is_static,
+    is_value_type,
+    numpy_dtype,
+    shape_of,
+)
 
 _ELEMENT_END = re.compile(r"(f32|f64|i1|i32|i64|index)(?=,|$)")
 _DIM = re.compile(r'(\d+|\?|"[^"]*"|[A-Za-wyz_][A-Za-wyz0-9_]*)x')
@@ -276,13 +297,13 @@ class Parser:
     def _dense_from_hex(self, type_: Type, tok: Token) -> DenseAttr:
         text = string_value(tok, self.lexer)
         digits = text[2:] if text.startswith("0x") else None
-        size = int(np.prod(shape_of(type_))) * np.dtype(_dtype(type_)).itemsize
+        size = int(np.prod(shape_of(type_))) * np.dtype(numpy_dtype(type_)).itemsize
         if digits is None or len(digits) != 2 * size or not re.fullmatch("[0-9A-Fa-f]*", digits):
             raise self.error(f"hex data must be '0x' and {2 * size} hex digits for {type_}", tok)
         return dense_from_hex(type_, digits)
 
     def _dense_from_literal(self, type_: Type, literal: object, tok: Token) -> DenseAttr:
-        dtype = _dtype(type_)
+        dtype = numpy_dtype(type_)
         try:
             raw = np.array(literal, dtype=object)
         except ValueError:
@@ -393,7 +414,7 @@ class Parser:
             self.advance()
             regions = self._isolated(op_class, lambda: self.comma_list(self.parse_region, ")"))
         in_types, out_types = self._parse_signature(len(refs), num_results, generic)
-        operands = [self.resolve(n, t, l) for (n, l), t in zip(refs, in_types)]
+        operands = [self.resolve(name, t, where) for (name, where), t in zip(refs, in_types)]
         return op_class(operands, out_types, attrs, regions, loc)
 
     def _parse_signature(self, num_operands: int, num_results: int,
@@ -476,11 +497,6 @@ class Parser:
         return module
 
 
-def _dtype(type_: Type) -> np.dtype:
-    from .types import numpy_dtype
-    return numpy_dtype(type_)
-
-
 def parse_module(text: str, filename: str = "<input>") -> Operation:
     """Parse textual IR into a module (ops at top level are wrapped in one)."""
     try:
@@ -488,5 +504,3 @@ def parse_module(text: str, filename: str = "<input>") -> Operation:
     except RecursionError:
         raise ParseError("input is nested too deeply", FileLineColLoc(filename, 1, 1)) from None
 
-
-_ = DYNAMIC  # dims spelled '?' are kept as the DYNAMIC marker

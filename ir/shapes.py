@@ -7,8 +7,17 @@ compiled code's argument checks enforce it.
 
 from __future__ import annotations
 
-from .types import (DYNAMIC, Dim, MemRefType, Shape, TensorType, Type, element_type,
-                    is_value_type, shape_of)
+from .types import (
+    DYNAMIC,
+    Dim,
+    MemRefType,
+    Shape,
+    TensorType,
+    Type,
+    element_type,
+    is_value_type,
+    shape_of,
+)
 
 
 def dims_compatible(a: Dim, b: Dim) -> bool:

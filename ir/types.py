@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
-Dim = Union[int, str]
+Dim = int | str
 DYNAMIC = "?"
 Shape = tuple[Dim, ...]
 
@@ -51,7 +50,7 @@ class IndexType(Type):
         return "index"
 
 
-ScalarType = Union[FloatType, IntegerType, IndexType]
+ScalarType = FloatType | IntegerType | IndexType
 
 
 def format_dim(dim: Dim) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .core import BlockArgument, Operation, OpResult, Value
 from .diagnostics import Diagnostic, VerifyError
-from .opdef import (IsolatedFromAbove, NoTerminator, Terminator, operand_groups)
+from .opdef import IsolatedFromAbove, NoTerminator, Terminator, operand_groups
 from .shapes import types_compatible
 
 

@@ -12,14 +12,41 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hyc.ir import (OPS, Builder, CallOp, DenseAttr, ForOp, FuncOp, FunctionType, IfOp,
-                    ModuleOp, ReturnOp, TypeAttr, Value, YieldOp, f32, f64, i1, i32, i64, index,
-                    int_array)
+from hyc.ir import (
+    OPS,
+    Builder,
+    CallOp,
+    DenseAttr,
+    ForOp,
+    FuncOp,
+    FunctionType,
+    IfOp,
+    ModuleOp,
+    ReturnOp,
+    TypeAttr,
+    Value,
+    YieldOp,
+    f32,
+    f64,
+    i1,
+    i32,
+    i64,
+    index,
+    int_array,
+)
 from hyc.ir.attributes import BoolAttr, IntAttr
 from hyc.ir.dialects import hy
 from hyc.ir.opdef import Elementwise
-from hyc.ir.types import (TensorType, Type, element_type, is_float, is_static, make_type,
-                          numpy_dtype, shape_of)
+from hyc.ir.types import (
+    TensorType,
+    Type,
+    element_type,
+    is_float,
+    is_static,
+    make_type,
+    numpy_dtype,
+    shape_of,
+)
 
 ELEMENTS = [f32, f32, f32, f64, i32, i64, i1]
 NAMED_DIMS = ["N", "M"]
@@ -312,5 +339,3 @@ def random_arguments(func: FuncOp, seed: int) -> list[np.ndarray]:
             args.append(rng.integers(-5, 6, shape).astype(dtype))
     return args
 
-
-_ = (f32, f64, i32, i64)

@@ -8,8 +8,16 @@ from ..attributes import StringAttr, SymbolRefAttr, TypeAttr
 from ..core import Block, Operation, Region
 from ..diagnostics import VerifyError
 from ..location import UNKNOWN, Location
-from ..opdef import (ANY_VALUE, IsolatedFromAbove, OperandDef, ResultDef, Terminator,
-                     string_attr, symbol_attr, type_attr)
+from ..opdef import (
+    ANY_VALUE,
+    IsolatedFromAbove,
+    OperandDef,
+    ResultDef,
+    Terminator,
+    string_attr,
+    symbol_attr,
+    type_attr,
+)
 from ..shapes import types_compatible
 from ..types import FunctionType, Type, format_result_types
 
@@ -90,13 +98,6 @@ class FuncOp(Operation):
         return cls(attributes=attrs, regions=[region], loc=loc)
 
 
-def _enclosing_function(op: Operation) -> FuncOp | None:
-    parent = op.parent_op
-    while parent is not None and not isinstance(parent, FuncOp):
-        parent = parent.parent_op
-    return parent
-
-
 def _lookup_function(op: Operation, symbol: str) -> FuncOp | None:
     top = op
     while top.parent_op is not None:
@@ -157,4 +158,4 @@ class CallOp(Operation):
                           [r.type for r in self.results], sig.results)
 
 
-__all__ = ["FuncOp", "ReturnOp", "CallOp", "check_types_agree", "_enclosing_function"]
+__all__ = ["FuncOp", "ReturnOp", "CallOp", "check_types_agree"]

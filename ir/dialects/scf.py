@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..core import Block, Operation, Region, Value
 from ..diagnostics import VerifyError
 from ..location import UNKNOWN, Location
-from ..opdef import (ANY_VALUE, BOOL_SCALAR, INDEX, OperandDef, ResultDef, Terminator)
+from ..opdef import ANY_VALUE, BOOL_SCALAR, INDEX, OperandDef, ResultDef, Terminator
 from ..types import Type, index
 from .func import check_types_agree
 

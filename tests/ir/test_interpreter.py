@@ -7,9 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyc.ir import (ArgumentTypeError, ArgumentValueError, Builder, FuncOp, FunctionType,
-                    InterpreterError, ModuleOp, ReturnOp, TypeAttr, index, int_array,
-                    parse_module, print_ir, run, verify)
+from hyc.ir import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    Builder,
+    FuncOp,
+    FunctionType,
+    InterpreterError,
+    ModuleOp,
+    ReturnOp,
+    TypeAttr,
+    index,
+    int_array,
+    parse_module,
+    print_ir,
+    run,
+    verify,
+)
 from hyc.ir.attributes import BoolAttr, IntAttr
 from hyc.ir.dialects import hy
 from hyc.ir.types import make_type, scalar_type_for_dtype

@@ -41,9 +41,9 @@ def test_invalid_ir_gives_located_error(text, line, message, tmp_path, capsys):
     assert main([str(path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    located = [l for l in err.splitlines() if l.startswith(f"{path}:{line}:")]
+    located = [e for e in err.splitlines() if e.startswith(f"{path}:{line}:")]
     assert located, f"no error on line {line}:\n{err}"
-    assert any(": error: " in l and message in l for l in located), err
+    assert any(": error: " in e and message in e for e in located), err
     # the source line and a caret follow the message
     lines = err.splitlines()
     first = lines.index(located[0])

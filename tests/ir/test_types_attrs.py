@@ -3,8 +3,21 @@
 import numpy as np
 import pytest
 
-from hyc.ir import (DenseAttr, FloatAttr, MemRefType, TensorType, f32, f64, i1, i32, i64,
-                    index, parse_module, print_ir, verify)
+from hyc.ir import (
+    DenseAttr,
+    FloatAttr,
+    MemRefType,
+    TensorType,
+    f32,
+    f64,
+    i1,
+    i32,
+    i64,
+    index,
+    parse_module,
+    print_ir,
+    verify,
+)
 from hyc.ir.attributes import DENSE_LIST_LIMIT
 
 

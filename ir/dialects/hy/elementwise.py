@@ -13,10 +13,19 @@ import numpy as np
 
 from ...core import Operation
 from ...diagnostics import InterpreterError, VerifyError
-from ...opdef import (ANY_VALUE, BOOL, FLOAT, NUMERIC, Commutative, Elementwise, OperandDef,
-                      Pure, ResultDef)
+from ...opdef import (
+    ANY_VALUE,
+    BOOL,
+    FLOAT,
+    NUMERIC,
+    Commutative,
+    Elementwise,
+    OperandDef,
+    Pure,
+    ResultDef,
+)
 from ...shapes import merge_shapes, shapes_compatible
-from ...types import ScalarType, Type, element_type, i1, make_type, shape_of
+from ...types import ScalarType, Type, element_type, i1, make_type, numpy_dtype, shape_of
 
 
 def common_shape(types: list[Type]) -> tuple:  # type: ignore[type-arg]
@@ -296,7 +305,6 @@ class CastOp(Operation):
             raise VerifyError(f"cast changes the shape: {source} to {target}")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        from ...types import numpy_dtype
         x, dtype = args[0], numpy_dtype(self.result.type)
         if dtype == np.bool_:
             return [x != 0]

@@ -8,9 +8,17 @@ import numpy as np
 
 from ...core import Operation
 from ...diagnostics import VerifyError
-from ...opdef import (FLOAT, NUMERIC, OperandDef, Pure, ResultDef, bool_attr, int_array_attr,
-                      int_attr)
-from ...shapes import broadcast_shapes, dims_compatible, merge_dims
+from ...opdef import (
+    FLOAT,
+    NUMERIC,
+    OperandDef,
+    Pure,
+    ResultDef,
+    bool_attr,
+    int_array_attr,
+    int_attr,
+)
+from ...shapes import broadcast_shapes, dims_compatible
 from ...types import Dim, Type, element_type, is_scalar, make_type, shape_of
 
 
@@ -133,5 +141,3 @@ class SoftmaxOp(Operation):
         e = np.exp(shifted)
         return [e / np.sum(e, axis=axis, keepdims=True)]
 
-
-_ = merge_dims  # re-exported helper used by shape inference in other ops

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...attributes import DenseAttr
 from ...core import Operation
 from ...diagnostics import InterpreterError, VerifyError
-from ...opdef import (ANY_VALUE, INDEX, OperandDef, Pure, ResultDef, dense_attr, int_array_attr,
-                      int_attr)
-from ...shapes import (broadcastable_to, dims_compatible, dynamic_dim_count, merge_dims)
-from ...types import (DYNAMIC, TensorType, Type, element_type, index, is_static, make_type,
-                      shape_of)
+from ...opdef import (
+    ANY_VALUE,
+    INDEX,
+    OperandDef,
+    Pure,
+    ResultDef,
+    dense_attr,
+    int_array_attr,
+    int_attr,
+)
+from ...shapes import broadcastable_to, dims_compatible, dynamic_dim_count, merge_dims
+from ...types import DYNAMIC, TensorType, Type, element_type, index, is_static, shape_of
 
 TENSOR = OperandDef("input", ANY_VALUE)
 
@@ -222,12 +228,3 @@ class SliceOp(Operation):
         bounds = zip(*([a.value for a in self.attributes[k].value]  # type: ignore[attr-defined]
                        for k in ("starts", "stops", "steps")))
         return [np.ascontiguousarray(args[0][tuple(slice(*b) for b in bounds)])]
-
-
-def constant_like(value: np.ndarray) -> DenseAttr:
-    """A dense attribute holding a numpy value (scalar or array) of a supported dtype."""
-    from ...types import scalar_type_for_dtype
-    scalar = scalar_type_for_dtype(value.dtype)
-    if scalar is None:
-        raise VerifyError(f"unsupported constant dtype {value.dtype}")
-    return DenseAttr.from_values(make_type(scalar, value.shape), value)
