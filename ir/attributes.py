@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import Type, is_scalar, numpy_dtype, shape_of
+from .types import Type, is_scalar, numpy_dtype, static_shape
 
 # Dense constants above this many elements print as a hex blob instead of a nested list.
 DENSE_LIST_LIMIT = 64
@@ -114,7 +114,7 @@ class DenseAttr(Attribute):
     def from_values(type_: Type, values: object) -> DenseAttr:
         dtype = numpy_dtype(type_)
         array = np.array(values, dtype=dtype)
-        shape = tuple(shape_of(type_))
+        shape = static_shape(type_)
         if array.shape != shape:
             array = np.broadcast_to(array, shape).copy()
         array.setflags(write=False)
@@ -162,7 +162,7 @@ def dense_from_hex(type_: Type, hex_digits: str) -> DenseAttr:
     """Inverse of the hex form: little-endian raw element bytes."""
     dtype = numpy_dtype(type_).newbyteorder("<")
     raw = np.frombuffer(bytes.fromhex(hex_digits), dtype=dtype)
-    return DenseAttr.from_values(type_, raw.reshape(shape_of(type_)))
+    return DenseAttr.from_values(type_, raw.reshape(static_shape(type_)))
 
 
 def int_array(values: list[int] | tuple[int, ...]) -> ArrayAttr:

@@ -173,7 +173,7 @@ class Interpreter:
         carried = args[3:]
         body = op.regions[0].block
         for i in range(lower, upper, step):
-            inner = dict(zip(body.args, [np.asarray(i, np.int64), *carried]))
+            inner: Env = dict(zip(body.args, [np.asarray(i, np.int64), *carried]))
             carried = self.run_block(body, ChainMap(inner, env), bindings)
         return carried
 

@@ -168,7 +168,7 @@ def operand_groups(defs: tuple[OperandDef, ...] | tuple[ResultDef, ...],
 
 def _operand_accessor(name: str, variadic: bool, kind: str) -> property:
     def get(self: Any) -> Any:
-        items = getattr(self, kind)
+        items: list[Any] = getattr(self, kind)
         defs = self.operand_defs if kind == "operands" else self.result_defs
         groups = operand_groups(defs, len(items))
         assert groups is not None, f"{self.name}: malformed {kind}"
@@ -190,14 +190,15 @@ _RESERVED = {"name", "operands", "results", "attributes", "regions", "loc", "par
 
 def register_op_class(cls: type[Operation]) -> None:
     """Called for every Operation subclass: registers it and generates named accessors."""
-    for d in (*cls.operand_defs, *cls.result_defs):
-        if d.name in _RESERVED:
-            raise TypeError(f"{cls.__name__}: operand/result name '{d.name}' is reserved")
-    for d in cls.operand_defs:
-        setattr(cls, d.name, _operand_accessor(d.name, d.variadic, "operands"))
-    for d in cls.result_defs:
-        if len(cls.result_defs) > 1 or d.variadic:
-            setattr(cls, d.name, _operand_accessor(d.name, d.variadic, "results"))
+    value_defs: list[OperandDef | ResultDef] = [*cls.operand_defs, *cls.result_defs]
+    for value_def in value_defs:
+        if value_def.name in _RESERVED:
+            raise TypeError(f"{cls.__name__}: operand/result name '{value_def.name}' is reserved")
+    for operand in cls.operand_defs:
+        setattr(cls, operand.name, _operand_accessor(operand.name, operand.variadic, "operands"))
+    for result in cls.result_defs:
+        if len(cls.result_defs) > 1 or result.variadic:
+            setattr(cls, result.name, _operand_accessor(result.name, result.variadic, "results"))
     for attr_name, spec in cls.attr_defs.items():
         if attr_name in _RESERVED:
             raise TypeError(f"{cls.__name__}: attribute name '{attr_name}' is reserved")

@@ -42,6 +42,7 @@ from .types import (
     is_value_type,
     numpy_dtype,
     shape_of,
+    static_shape,
 )
 
 _ELEMENT_END = re.compile(r"(f32|f64|i1|i32|i64|index)(?=,|$)")
@@ -297,7 +298,7 @@ class Parser:
     def _dense_from_hex(self, type_: Type, tok: Token) -> DenseAttr:
         text = string_value(tok, self.lexer)
         digits = text[2:] if text.startswith("0x") else None
-        size = int(np.prod(shape_of(type_))) * np.dtype(numpy_dtype(type_)).itemsize
+        size = int(np.prod(static_shape(type_))) * numpy_dtype(type_).itemsize
         if digits is None or len(digits) != 2 * size or not re.fullmatch("[0-9A-Fa-f]*", digits):
             raise self.error(f"hex data must be '0x' and {2 * size} hex digits for {type_}", tok)
         return dense_from_hex(type_, digits)

@@ -47,7 +47,7 @@ def types_compatible(a: Type, b: Type) -> bool:
         return True
     if type(a) is not type(b) or not isinstance(a, (TensorType, MemRefType)):
         return False
-    if isinstance(a, MemRefType) and a.space != b.space:  # type: ignore[union-attr]
+    if isinstance(a, MemRefType) and isinstance(b, MemRefType) and a.space != b.space:
         return False
     return element_type(a) == element_type(b) and shapes_compatible(a.shape, shape_of(b))
 

@@ -117,7 +117,7 @@ index = IndexType()
 
 SCALAR_TYPES: dict[str, ScalarType] = {str(t): t for t in (f32, f64, i1, i32, i64, index)}
 
-_DTYPES = {f32: np.dtype(np.float32), f64: np.dtype(np.float64), i1: np.dtype(np.bool_),
+_DTYPES: dict[Type, np.dtype] = {f32: np.dtype(np.float32), f64: np.dtype(np.float64), i1: np.dtype(np.bool_),
            i32: np.dtype(np.int32), i64: np.dtype(np.int64), index: np.dtype(np.int64)}
 
 
@@ -176,3 +176,20 @@ def scalar_type_for_dtype(dtype: np.dtype) -> ScalarType | None:
 
 def is_static(shape: Shape) -> bool:
     return all(isinstance(d, int) for d in shape)
+
+
+def static_shape(t: Type) -> tuple[int, ...]:
+    """The shape of a type whose dims are all static (checked)."""
+    shape = shape_of(t)
+    assert is_static(shape), f"{t} has dynamic dimensions"
+    return tuple(int(d) for d in shape)
+
+
+def element_count(shape: Shape) -> int | None:
+    """Number of elements, or None when a dimension is dynamic."""
+    if not is_static(shape):
+        return None
+    count = 1
+    for d in shape:
+        count *= int(d)
+    return count

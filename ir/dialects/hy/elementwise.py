@@ -54,9 +54,7 @@ class ElementwiseOp(Operation):
     result_element: ClassVar[ScalarType | None] = None  # i1 for comparisons
     typed_from: ClassVar[int] = 0  # operands from here on share one element type
 
-    @staticmethod
-    def reference(*args: np.ndarray) -> Any:
-        raise TypeError("elementwise op without a reference function")
+    reference: ClassVar[Any]  # the numpy function (or staticmethod) this op computes
 
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]

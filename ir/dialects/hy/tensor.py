@@ -21,7 +21,7 @@ from ...opdef import (
     int_attr,
 )
 from ...shapes import broadcastable_to, dims_compatible, dynamic_dim_count, merge_dims
-from ...types import DYNAMIC, TensorType, Type, element_type, index, is_static, shape_of
+from ...types import DYNAMIC, TensorType, Type, element_count, element_type, index, is_static, shape_of
 
 TENSOR = OperandDef("input", ANY_VALUE)
 
@@ -113,10 +113,9 @@ class ReshapeOp(SizedResultOp):
         self.verify_sizes()
         if element_type(source) != element_type(target):
             raise VerifyError(f"element types differ: {source} vs {target}")
-        s, t = shape_of(source), shape_of(target)
-        if is_static(s) and is_static(t) and np.prod(s) != np.prod(t):
-            raise VerifyError(f"cannot reshape {source} ({int(np.prod(s))} elements) to "
-                              f"{target} ({int(np.prod(t))} elements)")
+        s, t = element_count(shape_of(source)), element_count(shape_of(target))
+        if s is not None and t is not None and s != t:
+            raise VerifyError(f"cannot reshape {source} ({s} elements) to {target} ({t} elements)")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         shape = runtime_shape(self.result.type, args[1:], self)
