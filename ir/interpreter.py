@@ -140,8 +140,10 @@ class Interpreter:
     def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
         try:
             return op.evaluate(args)
+        except InterpreterError as e:
+            raise InterpreterError(f"'{op.name}' op {e.diagnostics[0].message}", op.loc) from None
         except (ValueError, IndexError) as e:  # numpy's view of a run-time shape mismatch
-            raise InterpreterError(f"'{op.name}' failed at run time: {e}", op.loc) from None
+            raise InterpreterError(f"'{op.name}' op failed at run time: {e}", op.loc) from None
 
     def _checked(self, op: Operation, type_: Type, value: np.ndarray,
                  bindings: dict[str, int]) -> np.ndarray:

@@ -42,8 +42,7 @@ def check_same_shapes(op: Operation, args: list[np.ndarray]) -> None:
     """Dynamic dims are only known at run time; numpy would broadcast where hy must not."""
     if any(a.shape != args[0].shape for a in args[1:]):
         shapes = " vs ".join(str(a.shape) for a in args)
-        raise InterpreterError(f"'{op.name}' operands have different shapes at run time: {shapes}",
-                               op.loc)
+        raise InterpreterError(f"operands have different shapes at run time: {shapes}", op.loc)
 
 
 class ElementwiseOp(Operation):

@@ -23,7 +23,7 @@ from ...opdef import (
 from ...shapes import broadcastable_to, dims_compatible, dynamic_dim_count, merge_dims
 from ...types import DYNAMIC, TensorType, Type, element_count, element_type, index, is_static, shape_of
 
-TENSOR = OperandDef("input", ANY_VALUE)
+INPUT = OperandDef("input", ANY_VALUE)
 
 
 def _require_tensor(t: Type, what: str = "operand") -> TensorType:
@@ -61,7 +61,7 @@ def runtime_shape(result_type: Type, sizes: list[np.ndarray], op: Operation) -> 
     for d in shape_of(result_type):
         size = d if isinstance(d, int) else int(next(it))
         if size < 0:
-            raise InterpreterError(f"{op.name}: negative dimension size {size}", op.loc)
+            raise InterpreterError(f"negative dimension size {size}", op.loc)
         shape.append(size)
     return tuple(shape)
 
@@ -69,26 +69,30 @@ def runtime_shape(result_type: Type, sizes: list[np.ndarray], op: Operation) -> 
 class SizedResultOp(Operation):
     """Base of ops with one ``index`` operand per dynamic result dimension."""
 
-    def verify_sizes(self) -> None:
-        sizes = len(self.operands) - 1
-        needed = dynamic_dim_count(shape_of(self.result.type))
-        if sizes != needed:
-            raise VerifyError(f"result type {self.result.type} has {needed} dynamic dimension(s) "
-                              f"but {sizes} size operand(s) were given")
-
-
-class BroadcastToOp(SizedResultOp):
-    """Broadcasts by numpy's rules (right-aligned; size-1 dims stretch) to the result type."""
-    name = "hy.broadcast_to"
-    operand_defs = (TENSOR, OperandDef("sizes", INDEX, variadic=True))
+    operand_defs = (INPUT, OperandDef("sizes", INDEX, variadic=True))
     result_defs = (ResultDef("output", ANY_VALUE),)
     traits = frozenset({Pure})
 
     def verify_(self) -> None:
         source, target = self.operands[0].type, self.result.type
-        self.verify_sizes()
+        sizes = len(self.operands) - 1
+        needed = dynamic_dim_count(shape_of(target))
+        if sizes != needed:
+            raise VerifyError(f"result type {target} has {needed} dynamic dimension(s) "
+                              f"but {sizes} size operand(s) were given")
         if element_type(source) != element_type(target):
             raise VerifyError(f"element types differ: {source} vs {target}")
+        self.verify_shapes(source, target)
+
+    def verify_shapes(self, source: Type, target: Type) -> None:
+        """What the op requires of the input shape given the result shape."""
+
+
+class BroadcastToOp(SizedResultOp):
+    """Broadcasts by numpy's rules (right-aligned; size-1 dims stretch) to the result type."""
+    name = "hy.broadcast_to"
+
+    def verify_shapes(self, source: Type, target: Type) -> None:
         if not broadcastable_to(shape_of(source), shape_of(target)):
             raise VerifyError(f"cannot broadcast {source} to {target}")
 
@@ -97,22 +101,15 @@ class BroadcastToOp(SizedResultOp):
         try:
             return [np.broadcast_to(args[0], shape).copy()]
         except ValueError:
-            raise InterpreterError(f"hy.broadcast_to: cannot broadcast shape {args[0].shape} "
-                                   f"to {shape}", self.loc) from None
+            raise InterpreterError(f"cannot broadcast shape {args[0].shape} to {shape}",
+                                   self.loc) from None
 
 
 class ReshapeOp(SizedResultOp):
     """Reinterprets the elements (row-major order) in the result's shape; sizes must agree."""
     name = "hy.reshape"
-    operand_defs = (TENSOR, OperandDef("sizes", INDEX, variadic=True))
-    result_defs = (ResultDef("output", ANY_VALUE),)
-    traits = frozenset({Pure})
 
-    def verify_(self) -> None:
-        source, target = self.operands[0].type, self.result.type
-        self.verify_sizes()
-        if element_type(source) != element_type(target):
-            raise VerifyError(f"element types differ: {source} vs {target}")
+    def verify_shapes(self, source: Type, target: Type) -> None:
         s, t = element_count(shape_of(source)), element_count(shape_of(target))
         if s is not None and t is not None and s != t:
             raise VerifyError(f"cannot reshape {source} ({s} elements) to {target} ({t} elements)")
@@ -120,15 +117,14 @@ class ReshapeOp(SizedResultOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         shape = runtime_shape(self.result.type, args[1:], self)
         if int(np.prod(shape)) != args[0].size:
-            raise InterpreterError(f"hy.reshape: cannot reshape {args[0].shape} to {shape}",
-                                   self.loc)
+            raise InterpreterError(f"cannot reshape {args[0].shape} to {shape}", self.loc)
         return [args[0].reshape(shape)]
 
 
 class DimOp(Operation):
     """The size of dimension ``axis`` of a tensor, as an ``index``."""
     name = "hy.dim"
-    operand_defs = (TENSOR,)
+    operand_defs = (INPUT,)
     result_defs = (ResultDef("output", INDEX),)
     attr_defs = {"axis": int_attr()}
     traits = frozenset({Pure})
@@ -145,7 +141,7 @@ class DimOp(Operation):
 class TransposeOp(Operation):
     """Permutes dimensions: result dim ``i`` is input dim ``permutation[i]``."""
     name = "hy.transpose"
-    operand_defs = (TENSOR,)
+    operand_defs = (INPUT,)
     result_defs = (ResultDef("output", ANY_VALUE),)
     attr_defs = {"permutation": int_array_attr()}
     traits = frozenset({Pure})
@@ -205,7 +201,7 @@ class SliceOp(Operation):
     op covers ``x[1:]``, ``x[:, ::-1]`` and friends on dynamic dimensions too.
     """
     name = "hy.slice"
-    operand_defs = (TENSOR,)
+    operand_defs = (INPUT,)
     result_defs = (ResultDef("output", ANY_VALUE),)
     attr_defs = {"starts": int_array_attr(), "stops": int_array_attr(),
                  "steps": int_array_attr()}
