@@ -55,7 +55,7 @@ def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
 def _load_array(path: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise HycError(f"cannot load '{path}': {e}") from None
 
 
@@ -67,7 +67,7 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
         try:
             with np.load(args.args, allow_pickle=False) as archive:
                 given.update({k: archive[k] for k in archive.files})
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise HycError(f"cannot load '{args.args}': {e}") from None
     for item in args.arg:
         name, sep, path = item.partition("=")

@@ -109,6 +109,15 @@ def test_hyc_arg_files_and_missing_arguments(tmp_path, capsys):
     assert "has no parameter named nope" in capsys.readouterr().err
 
 
+def test_hyc_unreadable_argument_files_are_reported(tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "junk.npz").write_bytes(b"PK junk")
+    assert hyc.main([str(MLP), "--run", "--arg", f"x={tmp_path / 'empty.npy'}"]) == 1
+    assert "cannot load" in capsys.readouterr().err
+    assert hyc.main([str(MLP), "--run", "--args", str(tmp_path / "junk.npz")]) == 1
+    assert "cannot load" in capsys.readouterr().err
+
+
 def test_hyc_wrong_argument_dtype_is_reported(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((1, 512)))  # float64
     assert hyc.main([str(MLP), "--run", "--random-args", "--arg", f"x={tmp_path / 'x.npy'}"]) == 1
