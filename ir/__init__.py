@@ -15,7 +15,7 @@ from .attributes import (
 )
 from .builder import Builder
 from .core import Block, BlockArgument, Operation, OpResult, Region, Value
-from .diagnostics import HycError, InterpreterError, ParseError, VerifyError, render_all
+from .diagnostics import Diagnostic, HycError, InterpreterError, ParseError, VerifyError, render_all
 from .dialects.builtin import ModuleOp
 from .dialects.func import CallOp, FuncOp, ReturnOp
 from .dialects.scf import ForOp, IfOp, YieldOp
@@ -46,7 +46,7 @@ __all__ = [
     "ArrayAttr", "Attribute", "BoolAttr", "DenseAttr", "FloatAttr", "IntAttr", "StringAttr",
     "SymbolRefAttr", "TypeAttr", "int_array", "Builder", "Block", "BlockArgument", "Operation",
     "OpResult", "Region", "Value", "HycError", "InterpreterError", "ParseError", "VerifyError",
-    "render_all", "ModuleOp", "CallOp", "FuncOp", "ReturnOp", "ForOp", "IfOp", "YieldOp",
+    "render_all", "Diagnostic", "ModuleOp", "CallOp", "FuncOp", "ReturnOp", "ForOp", "IfOp", "YieldOp",
     "ArgumentTypeError", "ArgumentValueError", "Interpreter", "run", "UNKNOWN",
     "FileLineColLoc", "FusedLoc", "Location", "UnknownLoc", "OPS", "parse_module", "print_ir",
     "DYNAMIC", "FloatType", "FunctionType", "IndexType", "IntegerType", "MemRefType",

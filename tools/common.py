@@ -20,8 +20,14 @@ def read_source(path: str) -> tuple[str, str]:
         raise HycError(f"cannot read '{path}': {reason}") from None
 
 
+SOURCE_KINDS = (".hy", ".hyir")
+
+
 def load_module(text: str, filename: str) -> Operation:
-    """Parse and verify textual IR."""
+    """A verified module from .hy source (by its extension) or from textual IR."""
+    if filename.endswith(".hy"):
+        from hyc.frontend.irgen import compile_source
+        return compile_source(text, filename)
     module = parse_module(text, filename)
     verify(module)
     return module

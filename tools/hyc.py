@@ -1,5 +1,5 @@
-"""``hyc``: the compiler driver. Today it reads textual IR (.hyir), verifies it, emits it and
-runs it with the reference interpreter; the .hy frontend and the backends plug in here."""
+"""``hyc``: the compiler driver. It reads .hy source or textual IR (.hyir), verifies it, emits
+it and runs it with the reference interpreter; the backends plug in behind the same flags."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from hyc.ir import FuncOp, HycError, ModuleOp, Operation, print_ir
 from hyc.ir.interpreter import Interpreter, format_value
 from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
 
-from .common import load_module, read_source, run_tool, write_output
+from .common import SOURCE_KINDS, load_module, read_source, run_tool, write_output
 
 DEFAULT_DYNAMIC_SIZE = 4
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs.")
-    p.add_argument("input", help="a .hyir textual IR file (or - for stdin)")
+    p.add_argument("input", help="a .hy source or .hyir textual IR file (- reads IR from stdin)")
     p.add_argument("--emit", choices=["ir"], help="print the module at this stage")
     p.add_argument("-o", dest="output", metavar="PATH", help="where --emit writes (default stdout)")
     p.add_argument("--print-debuginfo", action="store_true", help="print op locations")
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         ext = os.path.splitext(args.input)[1]
-        if args.input != "-" and ext != ".hyir":
-            raise HycError(f"'{args.input}': hyc reads textual IR files (.hyir)")
+        if args.input != "-" and ext not in SOURCE_KINDS:
+            raise HycError(f"'{args.input}': hyc reads .hy source and .hyir textual IR files")
         text, filename = read_source(args.input)
         module: Operation = load_module(text, filename)
         if args.emit == "ir" or not args.run:

@@ -144,4 +144,4 @@ def test_hyc_rejects_unknown_file_kinds(tmp_path, capsys):
     path = tmp_path / "model.txt"
     path.write_text("x")
     assert hyc.main([str(path)]) == 1
-    assert "hyc reads textual IR files" in capsys.readouterr().err
+    assert "hyc reads .hy source and .hyir" in capsys.readouterr().err
