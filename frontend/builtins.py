@@ -6,14 +6,32 @@ from collections.abc import Callable
 
 from hyc.ir import Value
 from hyc.ir.attributes import BoolAttr, IntAttr, int_array
-from hyc.ir.dialects import hy
 from hyc.ir.core import Operation
-from hyc.ir.types import (DYNAMIC, Dim, ScalarType, TensorType, element_type, f32, i1, index,
-                          is_float, make_type, shape_of)
+from hyc.ir.dialects import hy
+from hyc.ir.types import (
+    DYNAMIC,
+    Dim,
+    ScalarType,
+    element_type,
+    f32,
+    i1,
+    index,
+    is_float,
+    make_type,
+    shape_of,
+)
 
 from . import syntax as s
-from .exprs import (BUILTIN_NAMES, BUILTINS, DTYPES, ExprLowering, Literal, LoweringError,
-                    Operand, describe, show_type)
+from .exprs import (
+    BUILTIN_NAMES,
+    BUILTINS,
+    DTYPES,
+    ExprLowering,
+    Literal,
+    LoweringError,
+    Operand,
+    show_type,
+)
 
 Handler = Callable[[ExprLowering, s.Call, dict], Operand]  # type: ignore[type-arg]
 
@@ -205,29 +223,17 @@ def _reshape(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: 
         raise LoweringError(f"invalid shape {tuple(shape)}: sizes are >= 0, with at most one -1",
                             args.nodes["shape"])
     lower.at(call)
-    source = shape_of(x.type)
     known = 1
     for d in shape:
         known *= d if d != -1 else 1
-    if all(isinstance(d, int) for d in source):
-        total = 1
-        for d in source:
-            total *= int(d)
-        if -1 in shape:
-            if known == 0 or total % known:
-                raise LoweringError(f"cannot reshape {show_type(x.type)} into {tuple(shape)}", call)
-            shape = [total // known if d == -1 else d for d in shape]
-        elif known != total:
-            raise LoweringError(f"cannot reshape {show_type(x.type)} ({total} elements) into "
-                                f"{tuple(shape)} ({known} elements)", call)
-        return lower.create(hy.ReshapeOp, [x], result_types=[make_type(element_type(x.type),
-                                                                       tuple(shape))])
+    if all(isinstance(d, int) for d in shape_of(x.type)):
+        return _reshape_static(lower, call, x, shape, known)
     if -1 not in shape:
         raise LoweringError(f"reshaping {show_type(x.type)}, whose size is only known at run time, "
                             "needs a -1 in the new shape", call)
     # the -1 dimension is the element count divided by the other sizes, computed at run time
     total: Value | None = None
-    for axis, d in enumerate(source):
+    for axis, d in enumerate(shape_of(x.type)):
         size = lower.b.constant(index, d) if isinstance(d, int) else lower.create(
             hy.DimOp, [x], {"axis": IntAttr(axis)})
         total = size if total is None else lower.create(hy.MulOp, [total, size])
@@ -236,6 +242,22 @@ def _reshape(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: 
     dims: tuple[Dim, ...] = tuple(DYNAMIC if d == -1 else d for d in shape)
     return lower.create(hy.ReshapeOp, [x, count],
                         result_types=[make_type(element_type(x.type), dims)])
+
+
+def _reshape_static(lower: ExprLowering, call: s.Call, x: Value, shape: list[int],
+                    known: int) -> Value:
+    total = 1
+    for d in shape_of(x.type):
+        total *= int(d)
+    if -1 in shape:
+        if known == 0 or total % known:
+            raise LoweringError(f"cannot reshape {show_type(x.type)} into {tuple(shape)}", call)
+        shape = [total // known if d == -1 else d for d in shape]
+    elif known != total:
+        raise LoweringError(f"cannot reshape {show_type(x.type)} ({total} elements) into "
+                            f"{tuple(shape)} ({known} elements)", call)
+    return lower.create(hy.ReshapeOp, [x], result_types=[make_type(element_type(x.type),
+                                                                   tuple(shape))])
 
 
 def _dtype_arg(node: s.Expr | None, default: ScalarType) -> ScalarType:
@@ -302,5 +324,3 @@ def _print(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ig
 def _range(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
     raise LoweringError("range() is only allowed as the iterable of a for loop", call)
 
-
-_ = (TensorType, Value, describe)

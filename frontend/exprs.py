@@ -12,17 +12,31 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from hyc.ir import Builder, CallOp, FileLineColLoc, FuncOp, Value
-from hyc.ir.attributes import DenseAttr, IntAttr
+from hyc.ir.attributes import IntAttr
 from hyc.ir.core import Operation
 from hyc.ir.dialects import hy
-from hyc.ir.types import (DYNAMIC, Dim, FloatType, ScalarType, Shape, TensorType, Type,
-                          element_type, f32, i1, i32, i64, index, is_bool, is_float,
-                          is_integer, make_type, numpy_dtype, shape_of)
+from hyc.ir.types import (
+    DYNAMIC,
+    Dim,
+    FloatType,
+    ScalarType,
+    Shape,
+    Type,
+    element_type,
+    f32,
+    i1,
+    i32,
+    i64,
+    is_integer,
+    make_type,
+    numpy_dtype,
+    shape_of,
+)
 
 from . import syntax as s
 
@@ -55,7 +69,7 @@ class Literal:
     node: s.Node
 
 
-Operand = Value | Literal
+Operand: TypeAlias = Value | Literal
 
 
 def show_type(t: Type) -> str:
@@ -410,5 +424,3 @@ _COMPARISONS: dict[str, type[Operation]] = {
 # Filled in by builtins.py (imported below) to avoid a cycle.
 BUILTINS: dict[str, Callable[[ExprLowering, s.Call, dict], Operand]] = {}  # type: ignore[type-arg]
 BUILTIN_NAMES: set[str] = set()
-
-_ = (DenseAttr, is_bool, is_float, index)

@@ -11,18 +11,40 @@
 from __future__ import annotations
 
 import re
+import sys
 
-from hyc.ir import (Diagnostic, FileLineColLoc, ForOp, FuncOp, HycError, IfOp, ModuleOp,
-                    ReturnOp, Value, YieldOp, verify)
+from hyc.ir import (
+    Diagnostic,
+    FileLineColLoc,
+    ForOp,
+    FuncOp,
+    HycError,
+    IfOp,
+    ModuleOp,
+    ReturnOp,
+    Value,
+    YieldOp,
+    verify,
+)
 from hyc.ir.core import Block, Region
 from hyc.ir.dialects import hy
-from hyc.ir.types import (DYNAMIC, Type, element_type, i1, i32, index, is_integer, make_type,
-                          shape_of)
+from hyc.ir.types import DYNAMIC, Type, element_type, i1, i32, index, is_integer, make_type, shape_of
 
 from . import builtins as _builtins  # noqa: F401  (registers the builtins)
 from . import syntax as s
-from .exprs import (BUILTIN_NAMES, DTYPES, NO_VALUE, POISON, ExprLowering, Literal, LoweringError,
-                    Operand, Poisoned, dims_agree, show_type)
+from .exprs import (
+    BUILTIN_NAMES,
+    DTYPES,
+    NO_VALUE,
+    POISON,
+    ExprLowering,
+    Literal,
+    LoweringError,
+    Operand,
+    Poisoned,
+    dims_agree,
+    show_type,
+)
 from .parser import parse_source
 
 Env = dict[str, object]  # name -> Value, or POISON after an error
@@ -219,8 +241,9 @@ class FunctionLowering(ExprLowering):
 
     def counter_type(self, args: list[s.Expr], env: Env) -> Type:
         for a in args:
-            if isinstance(a, s.Name) and isinstance(env.get(a.id), Value):
-                return element_type(env[a.id].type)  # type: ignore[union-attr]
+            bound = env.get(a.id) if isinstance(a, s.Name) else None
+            if isinstance(bound, Value):
+                return element_type(bound.type)
         return i32
 
     def index_value(self, node: s.Expr, env: Env) -> Value:
@@ -406,10 +429,27 @@ def _position(d: Diagnostic) -> tuple[int, int]:
     return (p.line, p.col) if p else (0, 0)
 
 
+# Parsing and lowering recurse once per nesting level of an expression; a long chain such as
+# a + b + ... is such a nesting, so allow more depth than Python's default while we work.
+RECURSION_LIMIT = 12000
+
+
 def compile_source(text: str, filename: str = "<input>") -> ModuleOp:
     """Parse and lower .hy source to a verified hy module; raises HycError with every error."""
     from hyc.ir.diagnostics import SOURCES
     SOURCES.register(filename, text)
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(saved, RECURSION_LIMIT))
+    try:
+        return _compile(text, filename)
+    except RecursionError:
+        raise HycError("the program is nested too deeply to compile (an expression of thousands "
+                       "of terms?)", FileLineColLoc(filename, 1, 1)) from None
+    finally:
+        sys.setrecursionlimit(saved)
+
+
+def _compile(text: str, filename: str) -> ModuleOp:
     syntax, diagnostics = parse_source(text, filename)
     lowering = ModuleLowering(syntax, text)
     try:

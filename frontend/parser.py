@@ -65,7 +65,7 @@ class _ToSyntax(Transformer):
         return s.TypeExpr(*_pos(name), str(name), None)
 
     def tensor_type(self, name: Token, *dims: Token | None) -> s.TypeExpr:
-        values = [int(d) if d.type == "INT" else str(d) for d in dims if d is not None]
+        values = [int(d) if d.type == "INT" else str(d) for d in dims if d is not None]  # "?" stays
         return s.TypeExpr(*_pos(name), str(name), values)
 
     # -- expressions --
@@ -230,7 +230,8 @@ def _keyword(terminal: str) -> str:
 
 def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"
+        pos = error.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else "?"
         if char in "'\"":
             return SyntaxProblem("strings are not part of the .hy language", error.line, error.column)
         return SyntaxProblem(f"unexpected character {char!r}", error.line, error.column)
@@ -250,7 +251,7 @@ def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
         return SyntaxProblem(f"unexpected {shown}; expected {_describe_expected(error.expected)}",
                              line, col)
     assert isinstance(error, UnexpectedEOF)
-    return _end_of_file(text, error.expected)
+    return _end_of_file(text, set(error.expected))
 
 
 def _end_of_file(text: str, expected: set[str]) -> SyntaxProblem:
