@@ -7,7 +7,7 @@ special-cased by the printer, parser or verifier.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -124,6 +124,18 @@ class Operation:
         """Reference semantics of a pure op on numpy values (scalars as 0-d arrays)."""
         raise TypeError(f"{self.name} has no pure evaluation rule")
 
+    def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
+        """Simplify this op given which operands are constants (``DenseAttr``) and which are not
+        (None): return a constant or an existing value for each result, or None.
+
+        Ops fold identities here (``x + 0``); canonicalize itself folds every pure op whose
+        operands are all constant by running ``evaluate``, its reference semantics.
+        """
+        return None
+
+    # Rewrite patterns that canonicalize collects: functions (op, rewriter) -> bool.
+    canonicalization_patterns: ClassVar[tuple[Any, ...]] = ()
+
     def print_custom(self, printer: Printer) -> bool:
         """Print a custom form and return True, or return False for the default form."""
         return False
@@ -182,6 +194,21 @@ class Operation:
                 for op in block.ops:
                     op.drop_all_references()
         self.drop_operands()
+
+    def clone(self, mapping: dict[Value, Value] | None = None,
+              retype: Callable[[Type], Type] | None = None) -> Operation:
+        """A deep copy. ``mapping`` maps old values to new ones (it is filled in as results
+        and block arguments are cloned); ``retype`` transforms every result and argument type."""
+        mapping = {} if mapping is None else mapping
+        retype = retype or (lambda t: t)
+        regions = [region.clone(mapping, retype) for region in self.regions]
+        new = type(self)([mapping.get(v, v) for v in self.operands],
+                         [retype(r.type) for r in self.results], dict(self.attributes), regions,
+                         self.loc)
+        for old, result in zip(self.results, new.results):
+            result.name_hint = old.name_hint
+            mapping[old] = result
+        return new
 
     def walk(self) -> Iterator[Operation]:
         """This op and every op nested in its regions, in pre-order."""
@@ -245,3 +272,13 @@ class Region:
     def block(self) -> Block:
         """The entry (and in hyc the only) block."""
         return self.blocks[0]
+
+    def clone(self, mapping: dict[Value, Value], retype: Callable[[Type], Type]) -> Region:
+        region = Region()
+        for block in self.blocks:
+            new = region.add_block(Block())
+            for arg in block.args:
+                mapping[arg] = new.add_arg(retype(arg.type), arg.name_hint)
+            for op in block.ops:
+                new.append(op.clone(mapping, retype))
+        return region

@@ -29,6 +29,7 @@ class Printer:
         self.parts: list[str] = []
         self.indent = 0
         self.scopes: list[tuple[dict[Value, str], set[str], list[int]]] = []
+        self.all_names: dict[Value, str] = {}  # every name given, for reports about the text
         self.start_scope()
 
     # -- output -----------------------------------------------------------------------------
@@ -67,7 +68,7 @@ class Printer:
                 if candidate not in used:
                     break
         used.add(candidate)
-        names[value] = "%" + candidate
+        names[value] = self.all_names[value] = "%" + candidate
         return names[value]
 
     define = name  # a definition and a first use name a value the same way

@@ -1,1 +1,26 @@
-"""The pass manager, the -O0..-O3 pipelines and the optimization and lowering passes."""
+"""The pass manager, the -O0..-O3 pipelines and the optimization passes.
+
+Importing this package registers every pass.
+"""
+
+from . import constant_loops, fusion, inline, refine_shapes, simplify  # noqa: F401
+from .manager import (
+    PASSES,
+    Instrumentation,
+    Pass,
+    PassManager,
+    list_passes,
+    parse_pipeline,
+    pipeline_text,
+    register_pass,
+)
+from .pipelines import LEVELS
+
+
+def optimize(module, level: int = 2, instrumentation: Instrumentation | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Run the -O``level`` pipeline on ``module`` in place."""
+    PassManager(parse_pipeline(LEVELS[level]), instrumentation).run(module)
+
+
+__all__ = ["PASSES", "Instrumentation", "Pass", "PassManager", "list_passes", "parse_pipeline",
+           "pipeline_text", "register_pass", "LEVELS", "optimize"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -59,3 +60,77 @@ def write_output(text: str, path: str | None) -> None:
             f.write(text)
     except OSError as e:
         raise HycError(f"cannot write '{path}': {e.strerror}") from None
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser, default_level: int | None) -> None:
+    """The optimization and instrumentation flags hyc and hyc-opt share."""
+    group = parser.add_argument_group("optimization")
+    for level in range(4):
+        group.add_argument(f"-O{level}", dest="opt_level", action="store_const", const=level,
+                           help=f"run the -O{level} pipeline" + (
+                               " (default)" if level == default_level else ""))
+    parser.set_defaults(opt_level=default_level)
+    group.add_argument("--pass-pipeline", metavar="PASSES",
+                       help="passes to run, e.g. 'inline,canonicalize,fuse-elementwise{max-ops=8}'")
+    group.add_argument("--no-verify-each", dest="verify_each", action="store_false",
+                       help="do not verify the IR after each pass")
+    group.add_argument("--verify-each", dest="verify_each", action="store_true", default=True,
+                       help="verify the IR after each pass (the default)")
+    group.add_argument("--print-ir-before", metavar="PASS", action="append", default=[],
+                       help="print the IR before this pass (repeatable, or a comma list)")
+    group.add_argument("--print-ir-after", metavar="PASS", action="append", default=[],
+                       help="print the IR after this pass (repeatable, or a comma list)")
+    group.add_argument("--print-ir-after-all", action="store_true",
+                       help="print the IR after every pass")
+    group.add_argument("--print-ir-after-change", action="store_true",
+                       help="print the IR after every pass that changed it")
+    group.add_argument("--print-ir-after-failure", action="store_true",
+                       help="print the IR after a pass that failed")
+    group.add_argument("--timing", action="store_true", help="print the wall time of each pass")
+    group.add_argument("--memory-report", action="store_true",
+                       help="print each function's buffers, live ranges and peak bytes")
+    parser.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                        help="size of a named dimension, for --random-args and --memory-report "
+                             "(default 4 and 1)")
+
+
+def dim_sizes(items: list[str]) -> dict[str, int]:
+    sizes = {}
+    for item in items:
+        name, _, size = item.partition("=")
+        if not size.isdigit():
+            raise HycError(f"--dim expects NAME=SIZE, got '{item}'")
+        sizes[name] = int(size)
+    return sizes
+
+
+def _names(items: list[str]) -> set[str]:
+    return {name.strip() for item in items for name in item.split(",") if name.strip()}
+
+
+def run_pipeline(module: Operation, args: argparse.Namespace, dims: dict[str, int]) -> None:
+    """Run what the flags ask for on ``module``; dumps and reports go to stderr."""
+    from hyc.passes import LEVELS, Instrumentation, PassManager, parse_pipeline
+    from hyc.passes.memory import memory_report
+    if args.pass_pipeline is not None and args.opt_level is not None and args.explicit_level:
+        raise HycError("give either -O<level> or --pass-pipeline, not both")
+    text = args.pass_pipeline if args.pass_pipeline is not None else LEVELS.get(args.opt_level, "")
+    passes = parse_pipeline(text)
+    instrumentation = Instrumentation(
+        verify_each=args.verify_each, print_before=_names(args.print_ir_before),
+        print_after=_names(args.print_ir_after), print_after_all=args.print_ir_after_all,
+        print_after_change=args.print_ir_after_change,
+        print_after_failure=args.print_ir_after_failure, timing=args.timing,
+        debuginfo=getattr(args, "print_debuginfo", False))
+    unknown = (instrumentation.print_before | instrumentation.print_after) - {p.name for p in passes}
+    from hyc.passes import PASSES
+    for name in sorted(unknown):
+        if name not in PASSES:
+            raise HycError(f"unknown pass '{name}' in --print-ir-before/after")
+    PassManager(passes, instrumentation).run(module)  # type: ignore[arg-type]
+    if args.memory_report:
+        sys.stderr.write(memory_report(module, dims))  # type: ignore[arg-type]
+
+
+def level_was_given(argv: list[str] | None) -> bool:
+    return any(a in ("-O0", "-O1", "-O2", "-O3") for a in (argv if argv is not None else sys.argv[1:]))

@@ -13,7 +13,17 @@ from hyc.ir import FuncOp, HycError, ModuleOp, Operation, print_ir
 from hyc.ir.interpreter import Interpreter, format_value
 from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
 
-from .common import SOURCE_KINDS, load_module, read_source, run_tool, write_output
+from .common import (
+    SOURCE_KINDS,
+    add_pipeline_options,
+    dim_sizes,
+    level_was_given,
+    load_module,
+    read_source,
+    run_pipeline,
+    run_tool,
+    write_output,
+)
 
 DEFAULT_DYNAMIC_SIZE = 4
 
@@ -32,8 +42,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-args", action="store_true",
                    help="fill missing arguments from a seeded random generator")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-args (default 0)")
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
-                   help=f"size of a named dimension for --random-args (default {DEFAULT_DYNAMIC_SIZE})")
+    add_pipeline_options(p, default_level=2)
     return p
 
 
@@ -79,7 +88,7 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
         raise HycError(f"@{func.sym_name} has no parameter named {', '.join(unknown)} "  # type: ignore[attr-defined]
                        f"(parameters: {', '.join(n for n, _ in params)})")
     rng = np.random.default_rng(args.seed)
-    sizes = _dim_sizes(args.dim)
+    sizes = dim_sizes(args.dim)
     values = []
     for name, type_ in params:
         if name in given:
@@ -90,16 +99,6 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
             raise HycError(f"missing argument '{name}' of @{func.sym_name}: give --arg "  # type: ignore[attr-defined]
                            f"{name}=FILE.npy, --args FILE.npz or --random-args")
     return values
-
-
-def _dim_sizes(items: list[str]) -> dict[str, int]:
-    sizes = {}
-    for item in items:
-        name, _, size = item.partition("=")
-        if not size.isdigit():
-            raise HycError(f"--dim expects NAME=SIZE, got '{item}'")
-        sizes[name] = int(size)
-    return sizes
 
 
 def random_value(type_: Type, rng: np.random.Generator, sizes: dict[str, int]) -> np.ndarray:
@@ -123,6 +122,7 @@ def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
+    args.explicit_level = level_was_given(argv)
 
     def body() -> int:
         ext = os.path.splitext(args.input)[1]
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             raise HycError(f"'{args.input}': hyc reads .hy source and .hyir textual IR files")
         text, filename = read_source(args.input)
         module: Operation = load_module(text, filename)
+        run_pipeline(module, args, dim_sizes(args.dim))
         if args.emit == "ir" or not args.run:
             write_output(print_ir(module, debuginfo=args.print_debuginfo), args.output)
         if args.run:

@@ -8,7 +8,16 @@ import sys
 
 from hyc.ir import HycError, print_ir, render_all
 
-from .common import load_module, read_source, run_tool, write_output
+from .common import (
+    add_pipeline_options,
+    dim_sizes,
+    level_was_given,
+    load_module,
+    read_source,
+    run_pipeline,
+    run_tool,
+    write_output,
+)
 
 SPLIT_MARKER = re.compile(r"^// -----\s*$", re.MULTILINE)
 
@@ -24,6 +33,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help='print every op in the generic form "dialect.op"(...)')
     p.add_argument("--split-input-file", action="store_true",
                    help="treat '// -----' lines as separators of independent inputs")
+    p.add_argument("--list-passes", action="store_true", help="list the passes and exit")
+    add_pipeline_options(p, default_level=None)
     return p
 
 
@@ -40,6 +51,11 @@ def split_input(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
+    args.explicit_level = level_was_given(argv)
+    if args.list_passes:
+        from hyc.passes import list_passes
+        sys.stdout.write(list_passes())
+        return 0
 
     def body() -> int:
         text, filename = read_source(args.input)
@@ -48,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         for chunk in chunks:
             try:
                 module = load_module(chunk, filename)
+                run_pipeline(module, args, dim_sizes(args.dim))
             except HycError as e:
                 sys.stderr.write(render_all(e.diagnostics) + "\n")
                 failed = True

@@ -6,12 +6,40 @@ regions end in ``scf.yield``; values flow out of it as results, never through br
 
 from __future__ import annotations
 
-from ..core import Block, Operation, Region, Value
+from typing import Any
+
+from ..attributes import DenseAttr
+from ..core import Block, Operation, OpResult, Region, Value
 from ..diagnostics import VerifyError
 from ..location import UNKNOWN, Location
 from ..opdef import ANY_VALUE, BOOL_SCALAR, INDEX, OperandDef, ResultDef, Terminator
 from ..types import Type, index
 from .func import check_types_agree
+
+
+def _constant_int(value: Value) -> int | None:
+    op = value.op if isinstance(value, OpResult) else None
+    attr = op.attributes.get("value") if op is not None and op.name == "hy.constant" else None
+    return int(attr.array) if isinstance(attr, DenseAttr) and attr.array.ndim == 0 else None
+
+
+def _loop_without_iterations(op: Operation, rewriter: Any) -> bool:
+    """A loop whose constant bounds give no iteration yields its initial values."""
+    lower, upper = _constant_int(op.operands[0]), _constant_int(op.operands[1])
+    if lower is None or upper is None or lower < upper:
+        return False
+    rewriter.replace(op, list(op.operands[3:]))
+    return True
+
+
+def _if_with_constant_condition(op: Operation, rewriter: Any) -> bool:
+    """scf.if on a constant condition is the taken branch, inlined."""
+    taken = _constant_int(op.operands[0])
+    if taken is None:
+        return False
+    block = op.regions[0 if taken else 1].block
+    rewriter.replace(op, rewriter.inline_block_before(block, op))
+    return True
 
 
 class ForOp(Operation):
@@ -31,6 +59,7 @@ class ForOp(Operation):
     region_count = 1
 
     inits: list[Value]
+    canonicalization_patterns = (_loop_without_iterations,)
 
     @staticmethod
     def create(lower: Value, upper: Value, step: Value, inits: list[Value],
@@ -69,6 +98,7 @@ class IfOp(Operation):
     operand_defs = (OperandDef("condition", BOOL_SCALAR),)
     result_defs = (ResultDef("outputs", ANY_VALUE, variadic=True),)
     region_count = 2
+    canonicalization_patterns = (_if_with_constant_condition,)
 
     @staticmethod
     def create(condition: Value, result_types: list[Type], loc: Location = UNKNOWN) -> IfOp:

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...core import Operation
+from ...attributes import Attribute, DenseAttr
+from ...core import Operation, OpResult, Value
 from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import (
     ANY_VALUE,
@@ -90,10 +91,85 @@ class LogicalOp(ElementwiseOp):
     operand_defs = (OperandDef("lhs", BOOL), OperandDef("rhs", BOOL))
 
 
+# -- folds: identities that hold exactly, for every value (NaN, infinities and signed zeros) --
+def _splat(attr: Attribute | None, number: float) -> bool:
+    if not isinstance(attr, DenseAttr) or attr.array.size == 0:
+        return False
+    flat = attr.array.reshape(-1)
+    return bool(np.all(flat == number))
+
+
+def _zero(attr: Attribute | None, negative: bool) -> bool:
+    """An exact additive identity: integer 0; for floats -0.0 (x + -0.0 == x, even for x = -0.0)
+    when adding, +0.0 when subtracting."""
+    if not _splat(attr, 0):
+        return False
+    array = attr.array  # type: ignore[union-attr]
+    return array.dtype.kind != "f" or bool(np.all(np.signbit(array) == negative))
+
+
+def _same(value: Value, op: Operation) -> list[Attribute | Value] | None:
+    return [value] if value.type == op.result.type else None
+
+
+def _producer(value: Value, op_class: type[Operation]) -> Operation | None:
+    return value.op if isinstance(value, OpResult) and isinstance(value.op, op_class) else None
+
+
+def _fold_add(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    lhs, rhs = self.operands
+    if _zero(c[1], negative=True):
+        return _same(lhs, self)
+    if _zero(c[0], negative=True):
+        return _same(rhs, self)
+    return None
+
+
+def _fold_sub(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    return _same(self.operands[0], self) if _zero(c[1], negative=False) else None
+
+
+def _fold_mul(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    lhs, rhs = self.operands
+    if _splat(c[1], 1):
+        return _same(lhs, self)
+    if _splat(c[0], 1):
+        return _same(rhs, self)
+    return None
+
+
+def _fold_by_one(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    return _same(self.operands[0], self) if _splat(c[1], 1) else None
+
+
+def _fold_involution(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    inner = _producer(self.operands[0], type(self))
+    return _same(inner.operands[0], self) if inner is not None else None
+
+
+def _fold_idempotent(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    lhs, rhs = self.operands
+    return _same(lhs, self) if lhs is rhs else None
+
+
+def _fold_select(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    cond, yes, no = self.operands
+    if _splat(c[0], True):
+        return _same(yes, self)
+    if _splat(c[0], False):
+        return _same(no, self)
+    return _same(yes, self) if yes is no else None
+
+
+def _fold_cast(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    return _same(self.operands[0], self)
+
+
 # -- unary ------------------------------------------------------------------------------------
 class NegOp(UnaryOp):
     """``-x`` (integers wrap around)."""
     name = "hy.neg"
+    fold = _fold_involution
     reference = staticmethod(np.negative)
 
 
@@ -149,6 +225,7 @@ class SigmoidOp(FloatUnaryOp):
 class NotOp(ElementwiseOp):
     """Logical negation of an i1 value."""
     name = "hy.not"
+    fold = _fold_involution
     operand_defs = (OperandDef("input", BOOL),)
     reference = staticmethod(np.logical_not)
 
@@ -157,6 +234,7 @@ class NotOp(ElementwiseOp):
 class AddOp(BinaryOp):
     """``lhs + rhs`` (integers wrap around)."""
     name = "hy.add"
+    fold = _fold_add
     traits = BinaryOp.traits | {Commutative}
     reference = staticmethod(np.add)
 
@@ -164,12 +242,14 @@ class AddOp(BinaryOp):
 class SubOp(BinaryOp):
     """``lhs - rhs``."""
     name = "hy.sub"
+    fold = _fold_sub
     reference = staticmethod(np.subtract)
 
 
 class MulOp(BinaryOp):
     """``lhs * rhs``."""
     name = "hy.mul"
+    fold = _fold_mul
     traits = BinaryOp.traits | {Commutative}
     reference = staticmethod(np.multiply)
 
@@ -178,6 +258,7 @@ class DivOp(BinaryOp):
     """``lhs / rhs``: IEEE division for floats; for integers, truncation toward zero and
     0 where ``rhs`` is 0 (so that no backend traps)."""
     name = "hy.div"
+    fold = _fold_by_one
 
     @staticmethod
     def reference(a: np.ndarray, b: np.ndarray) -> Any:
@@ -196,6 +277,7 @@ class PowOp(BinaryOp):
     """``lhs ** rhs``: IEEE ``pow`` for floats; for integers a negative exponent gives
     ``1 / lhs**-rhs`` truncated (so 0 unless ``|lhs|`` is 1, and 0 for ``lhs == 0``)."""
     name = "hy.pow"
+    fold = _fold_by_one
 
     @staticmethod
     def reference(a: np.ndarray, b: np.ndarray) -> Any:
@@ -213,6 +295,7 @@ class PowOp(BinaryOp):
 class MaximumOp(BinaryOp):
     """Elementwise maximum; NaN if either operand is NaN."""
     name = "hy.maximum"
+    fold = _fold_idempotent
     traits = BinaryOp.traits | {Commutative}
     reference = staticmethod(np.maximum)
 
@@ -220,6 +303,7 @@ class MaximumOp(BinaryOp):
 class MinimumOp(BinaryOp):
     """Elementwise minimum; NaN if either operand is NaN."""
     name = "hy.minimum"
+    fold = _fold_idempotent
     traits = BinaryOp.traits | {Commutative}
     reference = staticmethod(np.minimum)
 
@@ -280,6 +364,7 @@ class GeOp(CompareOp):
 class SelectOp(ElementwiseOp):
     """``condition ? true_value : false_value`` element by element (numpy ``where``)."""
     name = "hy.select"
+    fold = _fold_select
     operand_defs = (OperandDef("condition", BOOL), OperandDef("true_value", ANY_VALUE),
                     OperandDef("false_value", ANY_VALUE))
     typed_from = 1
@@ -292,6 +377,7 @@ class CastOp(Operation):
     Float to integer truncates toward zero (out of range: unspecified); to i1 means ``!= 0``.
     """
     name = "hy.cast"
+    fold = _fold_cast
     operand_defs = (OperandDef("input", ANY_VALUE),)
     result_defs = (ResultDef("output", ANY_VALUE),)
     traits = frozenset({Pure, Elementwise})
@@ -306,3 +392,4 @@ class CastOp(Operation):
         if dtype == np.bool_:
             return [x != 0]
         return [x.astype(dtype)]
+

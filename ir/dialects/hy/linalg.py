@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...core import Operation
+from ...attributes import Attribute
+from ...core import Operation, Value
 from ...diagnostics import VerifyError
 from ...opdef import (
     FLOAT,
@@ -71,6 +72,11 @@ class ReduceOp(Operation):
         keep = "keepdims" in attributes and attributes["keepdims"].value
         out = tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
         return [make_type(element_type(source), out)]
+
+    def fold(self, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+        """Reducing over no axis is the identity."""
+        no_axes = not self.attributes["axes"].value  # type: ignore[attr-defined]
+        return [self.operands[0]] if no_axes and self.operands[0].type == self.result.type else None
 
     def reduce_args(self) -> dict:  # type: ignore[type-arg]
         return {"axis": tuple(self.axes), "keepdims": bool(self.keepdims)}  # type: ignore[attr-defined]

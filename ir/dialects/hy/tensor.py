@@ -6,13 +6,17 @@ reshape) take one ``index`` operand per non-static result dimension, in order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ...core import Operation
+from ...attributes import Attribute, DenseAttr, int_array
+from ...core import Operation, OpResult, Value
 from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import (
     ANY_VALUE,
     INDEX,
+    Elementwise,
     OperandDef,
     Pure,
     ResultDef,
@@ -35,6 +39,15 @@ def _require_tensor(t: Type, what: str = "operand") -> TensorType:
 def _check_axis(axis: int, rank: int) -> None:
     if not 0 <= axis < rank:
         raise VerifyError(f"axis {axis} is out of range for rank {rank}")
+
+
+def _producer(value: Value, op_class: type[Operation]) -> Operation | None:
+    return value.op if isinstance(value, OpResult) and isinstance(value.op, op_class) else None
+
+
+def _unchanged(op: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    """A shape op whose result type equals its input's type is the input."""
+    return [op.operands[0]] if op.operands[0].type == op.result.type else None
 
 
 class ConstantOp(Operation):
@@ -96,6 +109,8 @@ class BroadcastToOp(SizedResultOp):
         if not broadcastable_to(shape_of(source), shape_of(target)):
             raise VerifyError(f"cannot broadcast {source} to {target}")
 
+    fold = _unchanged
+
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         shape = runtime_shape(self.result.type, args[1:], self)
         try:
@@ -103,6 +118,16 @@ class BroadcastToOp(SizedResultOp):
         except ValueError:
             raise InterpreterError(f"cannot broadcast shape {args[0].shape} to {shape}",
                                    self.loc) from None
+
+
+def _reshape_of_reshape(op: Operation, rewriter: Any) -> bool:
+    """reshape(reshape(x)) -> reshape(x): only the last shape matters."""
+    inner = _producer(op.operands[0], ReshapeOp)
+    if inner is None:
+        return False
+    rewriter.replace(op, [rewriter.insert_before(op, ReshapeOp(
+        [inner.operands[0], *op.operands[1:]], [op.result.type], loc=op.loc)).result])
+    return True
 
 
 class ReshapeOp(SizedResultOp):
@@ -114,11 +139,39 @@ class ReshapeOp(SizedResultOp):
         if s is not None and t is not None and s != t:
             raise VerifyError(f"cannot reshape {source} ({s} elements) to {target} ({t} elements)")
 
+    fold = _unchanged
+    canonicalization_patterns = (_reshape_of_reshape,)
+
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         shape = runtime_shape(self.result.type, args[1:], self)
         if int(np.prod(shape)) != args[0].size:
             raise InterpreterError(f"cannot reshape {args[0].shape} to {shape}", self.loc)
         return [args[0].reshape(shape)]
+
+
+def _dim_of_producer(op: Operation, rewriter: Any) -> bool:
+    """The size of an elementwise result is the size of any operand of the same rank (they are
+    equal at run time), so hy.dim looks through it toward the function's arguments, where
+    equal sizes become one value."""
+    source = op.operands[0]
+    if not isinstance(source, OpResult):
+        return False
+    rank = len(shape_of(source.type))
+    axis = op.attributes["axis"].value  # type: ignore[attr-defined]
+    if source.op.name == "hy.matmul" and axis < rank - 1:  # rows (and batch dims) of the lhs
+        lhs = source.op.operands[0]
+        if len(shape_of(lhs.type)) == rank and shape_of(lhs.type)[axis] == shape_of(source.type)[axis]:
+            new = DimOp([lhs], [index], dict(op.attributes), loc=op.loc)
+            rewriter.replace(op, [rewriter.insert_before(op, new).result])
+            return True
+    if Elementwise not in source.op.traits:
+        return False
+    for operand in source.op.operands:
+        if len(shape_of(operand.type)) == rank and isinstance(operand.type, TensorType):
+            new = DimOp([operand], [index], dict(op.attributes), loc=op.loc)
+            rewriter.replace(op, [rewriter.insert_before(op, new).result])
+            return True
+    return False
 
 
 class DimOp(Operation):
@@ -134,8 +187,35 @@ class DimOp(Operation):
         _check_axis(attributes["axis"].value, len(_require_tensor(operand_types[0]).shape))
         return [index]
 
+    def fold(self, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+        """A static size is a constant; a size that an op took as an operand is that operand."""
+        axis = self.attributes["axis"].value  # type: ignore[attr-defined]
+        dim = shape_of(self.operands[0].type)[axis]
+        if isinstance(dim, int):
+            return [DenseAttr.from_values(index, dim)]
+        sized = _producer(self.operands[0], SizedResultOp)
+        if sized is not None:
+            position = sum(1 for d in shape_of(sized.result.type)[:axis] if not isinstance(d, int))
+            return [sized.operands[1 + position]]
+        return None
+
+    canonicalization_patterns = (_dim_of_producer,)
+
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(args[0].shape[self.attributes["axis"].value], np.int64)]  # type: ignore[attr-defined]
+
+
+def _transpose_of_transpose(op: Operation, rewriter: Any) -> bool:
+    """transpose(transpose(x, p), q) -> transpose(x, p[q]) (which then may fold away)."""
+    inner = _producer(op.operands[0], TransposeOp)
+    if inner is None:
+        return False
+    outer_perm = [a.value for a in op.attributes["permutation"].value]  # type: ignore[attr-defined]
+    inner_perm = [a.value for a in inner.attributes["permutation"].value]  # type: ignore[attr-defined]
+    composed = int_array([inner_perm[p] for p in outer_perm])
+    new = TransposeOp([inner.operands[0]], [op.result.type], {"permutation": composed}, loc=op.loc)
+    rewriter.replace(op, [rewriter.insert_before(op, new).result])
+    return True
 
 
 class TransposeOp(Operation):
@@ -154,6 +234,12 @@ class TransposeOp(Operation):
             raise VerifyError(f"permutation {perm} is not a permutation of the {len(source.shape)} "
                               f"dimensions of {source}")
         return [TensorType(tuple(source.shape[p] for p in perm), source.element)]
+
+    def fold(self, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+        perm = [a.value for a in self.attributes["permutation"].value]  # type: ignore[attr-defined]
+        return _unchanged(self, c) if perm == sorted(perm) else None
+
+    canonicalization_patterns = (_transpose_of_transpose,)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         perm = [a.value for a in self.attributes["permutation"].value]  # type: ignore[attr-defined]

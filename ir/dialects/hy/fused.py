@@ -1,0 +1,143 @@
+"""Fused ops: an elementwise computation per output element, written as a region.
+
+Fusion passes produce them so that a backend emits one loop nest that reads each input once
+and writes each output once. Inputs broadcast to the output shape by numpy's rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...core import Operation
+from ...diagnostics import InterpreterError, VerifyError
+from ...opdef import ANY_VALUE, NUMERIC, Elementwise, OperandDef, Pure, ResultDef, Terminator
+from ...shapes import broadcast_shapes, broadcastable_to, shapes_compatible
+from ...types import Type, element_type, is_scalar, shape_of
+from .linalg import MatmulOp
+from .tensor import ConstantOp
+
+
+class YieldOp(Operation):
+    """Ends the body of ``hy.fused`` or ``hy.fused_matmul`` with the output element."""
+    name = "hy.yield"
+    operand_defs = (OperandDef("values", ANY_VALUE, variadic=True),)
+    traits = frozenset({Terminator})
+    parent_names = ("hy.fused", "hy.fused_matmul")
+
+
+class ElementwiseBodyOp(Operation):
+    """Base of ops whose region computes one output element from one element of each input."""
+
+    region_count = 1
+    traits = frozenset({Pure})
+
+    def body_inputs(self) -> list[Type]:
+        """The types whose elements the body's arguments receive, in order."""
+        raise TypeError("abstract")
+
+    def verify_body(self, output_shape: tuple) -> None:  # type: ignore[type-arg]
+        region = self.regions[0]
+        if len(region.blocks) != 1:
+            raise VerifyError("the body must be one block")
+        body = region.block
+        inputs = self.body_inputs()
+        arg_types = [a.type for a in body.args]
+        if arg_types != [element_type(t) for t in inputs]:
+            raise VerifyError("body arguments (" + ", ".join(map(str, arg_types)) + ") must be "
+                              "the element types of the inputs (" +
+                              ", ".join(str(element_type(t)) for t in inputs) + ")")
+        for t in inputs:
+            if not broadcastable_to(shape_of(t), output_shape):
+                raise VerifyError(f"input {t} does not broadcast to the output shape")
+        for op in body.ops[:-1]:
+            scalar = all(is_scalar(r.type) for r in op.results)
+            if not scalar or not (Elementwise in op.traits or isinstance(op, ConstantOp)):
+                raise VerifyError(f"the body may hold only scalar elementwise ops and constants, "
+                                  f"found '{op.name}'")
+        last = body.terminator
+        if last is not None and isinstance(last, YieldOp):
+            yielded = [v.type for v in last.operands]
+            if yielded != [element_type(self.result.type)]:
+                raise VerifyError(f"the body yields ({', '.join(map(str, yielded))}) but the "
+                                  f"output element type is {element_type(self.result.type)}")
+
+    def run_body(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Evaluate the body on whole arrays: its ops are elementwise, so this is exact."""
+        shape = self.result_shape(inputs)
+        env = {arg: np.broadcast_to(a, shape) for arg, a in zip(self.regions[0].block.args, inputs)}
+        for op in self.regions[0].block.ops:
+            args = [env[v] for v in op.operands]
+            if isinstance(op, YieldOp):
+                return [np.array(args[0])]
+            for result, value in zip(op.results, op.evaluate(args)):
+                env[result] = np.broadcast_to(value, shape)
+        raise InterpreterError("fused body without hy.yield", self.loc)
+
+    def result_shape(self, inputs: list[np.ndarray]) -> tuple[int, ...]:
+        try:
+            return np.broadcast_shapes(*(a.shape for a in inputs))
+        except ValueError:
+            shapes = ", ".join(str(a.shape) for a in inputs)
+            raise InterpreterError(f"inputs of shapes {shapes} do not broadcast", self.loc) from None
+
+
+class FusedOp(ElementwiseBodyOp):
+    """A fused elementwise computation (chains and DAGs of elementwise ops, broadcasts
+    included): inputs broadcast to the output shape, and the body maps one element of each
+    to the output element::
+
+        %r = hy.fused %a, %b ({
+        ^bb0(%x: f32, %y: f32):
+          %s = hy.add %x, %y : f32
+          %t = hy.relu %s : f32
+          hy.yield %t : f32
+        }) : (tensor<Nx4xf32>, tensor<4xf32>) -> tensor<Nx4xf32>
+    """
+    name = "hy.fused"
+    operand_defs = (OperandDef("inputs", ANY_VALUE, variadic=True),)
+    result_defs = (ResultDef("output", ANY_VALUE),)
+
+    def body_inputs(self) -> list[Type]:
+        return [v.type for v in self.operands]
+
+    def verify_(self) -> None:
+        shapes = [shape_of(v.type) for v in self.operands]
+        combined: tuple | None = ()  # type: ignore[type-arg]
+        for shape in shapes:
+            combined = broadcast_shapes(combined, shape) if combined is not None else None
+        output = shape_of(self.result.type)
+        if combined is None or not shapes_compatible(combined, output):
+            raise VerifyError(f"the inputs broadcast to {combined}, not to the output shape "
+                              f"{output}")
+        self.verify_body(output)
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return self.run_body(args)
+
+
+class FusedMatmulOp(ElementwiseBodyOp):
+    """A matmul with a fused epilogue: ``hy.matmul`` semantics for ``lhs @ rhs``, then the
+    body maps each product element (its first argument) and one element of each extra input
+    (broadcast to the product's shape) to the output element. Bias adds and activations
+    after a matmul fuse here, so the product is never written out unfinished."""
+    name = "hy.fused_matmul"
+    operand_defs = (OperandDef("lhs", NUMERIC), OperandDef("rhs", NUMERIC),
+                    OperandDef("extras", ANY_VALUE, variadic=True))
+    result_defs = (ResultDef("output", ANY_VALUE),)
+
+    def product_type(self) -> Type:
+        (product,) = MatmulOp.infer_result_types([self.operands[0].type, self.operands[1].type], {})
+        return product
+
+    def body_inputs(self) -> list[Type]:
+        return [self.product_type(), *(v.type for v in self.operands[2:])]
+
+    def verify_(self) -> None:
+        product = self.product_type()
+        if not shapes_compatible(shape_of(product), shape_of(self.result.type)):
+            raise VerifyError(f"the product is {product} but the output is {self.result.type}")
+        self.verify_body(shape_of(product))
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        product = np.asarray(np.matmul(args[0], args[1]))
+        return self.run_body([product, *args[2:]])

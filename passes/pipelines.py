@@ -1,0 +1,14 @@
+"""The optimization levels, as plain pipeline strings: ``hyc-opt --pass-pipeline="<O2>"``
+replays ``-O2`` exactly."""
+
+from __future__ import annotations
+
+O0 = ""
+O1 = "canonicalize,cse,dce"
+O2 = ("inline,refine-shapes,canonicalize,fold-loops,canonicalize,cse,licm,dce,"
+      "fuse-elementwise,dce,fuse-matmul-epilogue,canonicalize,cse,dce")
+O3 = ("inline,refine-shapes,canonicalize,fold-loops,canonicalize,cse,licm,refine-shapes,"
+      "canonicalize,cse,dce,fuse-elementwise{max-ops=64},dce,fuse-matmul-epilogue,canonicalize,"
+      "cse,dce")
+
+LEVELS = {0: O0, 1: O1, 2: O2, 3: O3}
