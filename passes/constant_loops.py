@@ -9,12 +9,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from hyc.ir import DenseAttr, ForOp, HycError, Interpreter, ModuleOp, Operation, Value
-from hyc.ir.types import is_static, shape_of
+from hyc.ir import ForOp, HycError, Interpreter, ModuleOp, Operation, Value
 
 from .effects import Effects
 from .manager import Pass, register_pass
-from .rewrite import FOLD_ELEMENT_LIMIT, Rewriter, constant_value
+from .rewrite import Rewriter, constant_for, constant_value, small
 
 
 def free_values(op: Operation) -> set[Value]:
@@ -59,8 +58,6 @@ class FoldLoops(Pass):
         lower, upper, step = (int(constants[v].array) for v in loop.operands[:3])  # type: ignore[union-attr]
         if step <= 0 or len(range(lower, upper, step)) > self.max_iterations:
             return
-        if not all(is_static(shape_of(r.type)) for r in loop.results):
-            return
         env = {v: c.array for v, c in constants.items()}  # type: ignore[union-attr]
         args = [env[v] for v in loop.operands]
         try:
@@ -69,8 +66,8 @@ class FoldLoops(Pass):
                 results = interpreter._run_for(loop, args, env, {})
         except HycError:  # the program fails here at run time: leave it to fail there
             return
-        attrs = [DenseAttr.from_values(r.type, np.asarray(a)) for r, a in zip(loop.results, results)]
-        if any(a.array.size > FOLD_ELEMENT_LIMIT and not a.is_splat() for a in attrs):
+        attrs = [constant_for(r, a) for r, a in zip(loop.results, results)]
+        if not all(small(a) for a in attrs):
             return
         rewriter = Rewriter()
         rewriter.replace(loop, [rewriter.constant(loop, a) for a in attrs])

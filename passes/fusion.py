@@ -126,14 +126,14 @@ class FuseElementwise(Pass):
             else:
                 inputs.append(v)
         for v, source in list(aliases.items()):  # absorb broadcasts only where sizes stay known
-            if source is not v:
+            if source is not v and not scalar_constant(producer(source, block)):
                 trial = [x for x in inputs] + ([source] if source not in inputs else [])
                 if derivable(trial, root.result.type):
                     inputs = trial
                 else:
                     del aliases[v]
                     inputs.append(v)
-        absorbed = [v for v, s in aliases.items() if s is not v]
+        absorbed = [v for v, source in aliases.items() if source is not v]
         if len(members) < 2 and not absorbed:
             return
         if not derivable(inputs, root.result.type):

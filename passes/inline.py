@@ -31,12 +31,17 @@ def recursive_functions(module: ModuleOp) -> set[str]:
 
 
 def dim_bindings(params: tuple[Type, ...], args: list[Value]) -> dict[str, Dim]:
-    """What the callee's named dimensions are at this call (from the argument types)."""
+    """What the callee's named dimensions are called at this call (from the argument types).
+
+    A name bound to a static size becomes ``?`` rather than the size: ops such as
+    ``hy.broadcast_to`` carry an operand per dynamic dimension, so a dimension may only turn
+    static together with its operand (refine-shapes does that once the size is a constant).
+    """
     bindings: dict[str, Dim] = {}
     for param, arg in zip(params, args):
         for want, have in zip(shape_of(param), shape_of(arg.type)):
             if isinstance(want, str) and want != DYNAMIC:
-                bindings.setdefault(want, have)
+                bindings.setdefault(want, have if isinstance(have, str) else DYNAMIC)
     return bindings
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 O0 = ""
 O1 = "canonicalize,cse,dce"
-O2 = ("inline,refine-shapes,canonicalize,fold-loops,canonicalize,cse,licm,dce,"
+O2 = ("inline,canonicalize,refine-shapes,canonicalize,fold-loops,canonicalize,cse,licm,dce,"
       "fuse-elementwise,dce,fuse-matmul-epilogue,canonicalize,cse,dce")
-O3 = ("inline,refine-shapes,canonicalize,fold-loops,canonicalize,cse,licm,refine-shapes,"
+O3 = ("inline,canonicalize,refine-shapes,canonicalize,fold-loops,canonicalize,cse,licm,refine-shapes,"
       "canonicalize,cse,dce,fuse-elementwise{max-ops=64},dce,fuse-matmul-epilogue,canonicalize,"
       "cse,dce")
 

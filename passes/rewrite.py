@@ -17,7 +17,7 @@ from hyc.ir import Block, DenseAttr, Operation, OpResult, Value
 from hyc.ir.attributes import Attribute
 from hyc.ir.dialects import hy
 from hyc.ir.opdef import Pure
-from hyc.ir.types import is_static, numpy_dtype, shape_of
+from hyc.ir.types import element_type, is_static, make_type, numpy_dtype, shape_of
 
 from .effects import Effects
 
@@ -58,7 +58,7 @@ class Rewriter:
 
     def replace(self, op: Operation, values: list[Value]) -> None:
         for result, value in zip(op.results, values):
-            if value.type != result.type and value.name_hint is None:
+            if value.name_hint is None:
                 value.name_hint = result.name_hint
             result.replace_all_uses_with(value)
         self.erase(op)
@@ -78,12 +78,25 @@ class Rewriter:
         return list(terminator.operands)
 
 
+def constant_for(result: Value, array: np.ndarray) -> DenseAttr:
+    """A constant holding ``array`` for ``result``: of its type, or, where the type leaves
+    dimensions open, of the shape the value turned out to have."""
+    t = result.type
+    if not is_static(shape_of(t)):
+        t = make_type(element_type(t), np.shape(array))
+    return DenseAttr.from_values(t, np.asarray(array, numpy_dtype(t)))
+
+
+def small(attr: DenseAttr) -> bool:
+    return attr.array.size <= FOLD_ELEMENT_LIMIT or attr.is_splat()
+
+
 def fold_constants(op: Operation) -> list[Attribute] | None:
     """Run a pure op on constant operands (its reference semantics) and keep small results."""
-    if Pure not in op.traits or op.regions or not op.operands:
+    if Pure not in op.traits or not op.operands or type(op).evaluate is Operation.evaluate:
         return None
     attrs = [constant_value(v) for v in op.operands]
-    if any(a is None for a in attrs) or not all(is_static(shape_of(r.type)) for r in op.results):
+    if any(a is None for a in attrs):
         return None
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,13 +104,8 @@ def fold_constants(op: Operation) -> list[Attribute] | None:
             results = op.evaluate([a.array for a in attrs])  # type: ignore[union-attr]
         except Exception:  # e.g. a shape error the program would hit at run time: leave it
             return None
-    out: list[Attribute] = []
-    for result, array in zip(op.results, results):
-        attr = DenseAttr.from_values(result.type, np.asarray(array, numpy_dtype(result.type)))
-        if attr.array.size > FOLD_ELEMENT_LIMIT and not attr.is_splat():
-            return None
-        out.append(attr)
-    return out
+    out = [constant_for(result, array) for result, array in zip(op.results, results)]
+    return out if all(small(a) for a in out) else None  # type: ignore[return-value]
 
 
 def simplify(op: Operation, rewriter: Rewriter, effects: Effects) -> None:
