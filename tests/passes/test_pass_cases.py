@@ -72,4 +72,4 @@ def test_every_pass_has_a_case_file():
     for path in HERE.glob("*.hyir"):
         for pipeline in RUN.findall(path.read_text()):
             tested.update(p.name for p in parse_pipeline(pipeline))
-    assert set(PASSES) - tested == set()
+    assert {name for name in PASSES if not name.startswith("test-")} - tested == set()

@@ -116,52 +116,52 @@ def _producer(value: Value, op_class: type[Operation]) -> Operation | None:
     return value.op if isinstance(value, OpResult) and isinstance(value.op, op_class) else None
 
 
-def _fold_add(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _fold_add(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     lhs, rhs = self.operands
-    if _zero(c[1], negative=True):
+    if _zero(constants[1], negative=True):
         return _same(lhs, self)
-    if _zero(c[0], negative=True):
+    if _zero(constants[0], negative=True):
         return _same(rhs, self)
     return None
 
 
-def _fold_sub(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
-    return _same(self.operands[0], self) if _zero(c[1], negative=False) else None
+def _fold_sub(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
+    return _same(self.operands[0], self) if _zero(constants[1], negative=False) else None
 
 
-def _fold_mul(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _fold_mul(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     lhs, rhs = self.operands
-    if _splat(c[1], 1):
+    if _splat(constants[1], 1):
         return _same(lhs, self)
-    if _splat(c[0], 1):
+    if _splat(constants[0], 1):
         return _same(rhs, self)
     return None
 
 
-def _fold_by_one(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
-    return _same(self.operands[0], self) if _splat(c[1], 1) else None
+def _fold_by_one(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
+    return _same(self.operands[0], self) if _splat(constants[1], 1) else None
 
 
-def _fold_involution(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _fold_involution(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     inner = _producer(self.operands[0], type(self))
     return _same(inner.operands[0], self) if inner is not None else None
 
 
-def _fold_idempotent(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _fold_idempotent(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     lhs, rhs = self.operands
     return _same(lhs, self) if lhs is rhs else None
 
 
-def _fold_select(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _fold_select(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     cond, yes, no = self.operands
-    if _splat(c[0], True):
+    if _splat(constants[0], True):
         return _same(yes, self)
-    if _splat(c[0], False):
+    if _splat(constants[0], False):
         return _same(no, self)
     return _same(yes, self) if yes is no else None
 
 
-def _fold_cast(self: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _fold_cast(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     return _same(self.operands[0], self)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core import Operation
+from ...core import Operation, Value
 from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import ANY_VALUE, NUMERIC, Elementwise, OperandDef, Pure, ResultDef, Terminator
 from ...shapes import broadcast_shapes, broadcastable_to, shapes_compatible
@@ -64,7 +64,8 @@ class ElementwiseBodyOp(Operation):
     def run_body(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Evaluate the body on whole arrays: its ops are elementwise, so this is exact."""
         shape = self.result_shape(inputs)
-        env = {arg: np.broadcast_to(a, shape) for arg, a in zip(self.regions[0].block.args, inputs)}
+        env: dict[Value, np.ndarray] = {
+            arg: np.broadcast_to(a, shape) for arg, a in zip(self.regions[0].block.args, inputs)}
         for op in self.regions[0].block.ops:
             args = [env[v] for v in op.operands]
             if isinstance(op, YieldOp):

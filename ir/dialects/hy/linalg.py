@@ -73,7 +73,7 @@ class ReduceOp(Operation):
         out = tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
         return [make_type(element_type(source), out)]
 
-    def fold(self, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
         """Reducing over no axis is the identity."""
         no_axes = not self.attributes["axes"].value  # type: ignore[attr-defined]
         return [self.operands[0]] if no_axes and self.operands[0].type == self.result.type else None

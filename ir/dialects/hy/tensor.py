@@ -45,9 +45,9 @@ def _producer(value: Value, op_class: type[Operation]) -> Operation | None:
     return value.op if isinstance(value, OpResult) and isinstance(value.op, op_class) else None
 
 
-def _unchanged(op: Operation, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+def _unchanged(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
     """A shape op whose result type equals its input's type is the input."""
-    return [op.operands[0]] if op.operands[0].type == op.result.type else None
+    return [self.operands[0]] if self.operands[0].type == self.result.type else None
 
 
 class ConstantOp(Operation):
@@ -187,7 +187,7 @@ class DimOp(Operation):
         _check_axis(attributes["axis"].value, len(_require_tensor(operand_types[0]).shape))
         return [index]
 
-    def fold(self, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
         """A static size is a constant; a size that an op took as an operand is that operand."""
         axis = self.attributes["axis"].value  # type: ignore[attr-defined]
         dim = shape_of(self.operands[0].type)[axis]
@@ -235,9 +235,9 @@ class TransposeOp(Operation):
                               f"dimensions of {source}")
         return [TensorType(tuple(source.shape[p] for p in perm), source.element)]
 
-    def fold(self, c: list[Attribute | None]) -> list[Attribute | Value] | None:
+    def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
         perm = [a.value for a in self.attributes["permutation"].value]  # type: ignore[attr-defined]
-        return _unchanged(self, c) if perm == sorted(perm) else None
+        return _unchanged(self, constants) if perm == sorted(perm) else None
 
     canonicalization_patterns = (_transpose_of_transpose,)
 
