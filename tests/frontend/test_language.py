@@ -9,6 +9,7 @@ import pytest
 
 from hyc.frontend.irgen import compile_source
 from hyc.ir import print_ir, run
+from hyc.passes import optimize
 
 NAMED_SIZES = {"N": 5, "M": 2, "B": 3}
 DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
@@ -27,9 +28,14 @@ def random_arg(spec: str, rng: np.random.Generator):
 
 
 def call_hy(params: str, ret: str, body: str, *args, entry="f"):
+    """Run ``f`` unoptimized and at -O2 (folded and fused); both must agree."""
     source = f"def f({params}) -> {ret}:\n" + "".join(f"    {line}\n" for line in body.split("\n"))
     module = compile_source(source, "test.hy")
     (result,) = run(module, entry, *args)
+    optimized = compile_source(source, "test.hy")
+    optimize(optimized, 2)
+    (again,) = run(optimized, entry, *args)
+    np.testing.assert_allclose(again, result, rtol=1e-6, atol=1e-6, equal_nan=True)
     return result
 
 

@@ -12,7 +12,7 @@ from random_ir import random_arguments, random_module
 from hyc.ir import HycError, Interpreter, parse_module, print_ir
 from hyc.passes import LEVELS, PASSES, Instrumentation, PassManager, parse_pipeline
 
-COUNT = int(os.environ.get("HYC_DIFFERENTIAL", "150"))
+COUNT = int(os.environ.get("HYC_DIFFERENTIAL", "300"))
 
 
 def outcomes(module, seed):

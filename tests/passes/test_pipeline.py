@@ -208,3 +208,11 @@ def test_a_crashing_pass_leaves_a_reproducer(capsys):
     assert "ZeroDivisionError" in capsys.readouterr().err
     Path(path).unlink()
 
+
+
+def test_passes_guide_documents_every_pass():
+    guide = (Path(__file__).parent.parent.parent / "docs" / "passes.md").read_text()
+    missing = [n for n in PASSES if not n.startswith("test-") and f"### `{n}`" not in guide]
+    assert not missing, f"docs/passes.md does not document {missing}"
+    for level, text in LEVELS.items():
+        assert f"| `-O{level}` | `{text or '(no passes)'}` |" in guide
