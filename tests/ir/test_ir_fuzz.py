@@ -10,6 +10,7 @@ import pytest
 from random_ir import random_arguments
 
 from hyc.ir import HycError, parse_module, run, verify
+from hyc.passes import optimize
 
 ROOT = Path(__file__).parent.parent.parent
 SOURCES = [ROOT / "examples" / "control.hyir", ROOT / "examples" / "mlp.hyir",
@@ -51,7 +52,12 @@ def test_mutations_give_diagnostics_not_crashes(source):
         except HycError as e:
             assert e.diagnostics and all(d.message for d in e.diagnostics)
             continue
-        for func in module.functions:  # what still verifies must also run or fail cleanly
+        try:  # what still verifies must also optimize...
+            optimize(module, 2)
+        except HycError as e:
+            assert "internal error" not in str(e), f"{e}\nfrom:\n{mutated}"
+            continue
+        for func in module.functions:  # ...and run, or fail cleanly
             try:
                 run(module, func.sym_name, *random_arguments(func, 0), out=io.StringIO())
             except HycError:
