@@ -47,7 +47,7 @@ def run_all(module, seed=0):
     return outputs
 
 
-@pytest.mark.parametrize("text,pipeline", cases())
+@pytest.mark.parametrize("text,pipeline", list(cases()))
 def test_pass_case(text, pipeline):
     module = parse_module(text, "case.hyir")
     verify(module)
