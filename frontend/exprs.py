@@ -20,6 +20,7 @@ from hyc.ir import Builder, CallOp, FileLineColLoc, FuncOp, Value
 from hyc.ir.attributes import IntAttr
 from hyc.ir.core import Operation
 from hyc.ir.dialects import hy
+from hyc.ir.shapes import broadcast_shapes
 from hyc.ir.types import (
     DYNAMIC,
     Dim,
@@ -90,18 +91,8 @@ def dims_agree(a: Dim, b: Dim) -> bool:
 
 
 def broadcast_shape(a: Shape, b: Shape) -> Shape | None:
-    rank = max(len(a), len(b))
-    a = (1,) * (rank - len(a)) + tuple(a)
-    b = (1,) * (rank - len(b)) + tuple(b)
-    out: list[Dim] = []
-    for x, y in zip(a, b):
-        if x == 1 or x == DYNAMIC:
-            out.append(y if y != 1 or x == 1 else x)
-        elif y == 1 or y == DYNAMIC or x == y:
-            out.append(x)
-        else:
-            return None
-    return tuple(out)
+    """numpy broadcasting where a named dimension meets only itself, ``?`` or 1."""
+    return broadcast_shapes(a, b, agree=dims_agree)
 
 
 class ExprLowering:

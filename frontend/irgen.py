@@ -76,6 +76,20 @@ def uses_name(node: object, name: str) -> bool:
     return False
 
 
+def literal_int(node: s.Expr) -> int | None:
+    """The value of an integer literal, negated or not; None for anything else."""
+    sign = 1
+    while isinstance(node, s.UnaryOp | s.Paren):
+        if isinstance(node, s.UnaryOp):
+            sign = -sign if node.op == "-" else sign
+            node = node.operand
+        else:
+            node = node.inner
+    if isinstance(node, s.Number) and isinstance(node.value, int):
+        return sign * node.value
+    return None
+
+
 def contains_return(stmts: list[s.Stmt]) -> s.Return | None:
     for stmt in stmts:
         if isinstance(stmt, s.Return):
@@ -194,6 +208,31 @@ class FunctionLowering(ExprLowering):
 
     # -- loops ---------------------------------------------------------------------------------------
     def for_loop(self, stmt: s.For, env: Env) -> None:
+        lower, upper, step = self.range_bounds(stmt, env)
+        carried = [n for n in assigned_names(stmt.body) if n in env and n != stmt.var]
+        if any(env[n] is POISON for n in carried):
+            raise Poisoned()
+        loop = self.b.insert(ForOp.create(lower, upper, step, [env[n] for n in carried],  # type: ignore[misc]
+                                          loc=self.loc(stmt), iv_name=stmt.var))
+        for name, arg, result in zip(carried, loop.body.args[1:], loop.results):
+            arg.name_hint = result.name_hint = name
+        inner: Env = dict(env)
+        inner.update(zip(carried, loop.body.args[1:]))
+        with self.b.at_end(loop.body):
+            if uses_name(stmt.body, stmt.var):
+                self.at(stmt)
+                counter = self.counter_type(stmt.iter.args, env)  # type: ignore[attr-defined]
+                inner[stmt.var] = self.create(hy.CastOp, [loop.body.args[0]],
+                                              result_types=[counter])
+            self.block(stmt.body, inner)
+            yields = [self.carried_value(n, inner, env, stmt) for n in carried]
+            self.at(stmt)
+            self.b.create(YieldOp, yields, result_types=[])
+        for name, result in zip(carried, loop.results):
+            env[name] = result if inner[name] is not POISON else POISON
+
+    def range_bounds(self, stmt: s.For, env: Env) -> list[Value]:
+        """Check the loop's header; its lower bound, upper bound and step as index values."""
         ret = contains_return(stmt.body)
         if ret is not None:
             raise LoweringError("return inside a for loop is not supported; assign the result "
@@ -207,37 +246,16 @@ class FunctionLowering(ExprLowering):
         if stmt.var in env:
             raise LoweringError(f"the loop variable '{stmt.var}' is already a variable here; "
                                 "choose another name", stmt)
+        if len(call.args) == 3 and literal_int(call.args[2]) is not None \
+                and literal_int(call.args[2]) <= 0:  # type: ignore[operator]
+            raise LoweringError("range() step must be positive", call.args[2])
         bounds = [self.index_value(a, env) for a in call.args]
-        if len(call.args) == 3:
-            step = call.args[2]
-            if isinstance(step, s.Number) and step.value <= 0 or isinstance(step, s.UnaryOp):
-                raise LoweringError("range() step must be positive", step)
         self.at(stmt)
         if len(bounds) == 1:
             bounds.insert(0, self.b.constant(index, 0))
         if len(bounds) == 2:
             bounds.append(self.b.constant(index, 1))
-        lower, upper, step_v = bounds
-        carried = [n for n in assigned_names(stmt.body) if n in env and n != stmt.var]
-        if any(env[n] is POISON for n in carried):
-            raise Poisoned()
-        loop = self.b.insert(ForOp.create(lower, upper, step_v, [env[n] for n in carried],  # type: ignore[misc]
-                                          loc=self.loc(stmt), iv_name=stmt.var))
-        for name, arg, result in zip(carried, loop.body.args[1:], loop.results):
-            arg.name_hint = result.name_hint = name
-        inner: Env = dict(env)
-        inner.update(zip(carried, loop.body.args[1:]))
-        with self.b.at_end(loop.body):
-            if uses_name(stmt.body, stmt.var):
-                self.at(stmt)
-                inner[stmt.var] = self.create(hy.CastOp, [loop.body.args[0]],
-                                              result_types=[self.counter_type(call.args, env)])
-            self.block(stmt.body, inner)
-            yields = [self.carried_value(n, inner, env, stmt) for n in carried]
-            self.at(stmt)
-            self.b.create(YieldOp, yields, result_types=[])
-        for name, result in zip(carried, loop.results):
-            env[name] = result if inner[name] is not POISON else POISON
+        return bounds
 
     def counter_type(self, args: list[s.Expr], env: Env) -> Type:
         for a in args:

@@ -7,6 +7,8 @@ compiled code's argument checks enforce it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .types import (
     DYNAMIC,
     Dim,
@@ -60,8 +62,13 @@ def broadcastable_to(source: Shape, target: Shape) -> bool:
     return all(s == 1 or dims_compatible(s, t) for s, t in zip(source, tail))
 
 
-def broadcast_shapes(a: Shape, b: Shape) -> Shape | None:
-    """The numpy broadcast of two shapes, or None if they cannot broadcast."""
+def broadcast_shapes(a: Shape, b: Shape,
+                     agree: Callable[[Dim, Dim], bool] = dims_compatible) -> Shape | None:
+    """The numpy broadcast of two shapes, or None if they cannot broadcast.
+
+    ``agree`` decides whether two dimensions, neither of them 1, may be the same size: the
+    IR accepts any that are not different sizes; the frontend is stricter about names.
+    """
     rank = max(len(a), len(b))
     a = (1,) * (rank - len(a)) + tuple(a)
     b = (1,) * (rank - len(b)) + tuple(b)
@@ -71,7 +78,7 @@ def broadcast_shapes(a: Shape, b: Shape) -> Shape | None:
             out.append(y)
         elif y == 1:
             out.append(x)
-        elif dims_compatible(x, y):
+        elif agree(x, y):
             out.append(merge_dims(x, y))
         else:
             return None

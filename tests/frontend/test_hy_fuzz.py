@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mutation import mutate
 
 from hyc.frontend.irgen import compile_source
 from hyc.ir import HycError, VerifyError
@@ -18,33 +19,12 @@ TOKEN = re.compile(r"[A-Za-z_]\w*|\d+\.?\d*|\*\*|->|[=!<>]=|\n[ \t]*|\S")
 COUNT = int(os.environ.get("HYC_FUZZ_COUNT", "1500"))
 
 
-def mutate(text: str, rng: random.Random) -> str:
-    tokens = TOKEN.findall(text)
-    gaps = TOKEN.split(text)
-    for _ in range(rng.randint(1, 3)):
-        if not tokens:
-            break
-        i, j = rng.randrange(len(tokens)), rng.randrange(len(tokens))
-        action = rng.choice(["delete", "duplicate", "swap", "truncate", "replace"])
-        if action == "delete":
-            tokens[i] = ""
-        elif action == "duplicate":
-            tokens[i] = tokens[i] + " " + tokens[i]
-        elif action == "swap":
-            tokens[i], tokens[j] = tokens[j], tokens[i]
-        elif action == "replace":
-            tokens[i] = tokens[j]
-        else:
-            tokens, gaps = tokens[:i], gaps[:i + 1]
-    return "".join(g + t for g, t in zip(gaps, tokens + [""]))
-
-
 @pytest.mark.parametrize("source", EXAMPLES, ids=lambda p: p.name)
 def test_mutations_never_crash_or_hang(source):
     text = source.read_text()
     rng = random.Random(source.name)
     for _ in range(COUNT // len(EXAMPLES)):
-        mutated = mutate(text, rng)
+        mutated = mutate(text, rng, TOKEN)
         start = time.perf_counter()
         try:
             module = compile_source(mutated, "fuzz.hy")

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from oracle import check
 
 from hyc.frontend.irgen import compile_source
 from hyc.ir import print_ir, run
@@ -42,14 +43,6 @@ def call_hy(params: str, ret: str, body: str, *args, entry="f"):
 def softmax(a, axis):
     e = np.exp(a - a.max(axis, keepdims=True))
     return e / e.sum(axis, keepdims=True)
-
-
-def check(got, want):
-    want = np.asarray(want)
-    assert np.asarray(got).dtype == want.dtype, (np.asarray(got).dtype, want.dtype)
-    assert np.shape(got) == want.shape
-    tol = 1e-5 if want.dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
 
 
 # (expression, parameter types, result type, numpy reference)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracle import check
 
 from hyc.ir import (
     ArgumentTypeError,
@@ -62,14 +63,6 @@ def rand(shape, dtype, rng, low=-3, high=4):
     if dtype == np.bool_:
         return rng.random(shape) < 0.5
     return rng.integers(low, high, shape).astype(dtype)
-
-
-def check(got, want):
-    want = np.asarray(want)
-    assert np.asarray(got).dtype == want.dtype, (np.asarray(got).dtype, want.dtype)
-    assert np.shape(got) == want.shape
-    rtol = 1e-5 if want.dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, equal_nan=True)
 
 
 # -- elementwise ------------------------------------------------------------------------------------

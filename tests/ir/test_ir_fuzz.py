@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from mutation import mutate
 from random_ir import random_arguments
 
 from hyc.ir import HycError, parse_module, run, verify
@@ -19,33 +20,12 @@ TOKEN = re.compile(r'%[\w.$-]+|@\w+|\^\w+|"[^"\n]*"|[\w.]+|->|\S')
 COUNT = int(os.environ.get("HYC_FUZZ_COUNT", "1500"))
 
 
-def mutate(text: str, rng: random.Random) -> str:
-    tokens = [m.group() for m in TOKEN.finditer(text)]
-    spaces = TOKEN.split(text)
-    for _ in range(rng.randint(1, 3)):
-        if not tokens:
-            break
-        i, j = rng.randrange(len(tokens)), rng.randrange(len(tokens))
-        action = rng.choice(["delete", "duplicate", "swap", "truncate", "replace"])
-        if action == "delete":
-            tokens[i] = ""
-        elif action == "duplicate":
-            tokens[i] = tokens[i] + " " + tokens[i]
-        elif action == "swap":
-            tokens[i], tokens[j] = tokens[j], tokens[i]
-        elif action == "replace":
-            tokens[i] = tokens[j]
-        else:
-            tokens, spaces = tokens[:i], spaces[:i + 1]
-    return "".join(s + t for s, t in zip(spaces, tokens + [""]))
-
-
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_mutations_give_diagnostics_not_crashes(source):
     text = source.read_text()
     rng = random.Random(source.name)
     for _ in range(COUNT // len(SOURCES)):
-        mutated = mutate(text, rng)
+        mutated = mutate(text, rng, TOKEN)
         try:
             module = parse_module(mutated, "fuzz.hyir")
             verify(module)

@@ -43,6 +43,8 @@ def assert_same(want, got):
 def optimized(module, pipeline):
     copy = parse_module(print_ir(module))
     PassManager(parse_pipeline(pipeline), Instrumentation(verify_each=True)).run(copy)
+    text = print_ir(copy)
+    assert print_ir(parse_module(text)) == text  # every stage prints and parses back
     return copy
 
 
