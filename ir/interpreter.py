@@ -7,6 +7,7 @@ of values against their declared types at every step.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
 from collections import ChainMap
@@ -17,10 +18,12 @@ import numpy as np
 
 from .core import Block, Operation, Value
 from .diagnostics import HycError, InterpreterError
+from .dialects import buf
 from .dialects.builtin import ModuleOp
-from .dialects.func import CallOp, FuncOp, ReturnOp
+from .dialects.func import CallOp, FuncOp
 from .dialects.hy import PrintOp
-from .dialects.scf import ForOp, IfOp, YieldOp
+from .dialects.scf import ForOp, IfOp
+from .opdef import Terminator
 from .types import Type, numpy_dtype, shape_of
 
 MAX_CALL_DEPTH = 100
@@ -87,7 +90,8 @@ class Interpreter:
         self.depth = 0
         self._rules: dict[type[Operation], Rule] = {
             ForOp: self._run_for, IfOp: self._run_if, CallOp: self._run_call,
-            PrintOp: self._run_print}
+            PrintOp: self._run_print, buf.PrintOp: self._run_print,
+            buf.ParallelOp: self._run_parallel}
 
     def call(self, name: str, *args: object) -> tuple[object, ...]:
         """Call function ``name``; returns its results (numpy arrays, numpy scalars for scalars)."""
@@ -128,7 +132,7 @@ class Interpreter:
         """Run ops in order; return the terminator's operand values."""
         for op in block.ops:
             args = [env[v] for v in op.operands]
-            if isinstance(op, (ReturnOp, YieldOp)):
+            if Terminator in op.traits:
                 return args
             rule = self._rules.get(type(op))
             results = rule(op, args, env, bindings) if rule else self._evaluate(op, args)
@@ -141,6 +145,8 @@ class Interpreter:
         try:
             return op.evaluate(args)
         except InterpreterError as e:
+            if isinstance(op, buf.CheckOp):  # its message is written for users already
+                raise
             raise InterpreterError(f"'{op.name}' op {e.diagnostics[0].message}", op.loc) from None
         except (ValueError, IndexError) as e:  # numpy's view of a run-time shape mismatch
             raise InterpreterError(f"'{op.name}' op failed at run time: {e}", op.loc) from None
@@ -183,6 +189,14 @@ class Interpreter:
                 bindings: dict[str, int]) -> list[np.ndarray]:
         block = op.regions[0 if bool(args[0]) else 1].block
         return self.run_block(block, ChainMap({}, env), bindings)
+
+    def _run_parallel(self, op: Operation, args: list[np.ndarray], env: Env,
+                      bindings: dict[str, int]) -> list[np.ndarray]:
+        body = op.regions[0].block
+        for point in itertools.product(*(range(int(n)) for n in args)):
+            inner: Env = dict(zip(body.args, (np.asarray(i, np.int64) for i in point)))
+            self.run_block(body, ChainMap(inner, env), bindings)
+        return []
 
     def _run_print(self, op: Operation, args: list[np.ndarray], env: Env,
                    bindings: dict[str, int]) -> list[np.ndarray]:

@@ -29,7 +29,7 @@ from .attributes import (
     TypeAttr,
     as_python,
 )
-from .types import Type, index, is_bool, is_float, is_numeric, is_scalar, is_value_type
+from .types import MemRefType, Type, index, is_bool, is_float, is_numeric, is_scalar, is_value_type
 
 if TYPE_CHECKING:
     from .core import Operation
@@ -85,6 +85,8 @@ FLOAT = TypeConstraint("a float scalar or tensor", lambda t: is_value_type(t) an
 BOOL = TypeConstraint("an i1 scalar or tensor", lambda t: is_value_type(t) and is_bool(t))
 INDEX = TypeConstraint("index", lambda t: t == index)
 BOOL_SCALAR = TypeConstraint("an i1 scalar", lambda t: is_scalar(t) and is_bool(t))
+VALUE_OR_BUFFER = TypeConstraint("a scalar, tensor or memref",
+                                 lambda t: is_value_type(t) or isinstance(t, MemRefType))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Importing this package registers every pass.
 """
 
-from . import constant_loops, fusion, inline, refine_shapes, simplify  # noqa: F401
+from . import bufferize, constant_loops, fusion, inline, refine_shapes, simplify  # noqa: F401
 from .manager import (
     PASSES,
     Instrumentation,
@@ -14,7 +14,7 @@ from .manager import (
     pipeline_text,
     register_pass,
 )
-from .pipelines import LEVELS
+from .pipelines import LEVELS, LOWER_TO_LOOPS
 
 
 def optimize(module, level: int = 2, instrumentation: Instrumentation | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -23,4 +23,4 @@ def optimize(module, level: int = 2, instrumentation: Instrumentation | None = N
 
 
 __all__ = ["PASSES", "Instrumentation", "Pass", "PassManager", "list_passes", "parse_pipeline",
-           "pipeline_text", "register_pass", "LEVELS", "optimize"]
+           "pipeline_text", "register_pass", "LEVELS", "LOWER_TO_LOOPS", "optimize"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, ForOp, ModuleOp, Operation, Value
+from hyc.ir.dialects import buf
 
 from .effects import Effects
 from .manager import Pass, register_pass
@@ -92,7 +93,7 @@ class DCE(Pass):
 @register_pass
 @dataclass
 class LICM(Pass):
-    """Hoist loop-invariant pure ops out of ``scf.for`` bodies.
+    """Hoist loop-invariant pure ops out of `scf.for` and `buf.parallel` bodies.
 
     An op moves in front of its loop when it is pure and all its operands are defined
     outside the loop (or by ops already hoisted). Hoisting is safe even for loops that run
@@ -103,7 +104,8 @@ class LICM(Pass):
 
     def run(self, module: ModuleOp) -> None:
         effects = Effects(module)
-        for loop in [op for op in module.walk() if isinstance(op, ForOp)][::-1]:
+        loops = [op for op in module.walk() if isinstance(op, ForOp | buf.ParallelOp)]
+        for loop in loops[::-1]:
             self._hoist(loop, effects)
 
     def _hoist(self, loop: Operation, effects: Effects) -> None:

@@ -31,7 +31,9 @@ DEFAULT_DYNAMIC_SIZE = 4
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs.")
     p.add_argument("input", help="a .hy source or .hyir textual IR file (- reads IR from stdin)")
-    p.add_argument("--emit", choices=["ir"], help="print the module at this stage")
+    p.add_argument("--emit", choices=["ir", "loops"],
+                   help="print the module: the optimized tensor level (ir) or the buffer and "
+                        "loop level (loops)")
     p.add_argument("-o", dest="output", metavar="PATH", help="where --emit writes (default stdout)")
     p.add_argument("--print-debuginfo", action="store_true", help="print op locations")
     p.add_argument("--run", action="store_true", help="execute the entry function")
@@ -131,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         text, filename = read_source(args.input)
         module: Operation = load_module(text, filename)
         run_pipeline(module, args, dim_sizes(args.dim))
-        if args.emit == "ir" or not args.run:
+        if args.emit == "loops":
+            from hyc.passes import LOWER_TO_LOOPS, PassManager, parse_pipeline
+            PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(module)  # type: ignore[arg-type]
+        if args.emit is not None or not args.run:
             write_output(print_ir(module, debuginfo=args.print_debuginfo), args.output)
         if args.run:
             run_entry(module, args)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from ..core import Block, Operation, Region
 from ..diagnostics import VerifyError
 from ..location import UNKNOWN, Location
 from ..opdef import (
-    ANY_VALUE,
+    VALUE_OR_BUFFER,
     IsolatedFromAbove,
     OperandDef,
     ResultDef,
@@ -120,7 +120,7 @@ class ReturnOp(Operation):
     """Returns values from the enclosing function; their types must match its result types."""
 
     name = "func.return"
-    operand_defs = (OperandDef("values", ANY_VALUE, variadic=True),)
+    operand_defs = (OperandDef("values", VALUE_OR_BUFFER, variadic=True),)
     traits = frozenset({Terminator})
     parent_names = ("func.func",)
 
@@ -138,8 +138,8 @@ class CallOp(Operation):
     """
 
     name = "func.call"
-    operand_defs = (OperandDef("args", ANY_VALUE, variadic=True),)
-    result_defs = (ResultDef("outputs", ANY_VALUE, variadic=True),)
+    operand_defs = (OperandDef("args", VALUE_OR_BUFFER, variadic=True),)
+    result_defs = (ResultDef("outputs", VALUE_OR_BUFFER, variadic=True),)
     attr_defs = {"callee": symbol_attr()}
 
     @staticmethod

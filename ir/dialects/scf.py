@@ -12,7 +12,7 @@ from ..attributes import DenseAttr
 from ..core import Block, Operation, OpResult, Region, Value
 from ..diagnostics import VerifyError
 from ..location import UNKNOWN, Location
-from ..opdef import ANY_VALUE, BOOL_SCALAR, INDEX, OperandDef, ResultDef, Terminator
+from ..opdef import BOOL_SCALAR, INDEX, VALUE_OR_BUFFER, OperandDef, ResultDef, Terminator
 from ..types import Type, index
 from .func import check_types_agree
 
@@ -54,8 +54,8 @@ class ForOp(Operation):
 
     name = "scf.for"
     operand_defs = (OperandDef("lower", INDEX), OperandDef("upper", INDEX),
-                    OperandDef("step", INDEX), OperandDef("inits", ANY_VALUE, variadic=True))
-    result_defs = (ResultDef("outputs", ANY_VALUE, variadic=True),)
+                    OperandDef("step", INDEX), OperandDef("inits", VALUE_OR_BUFFER, variadic=True))
+    result_defs = (ResultDef("outputs", VALUE_OR_BUFFER, variadic=True),)
     region_count = 1
 
     inits: list[Value]
@@ -96,7 +96,7 @@ class IfOp(Operation):
 
     name = "scf.if"
     operand_defs = (OperandDef("condition", BOOL_SCALAR),)
-    result_defs = (ResultDef("outputs", ANY_VALUE, variadic=True),)
+    result_defs = (ResultDef("outputs", VALUE_OR_BUFFER, variadic=True),)
     region_count = 2
     canonicalization_patterns = (_if_with_constant_condition,)
 
@@ -128,7 +128,7 @@ class YieldOp(Operation):
     """Ends a region of ``scf.for`` or ``scf.if``, passing values to the parent op."""
 
     name = "scf.yield"
-    operand_defs = (OperandDef("values", ANY_VALUE, variadic=True),)
+    operand_defs = (OperandDef("values", VALUE_OR_BUFFER, variadic=True),)
     traits = frozenset({Terminator})
     parent_names = ("scf.for", "scf.if")
 

@@ -12,6 +12,7 @@ from hyc.ir import OPS, Interpreter, parse_module, print_ir, verify
 
 HERE = Path(__file__).parent
 OPS_FILE = HERE / "ops.hyir"
+BUF_OPS_FILE = HERE / "buf_ops.hyir"
 EXAMPLES = sorted((HERE.parent.parent / "examples").glob("*.hyir"))
 
 
@@ -26,12 +27,12 @@ def roundtrip(text: str, **flags: bool) -> str:
 
 
 def test_every_registered_op_appears_in_the_op_sample():
-    module = parse_module(OPS_FILE.read_text(), str(OPS_FILE))
-    used = {op.name for op in module.walk()}
-    assert set(OPS) - used == set(), "ops without a round-trip sample in tests/ir/ops.hyir"
+    used = {op.name for path in (OPS_FILE, BUF_OPS_FILE)
+            for op in parse_module(path.read_text(), str(path)).walk()}
+    assert set(OPS) - used == set(), "ops without a round-trip sample in tests/ir/*ops.hyir"
 
 
-@pytest.mark.parametrize("path", [OPS_FILE, *EXAMPLES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [OPS_FILE, BUF_OPS_FILE, *EXAMPLES], ids=lambda p: p.name)
 @pytest.mark.parametrize("flags", [{}, {"generic": True}, {"debuginfo": True},
                                    {"generic": True, "debuginfo": True}], ids=str)
 def test_files_roundtrip(path, flags):

@@ -56,7 +56,11 @@ def test_levels_agree(seed):
         assert_same(want, outcomes(optimized(module, LEVELS[level]), seed))
 
 
-@pytest.mark.parametrize("pass_name", sorted(PASSES))
+# bufferize changes the calling convention (results become arguments): tested on its own
+TENSOR_PASSES = sorted(n for n in PASSES if n != "bufferize" and not n.startswith("test-"))
+
+
+@pytest.mark.parametrize("pass_name", TENSOR_PASSES)
 def test_each_pass_alone_preserves_results(pass_name):
     for seed in range(1000, 1000 + COUNT // 5):
         module = random_module(seed)

@@ -57,6 +57,8 @@ def test_pass_case(text, pipeline):
     checks = "\n".join(line[3:] for line in text.splitlines() if line.startswith("// CHECK"))
     filecheck(output, checks)
     assert print_ir(parse_module(output)) == output
+    if "bufferize" in pipeline:
+        return  # results become arguments; test_bufferize.py compares the two levels
     after = run_all(module)
     for name, (want, printed) in before.items():
         if any(isinstance(w, str) for w in want):

@@ -145,3 +145,10 @@ def test_hyc_rejects_unknown_file_kinds(tmp_path, capsys):
     path.write_text("x")
     assert hyc.main([str(path)]) == 1
     assert "hyc reads .hy source and .hyir" in capsys.readouterr().err
+
+
+def test_hyc_emits_the_loop_level(capsys):
+    assert hyc.main([str(ROOT / "examples" / "mlp.hy"), "--emit=loops"]) == 0
+    out = capsys.readouterr().out
+    assert "func.func @mlp(%x: memref<Nx512xf32>" in out and "%out0: memref<Nx2xf32>" in out
+    assert out.count("buf.matmul") == 3 and "buf.free" in out

@@ -26,7 +26,7 @@ from ...opdef import (
     ResultDef,
 )
 from ...shapes import merge_shapes, shapes_compatible
-from ...types import ScalarType, Type, element_type, i1, make_type, numpy_dtype, shape_of
+from ...types import ScalarType, Type, element_type, i1, is_float, is_static, make_type, numpy_dtype, shape_of
 
 
 def common_shape(types: list[Type]) -> tuple:  # type: ignore[type-arg]
@@ -159,6 +159,27 @@ def _fold_select(self: Operation, constants: list[Attribute | None]) -> list[Att
     if _splat(constants[0], False):
         return _same(no, self)
     return _same(yes, self) if yes is no else None
+
+
+def _fold_reflexive(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
+    """``x == x`` is true for integers (not for a float NaN); ``x != x`` false, and so on."""
+    lhs, rhs = self.operands
+    if lhs is not rhs or is_float(lhs.type) or not is_static(shape_of(self.result.type)):
+        return None
+    holds = type(self).name in ("hy.eq", "hy.le", "hy.ge")
+    return [DenseAttr.from_values(self.result.type, holds)]
+
+
+def _fold_logic(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
+    """``x or true`` is true, ``x or false`` is x; ``x and false`` is false, ``x and true`` x."""
+    absorbing = type(self).name == "hy.or"
+    for i in (0, 1):
+        other = self.operands[1 - i]
+        if _splat(constants[i], absorbing) and self.operands[i].type == self.result.type:
+            return [self.operands[i]]
+        if _splat(constants[i], not absorbing):
+            return _same(other, self)
+    return None
 
 
 def _fold_cast(self: Operation, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
@@ -312,6 +333,7 @@ class MinimumOp(BinaryOp):
 class AndOp(LogicalOp):
     """Logical and of i1 values."""
     name = "hy.and"
+    fold = _fold_logic
     traits = LogicalOp.traits | {Commutative}
     reference = staticmethod(np.logical_and)
 
@@ -319,6 +341,7 @@ class AndOp(LogicalOp):
 class OrOp(LogicalOp):
     """Logical or of i1 values."""
     name = "hy.or"
+    fold = _fold_logic
     traits = LogicalOp.traits | {Commutative}
     reference = staticmethod(np.logical_or)
 
@@ -326,6 +349,7 @@ class OrOp(LogicalOp):
 class EqOp(CompareOp):
     """``lhs == rhs`` as i1 (any element type)."""
     name = "hy.eq"
+    fold = _fold_reflexive
     operand_defs = (OperandDef("lhs", ANY_VALUE), OperandDef("rhs", ANY_VALUE))
     reference = staticmethod(np.equal)
 
@@ -333,6 +357,7 @@ class EqOp(CompareOp):
 class NeOp(CompareOp):
     """``lhs != rhs`` as i1 (any element type)."""
     name = "hy.ne"
+    fold = _fold_reflexive
     operand_defs = (OperandDef("lhs", ANY_VALUE), OperandDef("rhs", ANY_VALUE))
     reference = staticmethod(np.not_equal)
 
@@ -340,24 +365,28 @@ class NeOp(CompareOp):
 class LtOp(CompareOp):
     """``lhs < rhs`` as i1 (false if either is NaN)."""
     name = "hy.lt"
+    fold = _fold_reflexive
     reference = staticmethod(np.less)
 
 
 class LeOp(CompareOp):
     """``lhs <= rhs`` as i1."""
     name = "hy.le"
+    fold = _fold_reflexive
     reference = staticmethod(np.less_equal)
 
 
 class GtOp(CompareOp):
     """``lhs > rhs`` as i1."""
     name = "hy.gt"
+    fold = _fold_reflexive
     reference = staticmethod(np.greater)
 
 
 class GeOp(CompareOp):
     """``lhs >= rhs`` as i1."""
     name = "hy.ge"
+    fold = _fold_reflexive
     reference = staticmethod(np.greater_equal)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core import Operation, Value
+from ...core import Block, Operation, Region, Value
 from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import ANY_VALUE, NUMERIC, Elementwise, OperandDef, Pure, ResultDef, Terminator
 from ...shapes import broadcast_shapes, broadcastable_to, shapes_compatible
@@ -22,7 +22,54 @@ class YieldOp(Operation):
     name = "hy.yield"
     operand_defs = (OperandDef("values", ANY_VALUE, variadic=True),)
     traits = frozenset({Terminator})
-    parent_names = ("hy.fused", "hy.fused_matmul")
+    parent_names = ("hy.fused", "hy.fused_matmul", "buf.matmul")
+
+
+def verify_elementwise_body(region: Region, inputs: list[Type], output_shape: tuple,  # type: ignore[type-arg]
+                            output_element: Type) -> None:
+    """The rules of a per-element body: one argument per input, of its element type; only
+    scalar elementwise ops and constants; one yielded element of the output's type."""
+    if len(region.blocks) != 1:
+        raise VerifyError("the body must be one block")
+    body = region.block
+    arg_types = [a.type for a in body.args]
+    if arg_types != [element_type(t) for t in inputs]:
+        raise VerifyError("body arguments (" + ", ".join(map(str, arg_types)) + ") must be "
+                          "the element types of the inputs (" +
+                          ", ".join(str(element_type(t)) for t in inputs) + ")")
+    for t in inputs:
+        if not broadcastable_to(shape_of(t), output_shape):
+            raise VerifyError(f"input {t} does not broadcast to the output shape")
+    for op in body.ops[:-1]:
+        scalar = all(is_scalar(r.type) for r in op.results)
+        if not scalar or not (Elementwise in op.traits or isinstance(op, ConstantOp)):
+            raise VerifyError(f"the body may hold only scalar elementwise ops and constants, "
+                              f"found '{op.name}'")
+    last = body.terminator
+    if last is not None and isinstance(last, YieldOp):
+        yielded = [v.type for v in last.operands]
+        if yielded != [output_element]:
+            raise VerifyError(f"the body yields ({', '.join(map(str, yielded))}) but the "
+                              f"output element type is {output_element}")
+
+
+def run_elementwise_body(body: Block, inputs: list[np.ndarray], op: Operation) -> np.ndarray:
+    """Evaluate a per-element body on whole arrays: its ops are elementwise, so this is exact.
+    The inputs broadcast (numpy rules) to the output shape."""
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in inputs))
+    except ValueError:
+        shapes = ", ".join(str(a.shape) for a in inputs)
+        raise InterpreterError(f"inputs of shapes {shapes} do not broadcast", op.loc) from None
+    env: dict[Value, np.ndarray] = {arg: np.broadcast_to(a, shape)
+                                    for arg, a in zip(body.args, inputs)}
+    for nested in body.ops:
+        args = [env[v] for v in nested.operands]
+        if isinstance(nested, YieldOp):
+            return np.array(args[0])
+        for result, value in zip(nested.results, nested.evaluate(args)):
+            env[result] = np.broadcast_to(value, shape)
+    raise InterpreterError("a body without hy.yield", op.loc)
 
 
 class ElementwiseBodyOp(Operation):
@@ -36,50 +83,11 @@ class ElementwiseBodyOp(Operation):
         raise TypeError("abstract")
 
     def verify_body(self, output_shape: tuple) -> None:  # type: ignore[type-arg]
-        region = self.regions[0]
-        if len(region.blocks) != 1:
-            raise VerifyError("the body must be one block")
-        body = region.block
-        inputs = self.body_inputs()
-        arg_types = [a.type for a in body.args]
-        if arg_types != [element_type(t) for t in inputs]:
-            raise VerifyError("body arguments (" + ", ".join(map(str, arg_types)) + ") must be "
-                              "the element types of the inputs (" +
-                              ", ".join(str(element_type(t)) for t in inputs) + ")")
-        for t in inputs:
-            if not broadcastable_to(shape_of(t), output_shape):
-                raise VerifyError(f"input {t} does not broadcast to the output shape")
-        for op in body.ops[:-1]:
-            scalar = all(is_scalar(r.type) for r in op.results)
-            if not scalar or not (Elementwise in op.traits or isinstance(op, ConstantOp)):
-                raise VerifyError(f"the body may hold only scalar elementwise ops and constants, "
-                                  f"found '{op.name}'")
-        last = body.terminator
-        if last is not None and isinstance(last, YieldOp):
-            yielded = [v.type for v in last.operands]
-            if yielded != [element_type(self.result.type)]:
-                raise VerifyError(f"the body yields ({', '.join(map(str, yielded))}) but the "
-                                  f"output element type is {element_type(self.result.type)}")
+        verify_elementwise_body(self.regions[0], self.body_inputs(), output_shape,
+                                element_type(self.result.type))
 
     def run_body(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """Evaluate the body on whole arrays: its ops are elementwise, so this is exact."""
-        shape = self.result_shape(inputs)
-        env: dict[Value, np.ndarray] = {
-            arg: np.broadcast_to(a, shape) for arg, a in zip(self.regions[0].block.args, inputs)}
-        for op in self.regions[0].block.ops:
-            args = [env[v] for v in op.operands]
-            if isinstance(op, YieldOp):
-                return [np.array(args[0])]
-            for result, value in zip(op.results, op.evaluate(args)):
-                env[result] = np.broadcast_to(value, shape)
-        raise InterpreterError("fused body without hy.yield", self.loc)
-
-    def result_shape(self, inputs: list[np.ndarray]) -> tuple[int, ...]:
-        try:
-            return np.broadcast_shapes(*(a.shape for a in inputs))
-        except ValueError:
-            shapes = ", ".join(str(a.shape) for a in inputs)
-            raise InterpreterError(f"inputs of shapes {shapes} do not broadcast", self.loc) from None
+        return [run_elementwise_body(self.regions[0].block, inputs, self)]
 
 
 class FusedOp(ElementwiseBodyOp):
