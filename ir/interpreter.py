@@ -24,7 +24,7 @@ from .dialects.func import CallOp, FuncOp
 from .dialects.hy import PrintOp
 from .dialects.scf import ForOp, IfOp
 from .opdef import Terminator
-from .types import Type, numpy_dtype, shape_of
+from .types import MemRefType, Type, numpy_dtype, shape_of
 
 MAX_CALL_DEPTH = 100
 Env = MutableMapping[Value, np.ndarray]
@@ -88,6 +88,8 @@ class Interpreter:
         self.module = module
         self.out = out
         self.depth = 0
+        # buffers released by buf.free, kept alive so that their ids stay theirs
+        self.freed: dict[int, np.ndarray] = {}
         self._rules: dict[type[Operation], Rule] = {
             ForOp: self._run_for, IfOp: self._run_if, CallOp: self._run_call,
             PrintOp: self._run_print, buf.PrintOp: self._run_print,
@@ -132,6 +134,7 @@ class Interpreter:
         """Run ops in order; return the terminator's operand values."""
         for op in block.ops:
             args = [env[v] for v in op.operands]
+            self._check_live(op, args)
             if Terminator in op.traits:
                 return args
             rule = self._rules.get(type(op))
@@ -139,6 +142,18 @@ class Interpreter:
             for result, value in zip(op.results, results):
                 env[result] = self._checked(op, result.type, value, bindings)
         return []
+
+    def _check_live(self, op: Operation, args: list[np.ndarray]) -> None:
+        """Buffers must not be used after ``buf.free`` (nor freed twice): compiled code would
+        read freed memory, so the oracle refuses."""
+        if isinstance(op, buf.FreeOp) and id(args[0]) not in self.freed:
+            self.freed[id(args[0])] = args[0]
+            return
+        if not self.freed:
+            return
+        for value, array in zip(op.operands, args):
+            if id(array) in self.freed and isinstance(value.type, MemRefType):
+                raise InterpreterError(f"'{op.name}' op uses a buffer after it was freed", op.loc)
 
     @staticmethod
     def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:

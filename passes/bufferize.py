@@ -147,8 +147,12 @@ class FunctionLowering:
     def lower_region(self, old: Block, new: Block, parent: Operation) -> None:
         with self.b.at_end(new):
             self.block(_without_terminator(old))
-            yielded = [self.handed_out(self.get(v), new, r.type)
-                       for v, r in zip(old.ops[-1].operands, parent.results)]
+            yielded: list[Value] = []
+            for v, r in zip(old.ops[-1].operands, parent.results):
+                value = self.handed_out(self.get(v), new, r.type)
+                if isinstance(value.type, MemRefType) and value in yielded:  # one buffer each
+                    value = self.copy_of(value, r.type)
+                yielded.append(value)
             self.b.loc = old.ops[-1].loc
             self.b.create(YieldOp, yielded, result_types=[])
 
@@ -204,8 +208,9 @@ def insert_frees(block: Block, owned: set[Value]) -> None:
     frees: list[tuple[int, Value]] = []
     for value in mine:
         users = [_containing(use.op, block) for use in value.uses]
-        if any(u is block.terminator for u in users):
-            continue
+        if any(u is block.terminator for u in users) or any(
+                isinstance(use.op, ForOp) and use.index >= 3 for use in value.uses):
+            continue  # handed on: to the parent by a yield, or to a loop as its initial value
         defined = position[value.op] if isinstance(value, OpResult) else -1
         last = max([position[u] for u in users if u is not None], default=defined)
         frees.append((last, value))

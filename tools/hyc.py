@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from hyc.ir import FuncOp, HycError, ModuleOp, Operation, print_ir
+from hyc.ir import FuncOp, HycError, ModuleOp, Operation, parse_module, print_ir
 from hyc.ir.interpreter import Interpreter, format_value
 from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
 
@@ -36,7 +36,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         "loop level (loops)")
     p.add_argument("-o", dest="output", metavar="PATH", help="where --emit writes (default stdout)")
     p.add_argument("--print-debuginfo", action="store_true", help="print op locations")
-    p.add_argument("--run", action="store_true", help="execute the entry function")
+    p.add_argument("--run", action="store_true",
+                   help="compile the entry function to native code and run it")
+    p.add_argument("--interpret", action="store_true",
+                   help="with --run: execute with the reference interpreter instead")
     p.add_argument("--entry", metavar="NAME", help="function to run (default: main, else the only one)")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=FILE.npy",
                    help="an argument of the entry function from a .npy file (repeatable)")
@@ -117,7 +120,16 @@ def random_value(type_: Type, rng: np.random.Generator, sizes: dict[str, int]) -
 def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
     func = pick_entry(module, args.entry)
     values = gather_arguments(func, args)
-    results = Interpreter(module).call(func.sym_name, *values)  # type: ignore[attr-defined]
+    name = func.sym_name  # type: ignore[attr-defined]
+    if args.interpret:
+        results = Interpreter(module).call(name, *values)
+    else:
+        from hyc.codegen.compiled import compile_module
+        level = args.opt_level if args.opt_level is not None else 2
+        compiled = compile_module(module, opt_level=level)
+        returned = getattr(compiled, name)(*values)
+        results = returned if isinstance(returned, tuple) else () if returned is None else (returned,)
+    sys.stdout.flush()
     for r in results:
         sys.stdout.write(format_value(np.asarray(r)) + "\n")
 
@@ -133,11 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         text, filename = read_source(args.input)
         module: Operation = load_module(text, filename)
         run_pipeline(module, args, dim_sizes(args.dim))
+        shown = module
         if args.emit == "loops":
             from hyc.passes import LOWER_TO_LOOPS, PassManager, parse_pipeline
-            PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(module)  # type: ignore[arg-type]
+            shown = parse_module(print_ir(module, debuginfo=True))
+            PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(shown)  # type: ignore[arg-type]
         if args.emit is not None or not args.run:
-            write_output(print_ir(module, debuginfo=args.print_debuginfo), args.output)
+            write_output(print_ir(shown, debuginfo=args.print_debuginfo), args.output)
         if args.run:
             run_entry(module, args)  # type: ignore[arg-type]
         return 0

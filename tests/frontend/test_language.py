@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from native import assert_native_agrees
 from oracle import check
 
 from hyc.frontend.irgen import compile_source
@@ -37,6 +38,7 @@ def call_hy(params: str, ret: str, body: str, *args, entry="f"):
     optimize(optimized, 2)
     (again,) = run(optimized, entry, *args)
     np.testing.assert_allclose(again, result, rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert_native_agrees(module, entry, args, [result], opt_level=2)
     return result
 
 

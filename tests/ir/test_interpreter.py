@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from native import assert_native_agrees
 from oracle import check
 
 from hyc.ir import (
@@ -54,6 +55,7 @@ def run_op(op_class, args, attrs=None, result_type=None, param_types=None):
     reparsed = parse_module(print_ir(module))
     verify(reparsed)
     (result,) = run(reparsed, "f", *args)
+    assert_native_agrees(reparsed, "f", args, [result])  # the compiled op computes the same
     return result
 
 

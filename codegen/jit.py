@@ -1,0 +1,127 @@
+"""The JIT: one LLVM execution engine per process, behind a lock, and compiled code cached
+by (module text, optimization level, CPU).
+
+LLVM's machine code is specific to the host CPU (its name and features, AVX2 and FMA
+here); MCJIT never frees what it finalized, so each distinct module compiles once per
+process and is reused after.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import sys
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+import numpy as np
+from llvmlite import ir
+
+_lock = threading.RLock()
+_state: dict[str, object] = {}
+_cache: dict[tuple[str, int], JitModule] = {}
+
+
+@dataclass
+class JitModule:
+    addresses: dict[str, int]
+    llvm_ir: str  # after LLVM's optimizations
+    target_machine: llvm.TargetMachine
+    module: llvm.ModuleRef
+
+
+def target_machine(opt_level: int = 3) -> llvm.TargetMachine:
+    """The host's target machine: its triple, CPU name and features."""
+    with _lock:
+        key = f"tm{opt_level}"
+        if key not in _state:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            target = llvm.Target.from_default_triple()
+            _state[key] = target.create_target_machine(
+                cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                opt=opt_level, reloc="static", codemodel="jitdefault")
+        return _state[key]  # type: ignore[return-value]
+
+
+def _engine() -> llvm.ExecutionEngine:
+    if "engine" not in _state:
+        tm = target_machine()
+        backing = llvm.parse_assembly("")
+        _state["engine"] = llvm.create_mcjit_compiler(backing, tm)
+        _install_runtime()
+    return _state["engine"]  # type: ignore[return-value]
+
+
+def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> None:
+    """LLVM's own pipeline at the -O level's speed, vectorizers on."""
+    if opt_level == 0:
+        return
+    pto = llvm.create_pipeline_tuning_options(speed_level=min(opt_level, 3))
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    builder = llvm.create_pass_builder(tm, pto)
+    builder.getModulePassManager().run(module, builder)
+
+
+def parse(module: ir.Module) -> llvm.ModuleRef:
+    tm = target_machine()
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    parsed = llvm.parse_assembly(str(module))
+    parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
+    return parsed
+
+
+def compile_module(module: ir.Module, opt_level: int) -> JitModule:
+    """Machine code for ``module`` (cached): the address of each of its functions."""
+    text = str(module)
+    key = (hashlib.sha256(text.encode()).hexdigest(), opt_level)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        engine = _engine()
+        parsed = parse(module)
+        tm = target_machine()
+        optimize(parsed, opt_level, tm)
+        engine.add_module(parsed)
+        engine.finalize_object()
+        addresses = {f.name: engine.get_function_address(f.name) for f in parsed.functions
+                     if not f.is_declaration}
+        compiled = JitModule(addresses, str(parsed), tm, parsed)
+        _cache[key] = compiled
+        return compiled
+
+
+# -- the runtime the generated code calls back into -------------------------------------------------
+PRINT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p,
+                              ctypes.POINTER(ctypes.c_int64), ctypes.c_int32)
+DTYPES = [np.float32, np.float64, np.int32, np.int64, np.bool_]
+_print_target = threading.local()
+
+
+def set_print_stream(stream: object) -> None:
+    _print_target.stream = stream
+
+
+def _print_value(code: int, rank: int, data: int, sizes: ctypes._Pointer, last: int) -> None:  # type: ignore[type-arg]
+    from hyc.ir.interpreter import format_value
+    stream = getattr(_print_target, "stream", None) or sys.stdout
+    if code >= 0:
+        shape = tuple(sizes[i] for i in range(rank))
+        dtype = np.dtype(DTYPES[code])
+        count = int(np.prod(shape)) if shape else 1
+        raw = (ctypes.c_char * (count * dtype.itemsize)).from_address(data) if count else b""
+        value = np.frombuffer(bytes(raw), dtype=dtype).reshape(shape)
+        stream.write(format_value(value) + ("\n" if last else " "))
+    else:
+        stream.write("\n")
+
+
+_print_callback = PRINT_HOOK(_print_value)
+
+
+def _install_runtime() -> None:
+    llvm.add_symbol("hyc_print_value", ctypes.cast(_print_callback, ctypes.c_void_p).value)

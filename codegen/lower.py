@@ -1,0 +1,363 @@
+"""LLVM IR for the buffer level, through ``llvmlite.ir`` (no text pasting).
+
+Every function uses one calling convention, like MLIR's packed wrappers::
+
+    i32 @name(ptr %args)
+
+``%args`` points to one pointer per parameter (results included, as trailing buffer
+parameters): to the scalar for a scalar, to a descriptor ``{ptr data, i64 sizes[rank]}`` for
+a buffer. The function returns 0, or the number (from 1) of the ``buf.check`` that failed;
+``CompiledModule.messages`` says what each means. Buffers are contiguous and row-major, so a
+buffer in the generated code is its data pointer and its sizes, and an element is reached
+with one GEP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llvmlite import ir
+
+from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, Value, YieldOp
+from hyc.ir.diagnostics import HycError
+from hyc.ir.dialects import buf, hy
+from hyc.ir.location import describe
+from hyc.ir.types import MemRefType, is_scalar, numpy_dtype
+
+from .matmul import emit_matmul
+from .scalar_ops import RULES as SCALAR_RULES
+from .scalar_ops import ScalarEmitter, llvm_type
+
+I8P = ir.PointerType(ir.IntType(8))
+I64 = ir.IntType(64)
+I32 = ir.IntType(32)
+PACKED = ir.FunctionType(I32, [ir.PointerType(I8P)])
+DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
+
+
+@dataclass
+class Buffer:
+    """A buffer in generated code: where its elements are, and its sizes."""
+    data: ir.Value
+    sizes: list[ir.Value]
+    element: ir.Type
+
+    def offset(self, b: ir.IRBuilder, indices: list[ir.Value]) -> ir.Value:
+        offset: ir.Value = ir.Constant(I64, 0)
+        for i, (index, size) in enumerate(zip(indices, self.sizes)):
+            offset = b.add(b.mul(offset, size), index) if i else index
+        return offset
+
+    def address(self, b: ir.IRBuilder, indices: list[ir.Value]) -> ir.Value:
+        return b.gep(self.data, [self.offset(b, indices)], inbounds=True)
+
+    def count(self, b: ir.IRBuilder) -> ir.Value:
+        total: ir.Value = ir.Constant(I64, 1)
+        for size in self.sizes:
+            total = b.mul(total, size)
+        return total
+
+
+@dataclass
+class ModuleCodegen:
+    """Lowers a bufferized module; collects the run-time check messages."""
+    module: ModuleOp
+    prefix: str = ""  # keeps the symbols of different modules apart in one process
+    llvm: ir.Module = field(default_factory=lambda: ir.Module(name="hyc"))
+    messages: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.functions = {f.sym_name: ir.Function(self.llvm, PACKED, self.prefix + f.sym_name)  # type: ignore[attr-defined]
+                          for f in self.module.functions}
+
+    def run(self) -> ir.Module:
+        for func in self.module.functions:
+            FunctionCodegen(self, func).run()  # type: ignore[arg-type]
+        return self.llvm
+
+    def runtime(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        existing = self.llvm.globals.get(name)
+        return existing if existing is not None else ir.Function(
+            self.llvm, ir.FunctionType(ret, args), name)
+
+
+class FunctionCodegen:
+    def __init__(self, parent: ModuleCodegen, func: FuncOp) -> None:
+        self.parent = parent
+        self.func = func
+        self.fn = parent.functions[func.sym_name]  # type: ignore[attr-defined]
+        entry = self.fn.append_basic_block("entry")
+        self.b = ir.IRBuilder(entry)
+        self.scalars = ScalarEmitter(self.b, parent.llvm)
+        self.values: dict[Value, ir.Value | Buffer] = {}
+
+    # -- values -----------------------------------------------------------------------------------
+    def get(self, value: Value) -> ir.Value:
+        found = self.values[value]
+        assert not isinstance(found, Buffer)
+        return found
+
+    def buffer(self, value: Value) -> Buffer:
+        found = self.values[value]
+        assert isinstance(found, Buffer)
+        return found
+
+    def run(self) -> None:
+        (args,) = self.fn.args
+        for i, param in enumerate(self.func.body.args):
+            slot = self.b.load(self.b.gep(args, [ir.Constant(I64, i)]))
+            self.values[param] = self.unpack(slot, param.type)
+        self.block(self.func.body)
+
+    def unpack(self, pointer: ir.Value, t: object) -> ir.Value | Buffer:
+        """A parameter from its slot: the scalar it points to, or the buffer it describes."""
+        if is_scalar(t):  # type: ignore[arg-type]
+            return self.b.load(self.b.bitcast(pointer, ir.PointerType(llvm_type(t))))  # type: ignore[arg-type]
+        assert isinstance(t, MemRefType)
+        words = self.b.bitcast(pointer, ir.PointerType(I64))
+        element = llvm_type(t.element)
+        data = self.b.inttoptr(self.b.load(words), ir.PointerType(element))
+        sizes = [self.b.load(self.b.gep(words, [ir.Constant(I64, 1 + k)]))
+                 for k in range(len(t.shape))]
+        return Buffer(data, sizes, element)
+
+    def pack(self, values: list[Value]) -> ir.Value:
+        """The packed argument array for a call: descriptors and scalars on the stack."""
+        slots = self.b.alloca(I8P, ir.Constant(I64, len(values)))
+        for i, v in enumerate(values):
+            found = self.values[v]
+            if isinstance(found, Buffer):
+                words = self.b.alloca(I64, ir.Constant(I64, 1 + len(found.sizes)))
+                self.b.store(self.b.ptrtoint(found.data, I64), words)
+                for k, size in enumerate(found.sizes):
+                    self.b.store(size, self.b.gep(words, [ir.Constant(I64, 1 + k)]))
+                slot = self.b.bitcast(words, I8P)
+            else:
+                cell = self.b.alloca(found.type)
+                self.b.store(found, cell)
+                slot = self.b.bitcast(cell, I8P)
+            self.b.store(slot, self.b.gep(slots, [ir.Constant(I64, i)]))
+        return slots
+
+    # -- ops ----------------------------------------------------------------------------------------
+    def block(self, block: Block) -> list[ir.Value | Buffer]:
+        """Emit a block's ops; the values its terminator passes on."""
+        for op in block.ops:
+            if isinstance(op, (YieldOp, hy.HyYieldOp)):
+                return [self.values[v] for v in op.operands]
+            if isinstance(op, buf.EndOp):
+                return []
+            self.op(op)
+        return []
+
+    def op(self, op: Operation) -> None:
+        handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
+        if handler is not None:
+            handler(op)
+        elif type(op) in SCALAR_RULES:
+            self.values[op.result] = self.scalars.emit(op, [self.get(v) for v in op.operands])
+        else:
+            raise HycError(f"the CPU backend cannot lower '{op.name}' (at {describe(op.loc)}); "
+                           "lower the module to the buffer level first", op.loc)
+
+    def op_func_return(self, op: Operation) -> None:
+        self.b.ret(ir.Constant(I32, 0))
+
+    def op_func_call(self, op: Operation) -> None:
+        assert isinstance(op, CallOp)
+        callee = self.parent.functions[op.callee]  # type: ignore[attr-defined]
+        status = self.b.call(callee, [self.pack(list(op.operands))])
+        self.fail_unless(self.b.icmp_signed("==", status, ir.Constant(I32, 0)), status)
+
+    def fail_unless(self, ok: ir.Value, status: ir.Value) -> None:
+        with self.b.if_then(self.b.not_(ok), likely=False):
+            self.b.ret(status)
+
+    def op_buf_check(self, op: Operation) -> None:
+        self.parent.messages.append(f"{describe(op.loc)}: {op.attributes['message'].value}")  # type: ignore[attr-defined]
+        code = ir.Constant(I32, len(self.parent.messages))
+        self.fail_unless(self.get(op.operands[0]), code)
+
+    def op_buf_dim(self, op: Operation) -> None:
+        self.values[op.result] = self.buffer(op.operands[0]).sizes[op.axis]  # type: ignore[attr-defined]
+
+    def op_buf_alloc(self, op: Operation) -> None:
+        t = op.result.type
+        assert isinstance(t, MemRefType)
+        sizes, given = [], iter(self.get(v) for v in op.operands)
+        for d in t.shape:
+            sizes.append(ir.Constant(I64, d) if isinstance(d, int) else next(given))
+        element = llvm_type(t.element)
+        count = Buffer(ir.Constant(ir.PointerType(element), None), sizes, element).count(self.b)
+        nbytes = self.b.mul(count, ir.Constant(I64, numpy_dtype(t.element).itemsize))
+        malloc = self.parent.runtime("malloc", I8P, [I64])
+        raw = self.b.call(malloc, [self.b.add(nbytes, ir.Constant(I64, 1))])  # never malloc(0)
+        self.values[op.result] = Buffer(self.b.bitcast(raw, ir.PointerType(element)), sizes, element)
+
+    def op_buf_free(self, op: Operation) -> None:
+        free = self.parent.runtime("free", ir.VoidType(), [I8P])
+        self.b.call(free, [self.b.bitcast(self.buffer(op.operands[0]).data, I8P)])
+
+    def op_buf_constant(self, op: Operation) -> None:
+        array = op.attributes["value"].array  # type: ignore[attr-defined]
+        element = llvm_type(op.result.type)
+        data = ir.ArrayType(element, max(array.size, 1))
+        flat = [e.item() for e in array.reshape(-1)] or [0]
+        values = [ir.Constant(element, float(x) if array.dtype.kind == "f" else int(x)) for x in flat]
+        g = ir.GlobalVariable(self.parent.llvm, data, self.parent.llvm.get_unique_name("const"))
+        g.global_constant, g.linkage, g.initializer = True, "private", ir.Constant(data, values)
+        g.align = 64
+        sizes = [ir.Constant(I64, d) for d in array.shape]
+        pointer = self.b.bitcast(g, ir.PointerType(element))
+        self.values[op.result] = Buffer(pointer, sizes, element)
+
+    def op_buf_load(self, op: Operation) -> None:
+        source = self.buffer(op.operands[0])
+        indices = [self.get(v) for v in op.operands[1:]]
+        self.values[op.result] = self.b.load(source.address(self.b, indices))
+
+    def op_buf_store(self, op: Operation) -> None:
+        target = self.buffer(op.operands[1])
+        indices = [self.get(v) for v in op.operands[2:]]
+        self.b.store(self.get(op.operands[0]), target.address(self.b, indices))
+
+    def op_buf_copy(self, op: Operation) -> None:
+        source, target = (self.buffer(v) for v in op.operands)
+        nbytes = self.b.mul(source.count(self.b),
+                            ir.Constant(I64, numpy_dtype(op.operands[0].type).itemsize))
+        memcpy = self.parent.runtime("memcpy", I8P, [I8P, I8P, I64])
+        self.b.call(memcpy, [self.b.bitcast(target.data, I8P), self.b.bitcast(source.data, I8P),
+                             nbytes])
+
+    def op_buf_print(self, op: Operation) -> None:
+        hook = self.parent.runtime("hyc_print_value", ir.VoidType(),
+                                   [I32, I64, I8P, ir.PointerType(I64), I32])
+        for i, v in enumerate(op.operands):
+            found = self.values[v]
+            code = ir.Constant(I32, DTYPE_CODES[numpy_dtype(v.type).name])
+            last = ir.Constant(I32, int(i == len(op.operands) - 1))
+            if isinstance(found, Buffer):
+                sizes = self.b.alloca(I64, ir.Constant(I64, max(len(found.sizes), 1)))
+                for k, size in enumerate(found.sizes):
+                    self.b.store(size, self.b.gep(sizes, [ir.Constant(I64, k)]))
+                args = [code, ir.Constant(I64, len(found.sizes)), self.b.bitcast(found.data, I8P),
+                        sizes, last]
+            else:
+                cell = self.b.alloca(found.type)
+                self.b.store(found, cell)
+                args = [code, ir.Constant(I64, 0), self.b.bitcast(cell, I8P),
+                        self.b.alloca(I64), last]
+            self.b.call(hook, args)
+        if not op.operands:
+            self.b.call(hook, [ir.Constant(I32, -1), ir.Constant(I64, 0),
+                               ir.Constant(I8P, None), self.b.alloca(I64), ir.Constant(I32, 1)])
+
+    # -- loops and branches ---------------------------------------------------------------------
+    def counted_loop(self, upper: ir.Value, carried: list[ir.Value], body) -> list[ir.Value]:  # type: ignore[no-untyped-def]
+        """``for i in range(upper)`` carrying LLVM values; ``body(i, carried) -> next``."""
+        return self.stepped_loop(ir.Constant(I64, 0), upper, ir.Constant(I64, 1), carried, body)
+
+    def stepped_loop(self, lower, upper, step, carried, body):  # type: ignore[no-untyped-def]
+        pre = self.b.block
+        head = self.b.append_basic_block("loop")
+        after = self.b.append_basic_block("after")
+        self.b.cbranch(self.b.icmp_signed("<", lower, upper), head, after)
+        self.b.position_at_end(head)
+        iv = self.b.phi(I64)
+        phis = [self.b.phi(c.type) for c in carried]
+        iv.add_incoming(lower, pre)
+        for phi, c in zip(phis, carried):
+            phi.add_incoming(c, pre)
+        nexts = body(iv, list(phis))
+        following = self.b.add(iv, step)
+        latch = self.b.block
+        iv.add_incoming(following, latch)
+        for phi, n in zip(phis, nexts):
+            phi.add_incoming(n, latch)
+        self.b.cbranch(self.b.icmp_signed("<", following, upper), head, after)
+        self.b.position_at_end(after)
+        results = []
+        for c, n in zip(carried, nexts):
+            merged = self.b.phi(c.type)
+            merged.add_incoming(c, pre)
+            merged.add_incoming(n, latch)
+            results.append(merged)
+        return results
+
+    def op_buf_parallel(self, op: Operation) -> None:
+        body = op.regions[0].block
+        uppers = [self.get(v) for v in op.operands]
+
+        def nest(level: int) -> None:
+            if level == len(uppers):
+                self.block(body)
+                return
+
+            def step(iv: ir.Value, carried: list[ir.Value]) -> list[ir.Value]:
+                self.values[body.args[level]] = iv
+                nest(level + 1)
+                return []
+
+            self.counted_loop(uppers[level], [], step)
+
+        nest(0)
+
+    def op_buf_matmul(self, op: Operation) -> None:
+        emit_matmul(self, op)
+
+    def flatten(self, items: list[ir.Value | Buffer]) -> list[ir.Value]:
+        out: list[ir.Value] = []
+        for item in items:
+            out.extend([item.data, *item.sizes] if isinstance(item, Buffer) else [item])
+        return out
+
+    def rebuild(self, like: list[Value], flat: list[ir.Value]) -> list[ir.Value | Buffer]:
+        out: list[ir.Value | Buffer] = []
+        it = iter(flat)
+        for v in like:
+            if isinstance(v.type, MemRefType):
+                data = next(it)
+                sizes = [next(it) for _ in v.type.shape]
+                out.append(Buffer(data, sizes, llvm_type(v.type.element)))
+            else:
+                out.append(next(it))
+        return out
+
+    def op_scf_for(self, op: Operation) -> None:
+        assert isinstance(op, ForOp)
+        body = op.body
+        lower, upper, step = (self.get(v) for v in op.operands[:3])
+        inits = self.flatten([self.values[v] for v in op.operands[3:]])
+
+        def step_body(iv: ir.Value, carried: list[ir.Value]) -> list[ir.Value]:
+            self.values[body.args[0]] = iv
+            for arg, value in zip(body.args[1:], self.rebuild(body.args[1:], carried)):
+                self.values[arg] = value
+            return self.flatten(self.block(body))
+
+        results = self.stepped_loop(lower, upper, step, inits, step_body)
+        for result, value in zip(op.results, self.rebuild(list(op.results), results)):
+            self.values[result] = value
+
+    def op_scf_if(self, op: Operation) -> None:
+        assert isinstance(op, IfOp)
+        ends = []
+        with self.b.if_else(self.get(op.operands[0])) as (then, otherwise):
+            with then:
+                ends.append((self.flatten(self.block(op.then_block)), self.b.block))
+            with otherwise:
+                ends.append((self.flatten(self.block(op.else_block)), self.b.block))
+        merged = []
+        for i in range(len(ends[0][0])):
+            phi = self.b.phi(ends[0][0][i].type)
+            for values, block in ends:
+                phi.add_incoming(values[i], block)
+            merged.append(phi)
+        for result, value in zip(op.results, self.rebuild(list(op.results), merged)):
+            self.values[result] = value
+
+
+def lower_module(module: ModuleOp, prefix: str = "") -> tuple[ir.Module, list[str]]:
+    """LLVM IR for a bufferized module, and the messages of its run-time checks."""
+    codegen = ModuleCodegen(module, prefix)
+    return codegen.run(), codegen.messages

@@ -1,0 +1,162 @@
+"""Native code through LLVM against the interpreter: random programs at every -O level, the
+examples, argument checking, run-time checks, printing and concurrency."""
+
+import io
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from native import run_native
+from oracle import assert_same_printout
+from random_ir import random_arguments, random_module
+
+import hyc
+from hyc.codegen import jit
+from hyc.codegen.compiled import RunTimeCheckError
+from hyc.frontend.irgen import compile_source
+from hyc.ir import HycError, Interpreter
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+COUNT = int(os.environ.get("HYC_NATIVE_COUNT", "60"))
+
+
+@pytest.mark.parametrize("seed", range(COUNT))
+@pytest.mark.parametrize("level", [0, 2, 3])
+def test_random_programs_run_natively_like_the_interpreter(seed, level):
+    module = random_module(seed, max_ops=8)
+    try:
+        compiled = hyc.compile(module, opt_level=level)
+    except HycError as e:
+        assert "result sizes that the arguments determine" in str(e)
+        return
+    for func in module.functions:
+        args = random_arguments(func, seed)
+        printed = io.StringIO()
+        try:
+            want = Interpreter(module, printed).call(func.sym_name, *args)
+        except HycError:
+            if level == 0:  # unoptimized, a run-time error stays an error
+                with pytest.raises(ValueError):
+                    getattr(compiled, func.sym_name)(*args)
+            continue
+        got_printed = io.StringIO()
+        jit.set_print_stream(got_printed)
+        try:
+            got = getattr(compiled, func.sym_name)(*args)
+        finally:
+            jit.set_print_stream(None)
+        got = list(got) if isinstance(got, tuple) else [] if got is None else [got]
+        assert_same_printout(got_printed.getvalue(), printed.getvalue())
+        for w, g in zip(want, got):
+            w, g = np.asarray(w), np.asarray(g)
+            assert w.dtype == g.dtype and w.shape == g.shape
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def mlp_args(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = [(batch, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]
+    return [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
+
+
+def numpy_mlp(x, w1, b1, w2, b2, w3, b3):
+    return np.maximum(np.maximum(x @ w1 + b1, 0) @ w2 + b2, 0) @ w3 + b3
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_mlp_matches_numpy(level, batch):
+    mod = hyc.compile(EXAMPLES / "mlp.hy", opt_level=level)
+    args = mlp_args(batch)
+    np.testing.assert_allclose(mod.mlp(*args), numpy_mlp(*args), rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_module_exposes_every_stage():
+    mod = hyc.compile(str(EXAMPLES / "mlp.hy"))
+    assert "hy.fused_matmul" in mod.ir
+    assert "buf.matmul" in mod.loops
+    assert "define" in mod.llvm_ir and "fmul" in mod.llvm_ir
+    assert "ret" in mod.asm()
+    with pytest.raises(AttributeError, match="no function 'nope'"):
+        _ = mod.nope
+
+
+def test_source_text_and_hyir_text_compile_too():
+    mod = hyc.compile("def f(x: f32[N]) -> f32[N]:\n    return x * 2.0\n")
+    np.testing.assert_array_equal(mod.f(np.arange(3, dtype=np.float32)), [0, 2, 4])
+    ir_mod = hyc.compile((EXAMPLES / "control.hyir").read_text())
+    np.testing.assert_allclose(ir_mod.power(np.ones(2, np.float32) * 2, np.int32(3)), [8, 8])
+
+
+def test_wrong_arguments_raise_clear_errors():
+    mod = hyc.compile(EXAMPLES / "mlp.hy")
+    args = mlp_args(2)
+    with pytest.raises(TypeError, match="takes 7 argument"):
+        mod.mlp(*args[:6])
+    with pytest.raises(TypeError, match="dtype float64"):
+        mod.mlp(args[0].astype(np.float64), *args[1:])
+    with pytest.raises(ValueError, match="dimension 1 must be 512"):
+        mod.mlp(args[0][:, :100].copy(), *args[1:])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        mod.mlp(np.asfortranarray(args[0]), *args[1:])
+    bad = hyc.compile("def f(a: f32[N], b: f32[N]) -> f32[N]:\n    return a + b\n")
+    with pytest.raises(ValueError, match=r"\(N\) is 3, but N = 2"):
+        bad.f(np.zeros(2, np.float32), np.zeros(3, np.float32))
+
+
+def test_out_is_written_in_place_and_checked():
+    mod = hyc.compile(EXAMPLES / "mlp.hy")
+    args = mlp_args(3)
+    out = np.empty((3, 2), np.float32)
+    assert mod.mlp(*args, out=out) is out
+    np.testing.assert_allclose(out, numpy_mlp(*args), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="out= must be a float32 array of shape"):
+        mod.mlp(*args, out=np.empty((2, 2), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous and writeable"):
+        mod.mlp(*args, out=np.empty((2, 3), np.float32).T)
+
+
+def test_run_time_checks_raise_instead_of_touching_memory():
+    source = "def f(a: f32[?], b: f32[?], c: f32[N]) -> f32[N]:\n    return a + b + c\n"
+    mod = hyc.compile(source)
+    ok = np.ones(4, np.float32)
+    np.testing.assert_array_equal(mod.f(ok, ok, ok), ok * 3)
+    with pytest.raises(RunTimeCheckError, match="sizes"):
+        mod.f(ok, np.ones(5, np.float32), ok)
+
+
+def test_printing_goes_through_python_like_the_interpreter(capsys):
+    mod = hyc.compile(EXAMPLES / "fancy.hy")
+    mod.main()
+    assert capsys.readouterr().out == "10.0\n"
+    printed, _ = run_native(compile_source(
+        "def main():\n    print(1.5, zeros((2,)), True, 7)\n", "p.hy"), "main", [])
+    assert printed == [] and _ == "1.5 [0. 0.] True 7\n"
+
+
+def test_threads_calling_one_function_get_correct_results():
+    mod = hyc.compile(EXAMPLES / "mlp.hy")
+    errors = []
+
+    def worker(seed):
+        args = mlp_args(5, seed)
+        for _ in range(20):
+            if not np.allclose(mod.mlp(*args), numpy_mlp(*args), rtol=1e-4, atol=1e-5):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_compiling_the_same_module_twice_reuses_the_machine_code():
+    from hyc.codegen.jit import _cache
+    a = hyc.compile(EXAMPLES / "mlp.hy")
+    cached = len(_cache)
+    b = hyc.compile(EXAMPLES / "mlp.hy")
+    assert len(_cache) == cached and a.llvm_ir == b.llvm_ir
