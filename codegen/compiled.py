@@ -12,8 +12,10 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+from dataclasses import dataclass
 
 import numpy as np
+from llvmlite import ir
 
 from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir, verify
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
@@ -152,9 +154,20 @@ def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type
     return module  # type: ignore[return-value]
 
 
-def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
-                   target: str = "cpu") -> CompiledModule:
-    """Compile to native code for this machine's CPU (the one target there is so far)."""
+@dataclass
+class Lowered:
+    """Every stage of one compilation, down to LLVM IR (before LLVM's own passes)."""
+    tensor: ModuleOp  # optimized, at the tensor level
+    loops: ModuleOp  # at the buffer and loop level
+    llvm: ir.Module
+    messages: list[str]
+    prefix: str
+
+
+def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str | None = None,  # type: ignore[type-arg]
+          target: str = "cpu") -> Lowered:
+    """Frontend, the -O pipeline, bufferization and LLVM IR. ``prefix`` names the symbols
+    (by default a hash of the module, so that modules never clash in one process)."""
     if target != "cpu":
         raise HycError(f"unknown target '{target}' (hyc compiles for 'cpu')")
     if opt_level not in (0, 1, 2, 3):
@@ -164,8 +177,16 @@ def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # 
     optimize(module, opt_level)
     tensor = parse_module(print_ir(module, debuginfo=True))
     PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(module)
-    prefix = "hyc_" + hashlib.sha256(print_ir(module).encode()).hexdigest()[:12] + "_"
+    if prefix is None:
+        prefix = "hyc_" + hashlib.sha256(print_ir(module).encode()).hexdigest()[:12] + "_"
     llvm_module, messages = lower_module(module, prefix)
-    compiled = jit.compile_module(llvm_module, opt_level)
-    return CompiledModule(tensor, module, compiled, messages, prefix)  # type: ignore[arg-type]
+    return Lowered(tensor, module, llvm_module, messages, prefix)  # type: ignore[arg-type]
+
+
+def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
+                   target: str = "cpu") -> CompiledModule:
+    """Compile to native code for this machine's CPU, ready to call from Python."""
+    stages = lower(source, opt_level, target=target)
+    compiled = jit.compile_module(stages.llvm, opt_level)
+    return CompiledModule(stages.tensor, stages.loops, compiled, stages.messages, stages.prefix)
 

@@ -31,17 +31,19 @@ class JitModule:
     module: llvm.ModuleRef
 
 
-def target_machine(opt_level: int = 3) -> llvm.TargetMachine:
-    """The host's target machine: its triple, CPU name and features."""
+def target_machine(opt_level: int = 3, shared: bool = False) -> llvm.TargetMachine:
+    """The host's target machine: its triple, CPU name and features; position-independent
+    code for shared libraries."""
     with _lock:
-        key = f"tm{opt_level}"
+        key = f"tm{opt_level}{shared}"
         if key not in _state:
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
             target = llvm.Target.from_default_triple()
             _state[key] = target.create_target_machine(
                 cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                opt=opt_level, reloc="static", codemodel="jitdefault")
+                opt=opt_level, reloc="pic" if shared else "static",
+                codemodel="default" if shared else "jitdefault")
         return _state[key]  # type: ignore[return-value]
 
 
@@ -66,8 +68,8 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> 
     builder.getModulePassManager().run(module, builder)
 
 
-def parse(module: ir.Module) -> llvm.ModuleRef:
-    tm = target_machine()
+def parse(module: ir.Module, tm: llvm.TargetMachine | None = None) -> llvm.ModuleRef:
+    tm = tm or target_machine()
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     parsed = llvm.parse_assembly(str(module))

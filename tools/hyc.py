@@ -31,9 +31,10 @@ DEFAULT_DYNAMIC_SIZE = 4
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs.")
     p.add_argument("input", help="a .hy source or .hyir textual IR file (- reads IR from stdin)")
-    p.add_argument("--emit", choices=["ir", "loops"],
-                   help="print the module: the optimized tensor level (ir) or the buffer and "
-                        "loop level (loops)")
+    p.add_argument("--emit", choices=["ir", "loops", "llvm", "asm", "obj", "lib"],
+                   help="what to produce: the optimized IR (ir), the buffer and loop level "
+                        "(loops), LLVM IR (llvm), assembly (asm), an object file (obj), or a "
+                        "shared library and C header (lib)")
     p.add_argument("-o", dest="output", metavar="PATH", help="where --emit writes (default stdout)")
     p.add_argument("--print-debuginfo", action="store_true", help="print op locations")
     p.add_argument("--run", action="store_true",
@@ -134,6 +135,27 @@ def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
         sys.stdout.write(format_value(np.asarray(r)) + "\n")
 
 
+def emit_native(module: ModuleOp, args: argparse.Namespace) -> None:
+    """--emit=llvm|asm|obj|lib: the native stages, for this machine's CPU."""
+    from hyc.codegen import aot
+    level = args.opt_level if args.opt_level is not None else 2
+    stem = "module" if args.input == "-" else os.path.splitext(os.path.basename(args.input))[0]
+    if args.emit == "lib":
+        library, header = aot.build_library(module, level, args.output or f"{stem}.so")
+        sys.stderr.write(f"hyc: wrote {library} and {header}\n")
+        return
+    produced = aot.emit(module, level, args.emit)
+    if isinstance(produced, bytes):
+        path = args.output or f"{stem}.o"
+        try:
+            with open(path, "wb") as f:
+                f.write(produced)
+        except OSError as e:
+            raise HycError(f"cannot write '{path}': {e.strerror}") from None
+        return
+    write_output(produced, args.output)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     args.explicit_level = level_was_given(argv)
@@ -145,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         text, filename = read_source(args.input)
         module: Operation = load_module(text, filename)
         run_pipeline(module, args, dim_sizes(args.dim))
+        if args.emit in ("llvm", "asm", "obj", "lib"):
+            emit_native(module, args)  # type: ignore[arg-type]
+            return 0
         shown = module
         if args.emit == "loops":
             from hyc.passes import LOWER_TO_LOOPS, PassManager, parse_pipeline

@@ -1,0 +1,155 @@
+"""Ahead-of-time output: LLVM IR, assembly, object files, and shared libraries with a C header
+that programs use without Python.
+
+A library's functions keep the packed calling convention (``hyc_packed_<name>``), and the
+header adds a typed ``static inline`` wrapper per function, ``hyc_<name>``, that takes data
+pointers and the sizes of dynamic dimensions. docs/backend.md describes the ABI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import llvmlite.binding as llvm
+
+from hyc.ir import FuncOp, HycError, ModuleOp
+from hyc.ir.types import DYNAMIC, Type, is_scalar, numpy_dtype, shape_of
+
+from . import jit
+from .compiled import Lowered, lower
+
+PREFIX = "hyc_packed_"
+RUNTIME = Path(__file__).parent / "runtime" / "hyc_runtime.c"
+C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
+           "bool": "uint8_t"}
+
+
+def machine_module(source: str | os.PathLike | ModuleOp, opt_level: int) -> tuple[Lowered, llvm.ModuleRef, llvm.TargetMachine]:  # type: ignore[type-arg]
+    """Lower and optimize for this CPU, as position-independent code."""
+    stages = lower(source, opt_level, prefix=PREFIX)
+    tm = jit.target_machine(shared=True)
+    module = jit.parse(stages.llvm, tm)
+    jit.optimize(module, opt_level, tm)
+    return stages, module, tm
+
+
+def emit(source: str | os.PathLike | ModuleOp, opt_level: int, kind: str) -> str | bytes:  # type: ignore[type-arg]
+    """``llvm`` (optimized LLVM IR), ``asm`` or ``obj`` for ``source``."""
+    _, module, tm = machine_module(source, opt_level)
+    if kind == "llvm":
+        return str(module)
+    if kind == "asm":
+        return tm.emit_assembly(module)  # type: ignore[no-any-return]
+    return tm.emit_object(module)  # type: ignore[no-any-return]
+
+
+def c_compiler() -> str:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    raise HycError("building a shared library needs a C compiler to link it (cc, gcc or "
+                   "clang), and none was found")
+
+
+def build_library(source: str | os.PathLike | ModuleOp, opt_level: int,  # type: ignore[type-arg]
+                  library: str | os.PathLike) -> tuple[Path, Path]:  # type: ignore[type-arg]
+    """``library`` (a .so) and its header (.h beside it)."""
+    stages, module, tm = machine_module(source, opt_level)
+    library = Path(library)
+    header = library.with_suffix(".h")
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / "module.o"
+        obj.write_bytes(tm.emit_object(module))
+        command = [c_compiler(), "-shared", "-fPIC", "-O2", "-o", str(library), str(obj),
+                   str(RUNTIME), "-lm"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise HycError(f"linking {library} failed: {done.stderr.strip()}")
+    header.write_text(c_header(stages, library.stem))
+    return library, header
+
+
+# -- the C header ------------------------------------------------------------------------------
+def _dims(t: Type, param: str, seen: set[str]) -> tuple[list[str], list[str]]:
+    """The C expressions for a buffer's sizes, and the size parameters they introduce."""
+    exprs, params = [], []
+    for axis, d in enumerate(shape_of(t)):
+        if isinstance(d, int):
+            exprs.append(str(d))
+        elif d == DYNAMIC:
+            name = f"{param}_size{axis}"
+            exprs.append(name)
+            params.append(f"int64_t {name}")
+        else:
+            exprs.append(d)
+            if d not in seen:
+                seen.add(d)
+                params.append(f"int64_t {d}")
+    return exprs, params
+
+
+def c_wrapper(func: FuncOp) -> str:
+    name = func.sym_name  # type: ignore[attr-defined]
+    names = [a.name_hint or f"arg{i}" for i, a in enumerate(func.body.args)]
+    params, packing, slots, seen = [], [], [], set()  # type: ignore[var-annotated]
+    for i, (t, pname) in enumerate([*zip(func.type.inputs, names),
+                                    *((t, f"out{k}") for k, t in enumerate(func.type.results))]):
+        ctype = C_TYPES[numpy_dtype(t).name]
+        is_result = i >= len(func.type.inputs)
+        if is_scalar(t) and not is_result:
+            params.append(f"{ctype} {pname}")
+            slots.append(f"(void *)&{pname}")
+            continue
+        exprs, size_params = _dims(t, pname, seen)
+        qualifier = "" if is_result else "const "
+        params.append(f"{qualifier}{ctype} *{pname}")
+        params.extend(size_params)
+        words = ", ".join([f"(int64_t)(intptr_t){pname}", *exprs])
+        packing.append(f"    int64_t {pname}_desc[{1 + len(exprs)}] = {{{words}}};")
+        slots.append(f"(void *){pname}_desc")
+    signature = ",\n        ".join(params) or "void"
+    body = "\n".join(packing)
+    return (f"/* @{name} {func.type} */\n"
+            f"int32_t {PREFIX}{name}(void **args);\n"
+            f"static inline int32_t hyc_{name}(\n        {signature}) {{\n{body}\n"
+            f"    void *args[] = {{{', '.join(slots) or '0'}}};\n"
+            f"    return {PREFIX}{name}(args);\n}}\n")
+
+
+def c_header(stages: Lowered, library: str) -> str:
+    guard = "HYC_" + "".join(c if c.isalnum() else "_" for c in library.upper()) + "_H"
+    messages = ",\n    ".join('"' + m.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                               for m in stages.messages) or '""'
+    wrappers = "\n".join(c_wrapper(f) for f in stages.tensor.functions)  # type: ignore[arg-type]
+    return f"""/* {library}.h: generated by hyc; link with {library}.so. The ABI: docs/backend.md.
+ *
+ * Each function returns 0, or the number (from 1) of the run-time check that failed;
+ * hyc_{library}_message() says what it checked. Buffers are contiguous and row-major;
+ * results are written into buffers the caller allocates. */
+#ifndef {guard}
+#define {guard}
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+{wrappers}
+static const char *const hyc_{library}_messages[] = {{
+    {messages}
+}};
+
+static inline const char *hyc_{library}_message(int32_t status) {{
+    if (status <= 0 || status > (int32_t)(sizeof hyc_{library}_messages / sizeof(char *)))
+        return "ok";
+    return hyc_{library}_messages[status - 1];
+}}
+
+#ifdef __cplusplus
+}}
+#endif
+#endif
+"""
