@@ -28,7 +28,11 @@ C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64":
            "bool": "uint8_t"}
 
 
-def machine_module(source: str | os.PathLike | ModuleOp, opt_level: int) -> tuple[Lowered, llvm.ModuleRef, llvm.TargetMachine]:  # type: ignore[type-arg]
+Source = str | os.PathLike | ModuleOp  # type: ignore[type-arg]
+
+
+def machine_module(source: Source, opt_level: int) -> tuple[Lowered, llvm.ModuleRef,
+                                                             llvm.TargetMachine]:
     """Lower and optimize for this CPU, as position-independent code."""
     stages = lower(source, opt_level, prefix=PREFIX)
     tm = jit.target_machine(shared=True)
@@ -37,7 +41,7 @@ def machine_module(source: str | os.PathLike | ModuleOp, opt_level: int) -> tupl
     return stages, module, tm
 
 
-def emit(source: str | os.PathLike | ModuleOp, opt_level: int, kind: str) -> str | bytes:  # type: ignore[type-arg]
+def emit(source: Source, opt_level: int, kind: str) -> str | bytes:
     """``llvm`` (optimized LLVM IR), ``asm`` or ``obj`` for ``source``."""
     _, module, tm = machine_module(source, opt_level)
     if kind == "llvm":
@@ -55,7 +59,7 @@ def c_compiler() -> str:
                    "clang), and none was found")
 
 
-def build_library(source: str | os.PathLike | ModuleOp, opt_level: int,  # type: ignore[type-arg]
+def build_library(source: Source, opt_level: int,
                   library: str | os.PathLike) -> tuple[Path, Path]:  # type: ignore[type-arg]
     """``library`` (a .so) and its header (.h beside it)."""
     stages, module, tm = machine_module(source, opt_level)
