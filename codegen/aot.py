@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TypeAlias
 
 import llvmlite.binding as llvm
 
@@ -28,7 +29,7 @@ C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64":
            "bool": "uint8_t"}
 
 
-Source = str | os.PathLike | ModuleOp  # type: ignore[type-arg]
+Source: TypeAlias = "str | os.PathLike[str] | ModuleOp"
 
 
 def machine_module(source: Source, opt_level: int) -> tuple[Lowered, llvm.ModuleRef,
