@@ -98,31 +98,33 @@ def _dims(t: Type, param: str, seen: set[str]) -> tuple[list[str], list[str]]:
 
 
 def c_wrapper(func: FuncOp) -> str:
+    """A typed inline wrapper that fills the argument words and calls the packed function."""
     name = func.sym_name  # type: ignore[attr-defined]
     names = [a.name_hint or f"arg{i}" for i, a in enumerate(func.body.args)]
-    params, packing, slots, seen = [], [], [], set()  # type: ignore[var-annotated]
+    params, fills, seen = [], [], set()  # type: ignore[var-annotated]
+    offset = 0
     for i, (t, pname) in enumerate([*zip(func.type.inputs, names),
                                     *((t, f"out{k}") for k, t in enumerate(func.type.results))]):
         ctype = C_TYPES[numpy_dtype(t).name]
-        is_result = i >= len(func.type.inputs)
-        if is_scalar(t) and not is_result:
+        if is_scalar(t) and i < len(func.type.inputs):
             params.append(f"{ctype} {pname}")
-            slots.append(f"(void *)&{pname}")
+            fills.append(f"    memcpy(&words[{offset}], &{pname}, sizeof {pname});")
+            offset += 1
             continue
         exprs, size_params = _dims(t, pname, seen)
-        qualifier = "" if is_result else "const "
+        qualifier = "" if i >= len(func.type.inputs) else "const "
         params.append(f"{qualifier}{ctype} *{pname}")
         params.extend(size_params)
-        words = ", ".join([f"(int64_t)(intptr_t){pname}", *exprs])
-        packing.append(f"    int64_t {pname}_desc[{1 + len(exprs)}] = {{{words}}};")
-        slots.append(f"(void *){pname}_desc")
+        fills.append(f"    words[{offset}] = (int64_t)(intptr_t){pname};")
+        fills.extend(f"    words[{offset + 1 + k}] = {e};" for k, e in enumerate(exprs))
+        offset += 1 + len(exprs)
     signature = ",\n        ".join(params) or "void"
-    body = "\n".join(packing)
+    body = "\n".join(fills)
     return (f"/* @{name} {func.type} */\n"
-            f"int32_t {PREFIX}{name}(void **args);\n"
-            f"static inline int32_t hyc_{name}(\n        {signature}) {{\n{body}\n"
-            f"    void *args[] = {{{', '.join(slots) or '0'}}};\n"
-            f"    return {PREFIX}{name}(args);\n}}\n")
+            f"int32_t {PREFIX}{name}(int64_t *words);\n"
+            f"static inline int32_t hyc_{name}(\n        {signature}) {{\n"
+            f"    int64_t words[{max(offset, 1)}] = {{0}};\n{body}\n"
+            f"    return {PREFIX}{name}(words);\n}}\n")
 
 
 def c_header(stages: Lowered, library: str) -> str:
@@ -138,6 +140,7 @@ def c_header(stages: Lowered, library: str) -> str:
 #ifndef {guard}
 #define {guard}
 #include <stdint.h>
+#include <string.h>
 #ifdef __cplusplus
 extern "C" {{
 #endif

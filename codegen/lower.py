@@ -2,14 +2,14 @@
 
 Every function uses one calling convention, like MLIR's packed wrappers::
 
-    i32 @name(ptr %args)
+    i32 @name(i64* %args)
 
-``%args`` points to one pointer per parameter (results included, as trailing buffer
-parameters): to the scalar for a scalar, to a descriptor ``{ptr data, i64 sizes[rank]}`` for
-a buffer. The function returns 0, or the number (from 1) of the ``buf.check`` that failed;
-``CompiledModule.messages`` says what each means. Buffers are contiguous and row-major, so a
-buffer in the generated code is its data pointer and its sizes, and an element is reached
-with one GEP.
+``%args`` is an array of 64-bit words holding the parameters one after the other (results
+included, as trailing buffer parameters): a buffer takes ``1 + rank`` words (its data
+pointer, then its sizes), a scalar one word (its value in the low bytes). The function
+returns 0, or the number (from 1) of the ``buf.check`` that failed; the module's
+``messages`` say what each means. Buffers are contiguous and row-major, so a buffer in the
+generated code is its data pointer and its sizes, and an element is reached with one GEP.
 """
 
 from __future__ import annotations
@@ -31,8 +31,13 @@ from .scalar_ops import ScalarEmitter, llvm_type
 I8P = ir.PointerType(ir.IntType(8))
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
-PACKED = ir.FunctionType(I32, [ir.PointerType(I8P)])
+PACKED = ir.FunctionType(I32, [ir.PointerType(I64)])
 DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
+
+
+def word_count(t: object) -> int:
+    """How many 64-bit words a parameter takes in the calling convention."""
+    return 1 if is_scalar(t) else 1 + len(t.shape)  # type: ignore[arg-type,attr-defined]
 
 
 @dataclass
@@ -103,41 +108,42 @@ class FunctionCodegen:
         return found
 
     def run(self) -> None:
-        (args,) = self.fn.args
-        for i, param in enumerate(self.func.body.args):
-            slot = self.b.load(self.b.gep(args, [ir.Constant(I64, i)]))
-            self.values[param] = self.unpack(slot, param.type)
+        (words,) = self.fn.args
+        offset = 0
+        for param in self.func.body.args:
+            self.values[param] = self.unpack(words, offset, param.type)
+            offset += word_count(param.type)
         self.block(self.func.body)
 
-    def unpack(self, pointer: ir.Value, t: object) -> ir.Value | Buffer:
-        """A parameter from its slot: the scalar it points to, or the buffer it describes."""
+    def word(self, words: ir.Value, index: int) -> ir.Value:
+        return self.b.gep(words, [ir.Constant(I64, index)])
+
+    def unpack(self, words: ir.Value, offset: int, t: object) -> ir.Value | Buffer:
+        """A parameter from its words: a scalar, or a buffer's data pointer and sizes."""
         if is_scalar(t):  # type: ignore[arg-type]
-            return self.b.load(self.b.bitcast(pointer, ir.PointerType(llvm_type(t))))  # type: ignore[arg-type]
+            cell = self.b.bitcast(self.word(words, offset), ir.PointerType(llvm_type(t)))  # type: ignore[arg-type]
+            return self.b.load(cell)
         assert isinstance(t, MemRefType)
-        words = self.b.bitcast(pointer, ir.PointerType(I64))
         element = llvm_type(t.element)
-        data = self.b.inttoptr(self.b.load(words), ir.PointerType(element))
-        sizes = [self.b.load(self.b.gep(words, [ir.Constant(I64, 1 + k)]))
-                 for k in range(len(t.shape))]
+        data = self.b.inttoptr(self.b.load(self.word(words, offset)), ir.PointerType(element))
+        sizes = [self.b.load(self.word(words, offset + 1 + k)) for k in range(len(t.shape))]
         return Buffer(data, sizes, element)
 
     def pack(self, values: list[Value]) -> ir.Value:
-        """The packed argument array for a call: descriptors and scalars on the stack."""
-        slots = self.b.alloca(I8P, ir.Constant(I64, len(values)))
-        for i, v in enumerate(values):
+        """The argument words for a call, on the stack."""
+        words = self.b.alloca(I64, ir.Constant(I64, sum(word_count(v.type) for v in values)))
+        offset = 0
+        for v in values:
             found = self.values[v]
             if isinstance(found, Buffer):
-                words = self.b.alloca(I64, ir.Constant(I64, 1 + len(found.sizes)))
-                self.b.store(self.b.ptrtoint(found.data, I64), words)
+                self.b.store(self.b.ptrtoint(found.data, I64), self.word(words, offset))
                 for k, size in enumerate(found.sizes):
-                    self.b.store(size, self.b.gep(words, [ir.Constant(I64, 1 + k)]))
-                slot = self.b.bitcast(words, I8P)
+                    self.b.store(size, self.word(words, offset + 1 + k))
             else:
-                cell = self.b.alloca(found.type)
+                cell = self.b.bitcast(self.word(words, offset), ir.PointerType(found.type))
                 self.b.store(found, cell)
-                slot = self.b.bitcast(cell, I8P)
-            self.b.store(slot, self.b.gep(slots, [ir.Constant(I64, i)]))
-        return slots
+            offset += word_count(v.type)
+        return words
 
     # -- ops ----------------------------------------------------------------------------------------
     def block(self, block: Block) -> list[ir.Value | Buffer]:

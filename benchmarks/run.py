@@ -1,0 +1,192 @@
+"""hyc beside numpy and, where installed, numba, PyTorch, JAX and ONNX Runtime.
+
+    python benchmarks/run.py            # everything (B1..B4)
+    python benchmarks/run.py B1 B3      # some sections
+
+Every section runs its contenders in the same process on the same inputs, interleaving the
+repeats (so that a noisy neighbour slows everyone alike), and prints the minimum and the
+median of the repeats, and each contender's ratio to numpy. See docs/backend.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).parent.parent
+MLP = ROOT / "examples" / "mlp.hy"
+CHAIN = """
+def chain(a: f32[N], b: f32[N], c: f32[N], d: f32[N], e: f32[N]) -> f32[N]:
+    return relu(a * b + c) * d - 0.5 * e
+"""
+
+
+def have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def measure(contenders: dict[str, Callable[[], object]], number: int,
+            repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each contender, one list entry per repeat, interleaved."""
+    for fn in contenders.values():
+        fn()  # warm up: compile, allocate, fill caches
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[name].append((time.perf_counter() - start) / number)
+    return times
+
+
+def table(title: str, times: dict[str, list[float]], unit: str,
+          convert: Callable[[float], float], higher_is_better: bool) -> None:
+    print(f"\n{title}")
+    print(f"  {'':24} {'min':>10} {'median':>10}  {unit:<8} vs numpy (median)")
+    reference = statistics.median(times["numpy"]) if "numpy" in times else None
+    for name, samples in times.items():
+        best = min(samples) if not higher_is_better else min(samples)
+        med = statistics.median(samples)
+        ratio = ""
+        if reference:
+            ratio = f"{reference / med:.2f}x faster" if reference / med >= 1 else \
+                f"{med / reference:.2f}x slower"
+        print(f"  {name:<24} {convert(best):>10.2f} {convert(med):>10.2f}  {unit:<8} {ratio}")
+
+
+# -- the MLP ------------------------------------------------------------------------------------
+def mlp_params(batch: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    shapes = [(batch, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]
+    return [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
+
+
+def numpy_mlp(x, w1, b1, w2, b2, w3, b3):  # type: ignore[no-untyped-def]
+    h1 = np.maximum(x @ w1 + b1, 0)
+    h2 = np.maximum(h1 @ w2 + b2, 0)
+    return h2 @ w3 + b3
+
+
+def mlp_contenders(params: list[np.ndarray]) -> dict[str, Callable[[], object]]:
+    import hyc
+    compiled = hyc.compile(MLP, opt_level=3)
+    contenders: dict[str, Callable[[], object]] = {
+        "numpy": lambda: numpy_mlp(*params),
+        "hyc": lambda: compiled.mlp(*params),
+    }
+    if have("torch"):
+        import torch
+        tparams = [torch.from_numpy(p) for p in params]
+
+        def torch_mlp(x, w1, b1, w2, b2, w3, b3):  # type: ignore[no-untyped-def]
+            h1 = torch.relu(x @ w1 + b1)
+            h2 = torch.relu(h1 @ w2 + b2)
+            return h2 @ w3 + b3
+
+        scripted = torch.jit.script(torch_mlp)
+        with torch.no_grad():
+            contenders["torch eager"] = lambda: torch_mlp(*tparams)
+            contenders["torch.jit.script"] = lambda: scripted(*tparams)
+    if have("numba"):
+        import numba
+
+        @numba.njit(cache=False, fastmath=False)
+        def numba_mlp(x, w1, b1, w2, b2, w3, b3):  # type: ignore[no-untyped-def]
+            h1 = np.maximum(x @ w1 + b1, 0)
+            h2 = np.maximum(h1 @ w2 + b2, 0)
+            return h2 @ w3 + b3
+
+        contenders["numba"] = lambda: numba_mlp(*params)
+    if have("jax"):
+        import jax
+        import jax.numpy as jnp
+        jitted = jax.jit(lambda x, w1, b1, w2, b2, w3, b3: jnp.maximum(
+            jnp.maximum(x @ w1 + b1, 0) @ w2 + b2, 0) @ w3 + b3)
+        jparams = [jnp.asarray(p) for p in params]
+        contenders["jax.jit"] = lambda: jitted(*jparams).block_until_ready()
+    return contenders
+
+
+def b1() -> None:
+    params = mlp_params(1)
+    times = measure(mlp_contenders(params), number=1000, repeats=7)
+    table("B1  MLP 512-256-128-2, batch 1, 1000 calls", times, "us/call", lambda s: s * 1e6,
+          higher_is_better=False)
+
+
+def b2() -> None:
+    for batch in (256, 4096):
+        params = mlp_params(batch)
+        flops = 2 * batch * (512 * 256 + 256 * 128 + 128 * 2)
+        times = measure(mlp_contenders(params), number=5 if batch == 4096 else 50, repeats=5)
+        table(f"B2  MLP batch {batch} (threads: {threads_note()})", times, "GFLOP/s",
+              lambda s, f=flops: f / s / 1e9, higher_is_better=True)
+    import hyc
+    n = 1024
+    mm = hyc.compile(f"def mm(a: f32[{n}, {n}], b: f32[{n}, {n}]) -> f32[{n}, {n}]:\n"
+                     "    return a @ b\n", opt_level=3)
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+    times = measure({"numpy": lambda: a @ b, "hyc": lambda: mm.mm(a, b)}, number=1, repeats=3)
+    table(f"B2  sgemm {n}^3 (threads: {threads_note()})", times, "GFLOP/s",
+          lambda s: 2 * n ** 3 / s / 1e9, higher_is_better=True)
+
+
+def threads_note() -> str:
+    return os.environ.get("OPENBLAS_NUM_THREADS", "all cores for numpy; hyc runs one thread")
+
+
+def b3() -> None:
+    import hyc
+    n = 1 << 24
+    rng = np.random.default_rng(2)
+    a, b, c, d, e = (rng.standard_normal(n).astype(np.float32) for _ in range(5))
+    chain = hyc.compile(CHAIN, opt_level=3).chain
+    out = np.empty(n, np.float32)
+    contenders = {
+        "numpy": lambda: np.maximum(a * b + c, 0) * d - np.float32(0.5) * e,
+        "hyc (fresh output)": lambda: chain(a, b, c, d, e),
+        "hyc (out=)": lambda: chain(a, b, c, d, e, out=out),
+    }
+    times = measure(contenders, number=1, repeats=5)
+    moved = 6 * n * 4  # five inputs read, one output written
+    table("B3  relu(a*b + c)*d - 0.5*e on 16M f32", times, "GB/s",
+          lambda s: moved / s / 1e9, higher_is_better=True)
+
+
+def b4() -> None:
+    code = ("import time; t = time.perf_counter(); import hyc, numpy as np; "
+            "m = hyc.compile('examples/mlp.hy'); "
+            "m.mlp(*[np.zeros(s, np.float32) for s in "
+            "[(1, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]]); "
+            "print(time.perf_counter() - t)")
+    imports = "import time; t = time.perf_counter(); import hyc; print(time.perf_counter() - t)"
+    rows = {}
+    for name, snippet in (("compile + first call", code), ("import hyc", imports)):
+        samples = []
+        for _ in range(5):
+            done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
+                                  text=True, env={**os.environ, "TMPDIR": tempfile.gettempdir()})
+            samples.append(float(done.stdout.strip().splitlines()[-1]))
+        rows[name] = samples
+    print("\nB4  in a fresh process (seconds; hyc has no disk cache yet: every run is cold)")
+    for name, samples in rows.items():
+        print(f"  {name:<24} {min(samples):>10.3f} {statistics.median(samples):>10.3f}")
+
+
+SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4}
+
+if __name__ == "__main__":
+    chosen = [a.upper() for a in sys.argv[1:]] or list(SECTIONS)
+    for name in chosen:
+        SECTIONS[name]()
