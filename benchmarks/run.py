@@ -165,23 +165,30 @@ def b3() -> None:
 
 
 def b4() -> None:
-    code = ("import time; t = time.perf_counter(); import hyc, numpy as np; "
+    code = ("import time, hyc, numpy as np; t = time.perf_counter(); "
             "m = hyc.compile('examples/mlp.hy'); "
             "m.mlp(*[np.zeros(s, np.float32) for s in "
             "[(1, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]]); "
             "print(time.perf_counter() - t)")
     imports = "import time; t = time.perf_counter(); import hyc; print(time.perf_counter() - t)"
-    rows = {}
-    for name, snippet in (("compile + first call", code), ("import hyc", imports)):
-        samples = []
-        for _ in range(5):
-            done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
-                                  text=True, env={**os.environ, "TMPDIR": tempfile.gettempdir()})
-            samples.append(float(done.stdout.strip().splitlines()[-1]))
-        rows[name] = samples
-    print("\nB4  in a fresh process (seconds; hyc has no disk cache yet: every run is cold)")
+
+    def fresh_process(snippet: str, cache: str) -> float:
+        env = {**os.environ, "HYC_CACHE_DIR": cache}
+        done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
+                              text=True, env=env, check=True)
+        return float(done.stdout.strip().splitlines()[-1])
+
+    rows: dict[str, list[float]] = {"compile + first call, cold": [],
+                                    "compile + first call, cached": [], "import hyc": []}
+    for _ in range(5):
+        with tempfile.TemporaryDirectory() as cache:
+            rows["compile + first call, cold"].append(fresh_process(code, cache))
+            rows["compile + first call, cached"].append(fresh_process(code, cache))
+        rows["import hyc"].append(fresh_process(imports, "off"))
+    print("\nB4  in a fresh process, seconds (compile + first call after `import hyc, numpy`)")
+    print(f"  {'':32} {'min':>8} {'median':>8}")
     for name, samples in rows.items():
-        print(f"  {name:<24} {min(samples):>10.3f} {statistics.median(samples):>10.3f}")
+        print(f"  {name:<32} {min(samples):>8.3f} {statistics.median(samples):>8.3f}")
 
 
 SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4}

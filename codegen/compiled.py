@@ -15,6 +15,7 @@ import os
 from array import array as word_array
 from dataclasses import dataclass
 
+import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
@@ -22,7 +23,7 @@ from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
 from hyc.ir.types import DYNAMIC, is_scalar, numpy_dtype, shape_of
 
-from . import jit
+from . import cache, jit
 from .lower import lower_module
 
 
@@ -152,14 +153,14 @@ class CompiledFunction:
 class CompiledModule:
     """What ``hyc.compile`` returns: each function is an attribute; each stage as text."""
 
-    def __init__(self, tensor: ModuleOp, loops: ModuleOp, compiled: jit.JitModule,
-                 messages: list[str], prefix: str) -> None:
+    def __init__(self, parts: dict, addresses: dict[str, int]) -> None:  # type: ignore[type-arg]
+        tensor = parse_module(parts["ir"])
         self.ir = print_ir(tensor)
-        self.loops = print_ir(loops)
-        self.llvm_ir = compiled.llvm_ir
-        self._compiled = compiled
+        self.loops: str = parts["loops"]
+        self.llvm_ir: str = parts["llvm_ir"]
+        prefix, messages = parts["prefix"], parts["messages"]
         self.functions = {f.sym_name: CompiledFunction(  # type: ignore[attr-defined]
-            f, compiled.addresses[prefix + f.sym_name], messages) for f in tensor.functions}  # type: ignore[arg-type]
+            f, addresses[prefix + f.sym_name], messages) for f in tensor.functions}  # type: ignore[arg-type,attr-defined]
 
     def __getattr__(self, name: str) -> CompiledFunction:
         functions = self.__dict__.get("functions", {})
@@ -169,7 +170,9 @@ class CompiledModule:
                              f"(it has {', '.join(sorted(functions)) or 'none'})")
 
     def asm(self) -> str:
-        return self._compiled.target_machine.emit_assembly(self._compiled.module)  # type: ignore[no-any-return]
+        """This CPU's assembly for the module."""
+        module = llvm.parse_assembly(self.llvm_ir)
+        return jit.target_machine().emit_assembly(module)  # type: ignore[no-any-return]
 
 
 def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type-arg]
@@ -220,10 +223,48 @@ def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str 
     return Lowered(tensor, module, llvm_module, messages, prefix)  # type: ignore[arg-type]
 
 
+_loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process
+
+
+def _cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: str) -> str:  # type: ignore[type-arg]
+    if isinstance(source, ModuleOp):
+        text = print_ir(source, debuginfo=True)
+    elif isinstance(source, os.PathLike) or ("\n" not in str(source) and os.path.exists(str(source))):
+        path = os.fspath(source)
+        with open(path, encoding="utf-8") as f:
+            text = path + "\0" + f.read()
+    else:
+        text = str(source)
+    return cache.entry_key(text, opt_level, target, jit.machine_identity())
+
+
 def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
                    target: str = "cpu") -> CompiledModule:
-    """Compile to native code for this machine's CPU, ready to call from Python."""
+    """Compile to native code for this machine's CPU, ready to call from Python; compiled
+    code is reused from the disk cache when the same source was compiled before."""
+    key = _cache_key(source, opt_level, target)
+    cached = _from_cache(key)
+    if cached is not None:
+        return cached
     stages = lower(source, opt_level, target=target)
     compiled = jit.compile_module(stages.llvm, opt_level)
-    return CompiledModule(stages.tensor, stages.loops, compiled, stages.messages, stages.prefix)
+    parts = {"ir": print_ir(stages.tensor, debuginfo=True), "loops": print_ir(stages.loops),
+             "llvm_ir": compiled.llvm_ir, "messages": stages.messages, "prefix": stages.prefix,
+             "symbols": sorted(compiled.addresses)}
+    _loaded[key] = compiled.addresses
+    cache.store(key, parts, jit.object_code(compiled))
+    return CompiledModule(parts, compiled.addresses)
+
+
+def _from_cache(key: str) -> CompiledModule | None:
+    entry = cache.load(key)
+    if entry is None:
+        return None
+    parts, obj = entry
+    try:
+        addresses = _loaded.get(key) or jit.load_object(obj, parts["symbols"])
+        _loaded[key] = addresses
+        return CompiledModule(parts, addresses)
+    except Exception:  # a stale or damaged entry: compile again rather than trust it
+        return None
 

@@ -97,6 +97,32 @@ def compile_module(module: ir.Module, opt_level: int) -> JitModule:
         return compiled
 
 
+def machine_identity() -> str:
+    """What the machine code depends on besides the module: CPU, features, LLVM."""
+    return f"{llvm.get_host_cpu_name()}|{llvm.get_host_cpu_features().flatten()}|" \
+           f"{'.'.join(map(str, llvm.llvm_version_info))}"
+
+
+def object_code(compiled: JitModule) -> bytes:
+    """The machine code of a compiled module, as an object file the engine can load again."""
+    return compiled.target_machine.emit_object(compiled.module)  # type: ignore[no-any-return]
+
+
+def load_object(obj: bytes, names: list[str]) -> dict[str, int]:
+    """Load object code compiled earlier (the disk cache); the addresses of ``names``."""
+    key = (hashlib.sha256(obj).hexdigest(), -1)
+    with _lock:
+        if key not in _cache:
+            engine = _engine()
+            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            engine.finalize_object()
+            addresses = {n: engine.get_function_address(n) for n in names}
+            if not all(addresses.values()):
+                raise ValueError("the cached object lacks a function")
+            _cache[key] = JitModule(addresses, "", target_machine(), None)  # type: ignore[arg-type]
+        return _cache[key].addresses
+
+
 # -- the runtime the generated code calls back into -------------------------------------------------
 PRINT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p,
                               ctypes.POINTER(ctypes.c_int64), ctypes.c_int32)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, CallOp, ForOp, FuncOp, HycError, IfOp, ModuleOp, Operation, ReturnOp, Value, YieldOp
-from hyc.ir.attributes import SymbolRefAttr
+from hyc.ir.attributes import IntAttr, SymbolRefAttr
 from hyc.ir.builder import Builder
 from hyc.ir.core import BlockArgument, OpResult
 from hyc.ir.dialects import buf
@@ -47,6 +47,10 @@ class FunctionLowering:
         self.outs = self.new.body.args[len(inputs):]
         self.owned: set[Value] = set()
         self.dim_cache: dict[tuple[Value, int, Block | None], Value] = {}
+        # One size per dimension name, read from the arguments on entry (and checked to agree
+        # there): every buffer whose type names a dimension has that size, which allocations
+        # and yields check wherever a size comes from elsewhere.
+        self.named_dims: dict[str, Value] = {}
 
     # -- what the op rules use ------------------------------------------------------------------
     def get(self, value: Value) -> Value:
@@ -54,6 +58,7 @@ class FunctionLowering:
 
     def alloc(self, tensor_type: Type, dims: list[Value]) -> Value:
         memref = out_type(tensor_type)
+        self.conform(dims, memref.shape, "a new buffer")
         sizes = [d for d, s in zip(dims, memref.shape) if not isinstance(s, int)]
         value = self.b.create(buf.AllocOp, sizes, result_types=[memref]).result
         self.owned.add(value)
@@ -65,7 +70,29 @@ class FunctionLowering:
         return fresh
 
     # -- the walk ---------------------------------------------------------------------------------
+    def conform(self, sizes: list[Value], shape: tuple, what: str) -> None:  # type: ignore[type-arg]
+        """Check sizes against the dimension names of ``shape`` (unless they are those)."""
+        for size, d in zip(sizes, shape):
+            if isinstance(d, str) and d in self.named_dims:
+                check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: {what} "  # type: ignore[attr-defined]
+                            f"would have a size other than {d}")
+
+    def bind_dimension_names(self) -> None:
+        """Read each dimension name's size from the first argument that has it; the others
+        that have it must agree."""
+        for param in self.new.body.args:
+            for axis, d in enumerate(shape_of(param.type)):
+                if not isinstance(d, str) or d == "?":
+                    continue
+                size = self.b.create(buf.DimOp, [param], {"axis": IntAttr(axis)}).result
+                if d in self.named_dims:
+                    check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: argument "  # type: ignore[attr-defined]
+                                f"'{param.name_hint}' has another size for {d}")
+                else:
+                    self.named_dims[d] = size
+
     def run(self) -> FuncOp:
+        self.bind_dimension_names()
         self.block(self.old.body)
         insert_frees(self.new.body, self.owned)
         return self.new
@@ -150,6 +177,8 @@ class FunctionLowering:
             yielded: list[Value] = []
             for v, r in zip(old.ops[-1].operands, parent.results):
                 value = self.handed_out(self.get(v), new, r.type)
+                if isinstance(value.type, MemRefType):
+                    self.conform(dims_of(self, value), shape_of(r.type), "a loop or branch")
                 if isinstance(value.type, MemRefType) and value in yielded:  # one buffer each
                     value = self.copy_of(value, r.type)
                 yielded.append(value)
@@ -166,7 +195,8 @@ class FunctionLowering:
     def call(self, op: Operation) -> None:
         callee = self.signatures[op.callee]  # type: ignore[attr-defined]
         args = [self.get(v) for v in op.operands]
-        outs = [self.alloc(t, self.result_dims(callee, t, args, op)) for t in callee.type.results]
+        outs = [self.alloc(r.type, self.result_dims(callee, t, args, op))
+                for r, t in zip(op.results, callee.type.results)]
         self.b.insert(CallOp([*args, *outs], [], {"callee": SymbolRefAttr(op.callee)},  # type: ignore[attr-defined]
                              loc=op.loc))
         for old, out in zip(op.results, outs):

@@ -59,12 +59,16 @@ def check_equal(lower: FunctionLowering, a: Value, b: Value, message: str) -> No
 
 
 def dims_of(lower: FunctionLowering, value: Value) -> list[Value]:
-    """Index values for each dimension of a buffer (constants where static). A dimension read
-    once in a block is reused there, so that rules can see two sizes are the same."""
+    """Index values for each dimension of a buffer (constants where static). A named dimension
+    is the function's one value for that name; another read once in a block is reused there,
+    so that rules can see two sizes are the same."""
     sizes = []
     for axis, d in enumerate(shape_of(value.type)):
         if isinstance(d, int):
             sizes.append(const(lower, d))
+            continue
+        if d in lower.named_dims:
+            sizes.append(lower.named_dims[d])
             continue
         key = (value, axis, lower.b.block)
         if key not in lower.dim_cache:
@@ -158,6 +162,9 @@ def broadcast_dims(lower: FunctionLowering, inputs: list[Value], out_type: Type)
     for axis, d in enumerate(shape):
         if isinstance(d, int):
             out.append(const(lower, d))
+            continue
+        if d in lower.named_dims:
+            out.append(lower.named_dims[d])
             continue
         candidates = []
         for v in inputs:

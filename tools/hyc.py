@@ -30,7 +30,10 @@ DEFAULT_DYNAMIC_SIZE = 4
 
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs.")
-    p.add_argument("input", help="a .hy source or .hyir textual IR file (- reads IR from stdin)")
+    p.add_argument("input", nargs="?", help="a .hy source or .hyir textual IR file (- reads IR "
+                                            "from stdin)")
+    p.add_argument("--clear-cache", action="store_true",
+                   help="empty the compiled-code cache (HYC_CACHE_DIR) and exit")
     p.add_argument("--emit", choices=["ir", "loops", "llvm", "asm", "obj", "lib"],
                    help="what to produce: the optimized IR (ir), the buffer and loop level "
                         "(loops), LLVM IR (llvm), assembly (asm), an object file (obj), or a "
@@ -157,8 +160,15 @@ def emit_native(module: ModuleOp, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_arg_parser().parse_args(argv)
+    parser = build_arg_parser()
+    args = parser.parse_args(argv)
     args.explicit_level = level_was_given(argv)
+    if args.clear_cache:
+        import hyc
+        hyc.clear_cache()
+        return 0
+    if args.input is None:
+        parser.error("the input file is required")
 
     def body() -> int:
         ext = os.path.splitext(args.input)[1]

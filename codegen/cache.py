@@ -1,0 +1,84 @@
+"""The compiled-code cache on disk: object code plus JSON metadata, never pickle.
+
+An entry is keyed by everything that decides the machine code: the source text, the
+optimization level, the target, the CPU's name and features, and the versions of hyc and
+LLVM. Writes are atomic (a temporary file renamed into place); an entry that fails to read,
+to parse or to match its checksum is ignored and recompiled, never trusted.
+
+``HYC_CACHE_DIR`` chooses the directory (default ``$XDG_CACHE_HOME/hyc`` or ``~/.cache/hyc``);
+``HYC_CACHE_DIR=off`` turns the cache off. ``hyc --clear-cache`` or ``hyc.clear_cache()``
+empties it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+FORMAT = 1
+
+
+def cache_dir() -> Path | None:
+    configured = os.environ.get("HYC_CACHE_DIR")
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hyc"
+
+
+def entry_key(source: str, opt_level: int, target: str, machine: str) -> str:
+    from hyc import __version__
+    identity = json.dumps([FORMAT, __version__, source, opt_level, target, machine])
+    return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def load(key: str) -> tuple[dict, bytes] | None:  # type: ignore[type-arg]
+    """The metadata and object code of an entry, if it is there and intact."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        meta = json.loads((directory / f"{key}.json").read_text())
+        obj = (directory / f"{key}.o").read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key \
+            or meta.get("object_sha256") != hashlib.sha256(obj).hexdigest():
+        return None
+    return meta, obj
+
+
+def store(key: str, meta: dict, obj: bytes) -> None:  # type: ignore[type-arg]
+    """Write an entry (quietly skipped when the directory is not writable)."""
+    directory = cache_dir()
+    if directory is None:
+        return
+    meta = {**meta, "format": FORMAT, "key": key, "object_sha256": hashlib.sha256(obj).hexdigest()}
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _atomic_write(directory / f"{key}.o", obj)
+        _atomic_write(directory / f"{key}.json", json.dumps(meta).encode())
+    except OSError:
+        pass
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def clear() -> None:
+    directory = cache_dir()
+    if directory is not None and directory.is_dir():
+        shutil.rmtree(directory, ignore_errors=True)

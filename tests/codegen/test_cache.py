@@ -1,0 +1,55 @@
+"""The disk cache: a second compile in a fresh process loads object code instead of running
+LLVM; damaged entries are recompiled, never trusted; the cache can be turned off and cleared."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from hyc.tools import hyc
+
+ROOT = Path(__file__).parent.parent.parent
+SCRIPT = ("import hyc, numpy as np, time\n"
+          "t = time.perf_counter()\n"
+          "m = hyc.compile('examples/mlp.hy')\n"
+          "y = m.mlp(*[np.ones(s, np.float32) for s in [(2, 512), (512, 256), (256,), "
+          "(256, 128), (128,), (128, 2), (2,)]])\n"
+          "print(float(y.sum()))\n")
+
+
+def run_compile(cache_dir, extra_env=None):
+    env = {"HYC_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin", **(extra_env or {})}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return float(done.stdout.strip())
+
+
+def test_second_compile_comes_from_the_cache(tmp_path):
+    first = run_compile(tmp_path)
+    entries = sorted(p.suffix for p in tmp_path.iterdir())
+    assert entries == [".json", ".o"]
+    (obj,) = tmp_path.glob("*.o")
+    stamp = obj.stat().st_mtime_ns
+    assert run_compile(tmp_path) == first
+    assert obj.stat().st_mtime_ns == stamp  # read, not rewritten
+
+
+def test_damaged_entries_are_recompiled(tmp_path):
+    first = run_compile(tmp_path)
+    (obj,) = tmp_path.glob("*.o")
+    obj.write_bytes(b"\x7fELF garbage")
+    assert run_compile(tmp_path) == first
+    assert obj.read_bytes()[:4] == b"\x7fELF" and len(obj.read_bytes()) > 100
+    (meta,) = tmp_path.glob("*.json")
+    meta.write_text("{not json")
+    assert run_compile(tmp_path) == first
+
+
+def test_cache_off_and_clear(tmp_path, monkeypatch):
+    run_compile(tmp_path / "c", {"HYC_CACHE_DIR": "off"})
+    assert not (tmp_path / "c").exists()
+    run_compile(tmp_path / "d")
+    assert any((tmp_path / "d").iterdir())
+    monkeypatch.setenv("HYC_CACHE_DIR", str(tmp_path / "d"))
+    assert hyc.main(["--clear-cache"]) == 0
+    assert not (tmp_path / "d").exists()
