@@ -1,9 +1,12 @@
 """Loops for ``buf.matmul``: ``out = epilogue(lhs @ rhs, extras)`` with numpy's matmul shapes.
 
-When the epilogue keeps the product's element type, each output row accumulates in place in
-i-k-j order (the innermost loop runs along contiguous rows of ``rhs`` and ``out``, which LLVM
-vectorizes, with multiply-adds contracted to FMA), and the epilogue then runs over the
-finished row. Otherwise each element is a dot product followed by the epilogue.
+Floats whose epilogue keeps the product's type go through a register-blocked kernel: tiles
+of ``MR`` rows by ``2`` vectors of the output stay in vector registers over the whole inner
+dimension (a broadcast of an ``lhs`` element times a row segment of ``rhs``, fused
+multiply-adds), then are stored once; rows and columns left over use the simple loops. The
+epilogue then runs over each finished row. Other cases accumulate each row in place in i-k-j
+order (the innermost loop along contiguous rows, which LLVM vectorizes), or, when the
+epilogue changes the type, compute each element as a dot product.
 """
 
 from __future__ import annotations
@@ -108,7 +111,27 @@ def emit_matmul(fc: FunctionCodegen, op: Operation) -> None:
             return []
         fc.counted_loop(n_size, [], element)
 
+    kernel = Kernel(fc, lhs, rhs, out, operand_index, out_index) \
+        if in_place and floating and b_rank > 1 else None
+
+    def tiled_rows(batch_ivs: list[ir.Value]) -> None:
+        """The whole batch entry: blocked tiles, leftovers, then the epilogue per row."""
+        assert kernel is not None
+        kernel.emit(batch_ivs, m_size, n_size, k_size, a_rank > 1)
+
+        def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            def finish(j, _):  # type: ignore[no-untyped-def]
+                acc = fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j)))
+                epilogue(batch_ivs, i, j, acc)
+                return []
+            fc.counted_loop(n_size, [], finish)
+            return []
+        fc.counted_loop(m_size, [], finish_row)
+
     def batches(level: int, ivs: list[ir.Value]) -> None:
+        if level == len(batch) and kernel is not None:
+            tiled_rows(ivs)
+            return
         if level == len(batch):
             def rows(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                 row(ivs, i)
@@ -137,3 +160,120 @@ def _extra(fc: FunctionCodegen, extra: object, value: object, index: list[ir.Val
         d = static[axis] if axis < len(static) else None
         own.append(ir.Constant(I64, 0) if d == 1 else _index(fc, size, index[offset + axis]))
     return fc.b.load(extra.address(fc.b, own))
+
+
+class Kernel:
+    """The register-blocked micro-kernel: ``out[i:i+MR, j:j+2V] = lhs[i:i+MR, :] @ rhs[:, j:j+2V]``
+    with the tile in vector registers over the whole inner dimension."""
+
+    def __init__(self, fc: FunctionCodegen, lhs: Buffer, rhs: Buffer, out: Buffer,
+                 operand_index, out_index) -> None:  # type: ignore[no-untyped-def]
+        import llvmlite.binding as llvm
+        self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
+        self.operand_index, self.out_index = operand_index, out_index
+        wide = "+avx512f" in llvm.get_host_cpu_features().flatten()
+        bits = 512 if wide else 256
+        self.lanes = bits // (32 if lhs.element == ir.FloatType() else 64)
+        self.vector = ir.VectorType(lhs.element, self.lanes)
+
+    def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+             has_rows: bool) -> None:
+        """Tall products: column strips outside (a strip of ``rhs`` stays in cache), blocks of
+        4 rows inside. Short ones (a few rows, like a batch of 1): one row at a time, each with
+        a wide strip of accumulators, so ``rhs`` streams through row by row."""
+        b = self.fc.b
+        self.has_rows = has_rows
+        tall = b.icmp_signed(">=", m, ir.Constant(I64, 4)) if has_rows else ir.Constant(
+            ir.IntType(1), 0)
+        with b.if_else(tall) as (then, otherwise):
+            with then:
+                self.strips(batch_ivs, m, n, k, rows=4, vectors=2)
+            with otherwise:
+                self.strips(batch_ivs, m, n, k, rows=1, vectors=4)
+
+    def strips(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+               rows: int, vectors: int) -> None:
+        b = self.fc.b
+        width = ir.Constant(I64, vectors * self.lanes)
+        full_cols = b.mul(b.udiv(n, width), width)
+        block = ir.Constant(I64, rows)
+        full_rows = b.mul(b.udiv(m, block), block)
+
+        def strip(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            def blocks(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                self.tile(batch_ivs, i, j, rows, vectors, k)
+                return []
+
+            def single(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                self.tile(batch_ivs, i, j, 1, vectors, k)
+                return []
+            self.fc.stepped_loop(ir.Constant(I64, 0), full_rows, block, [], blocks)
+            self.fc.stepped_loop(full_rows, m, ir.Constant(I64, 1), [], single)
+            return []
+
+        self.fc.stepped_loop(ir.Constant(I64, 0), full_cols, width, [], strip)
+
+        def leftover_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            def element(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                self.scalar(batch_ivs, i, j, k)
+                return []
+            self.fc.stepped_loop(full_cols, n, ir.Constant(I64, 1), [], element)
+            return []
+        self.fc.counted_loop(m, [], leftover_row)
+
+    def tile(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, rows: int,
+             vectors: int, k: ir.Value) -> None:
+        b = self.fc.b
+        zero = ir.Constant(self.vector, None)
+        row_ivs = [b.add(i, ir.Constant(I64, r)) for r in range(rows)]
+        cols = [b.add(j, ir.Constant(I64, c * self.lanes)) for c in range(vectors)]
+
+        def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
+            segments = [self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs, [kk, c]))
+                        for c in cols]
+            new = []
+            for r, row in enumerate(row_ivs):
+                a = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
+                                                                   self.lhs_rows(row, kk))))
+                splat = self.splat(a)
+                for c, segment in enumerate(segments):
+                    new.append(_fast(b.fadd(acc[r * vectors + c], _fast(b.fmul(splat, segment)))))
+            return new
+
+        acc = self.fc.counted_loop(k, [zero] * (rows * vectors), step)
+        for r, row in enumerate(row_ivs):
+            for c, col in enumerate(cols):
+                self.store_vector(acc[r * vectors + c], self.out_index(batch_ivs, row, col))
+
+    def scalar(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, k: ir.Value) -> None:
+        b = self.fc.b
+        def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
+            x = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
+                                                               self.lhs_rows(i, kk))))
+            y = b.load(self.rhs.address(b, self.operand_index(self.rhs, batch_ivs, [kk, j])))
+            return [_fast(b.fadd(acc[0], _fast(b.fmul(x, y))))]
+        (total,) = self.fc.counted_loop(k, [ir.Constant(self.lhs.element, 0.0)], step)
+        b.store(total, self.out.address(b, self.out_index(batch_ivs, i, j)))
+
+    def lhs_rows(self, row: ir.Value, k: ir.Value) -> list[ir.Value]:
+        """The lhs index of a row's k-th element (a vector lhs has no row index)."""
+        return [row, k] if self.has_rows else [k]
+
+    has_rows = True
+
+    def splat(self, value: ir.Value) -> ir.Value:
+        b = self.fc.b
+        single = b.insert_element(ir.Constant(self.vector, ir.Undefined), value,
+                                  ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), self.lanes), [0] * self.lanes)
+        return b.shuffle_vector(single, ir.Constant(self.vector, ir.Undefined), mask)
+
+    def load_vector(self, buffer: Buffer, index: list[ir.Value]) -> ir.Value:
+        b = self.fc.b
+        pointer = b.bitcast(buffer.address(b, index), ir.PointerType(self.vector))
+        return b.load(pointer, align=4)
+
+    def store_vector(self, value: ir.Value, index: list[ir.Value]) -> None:
+        b = self.fc.b
+        pointer = b.bitcast(self.out.address(b, index), ir.PointerType(self.vector))
+        b.store(value, pointer, align=4)
