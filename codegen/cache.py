@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_dir() -> Path | None:
@@ -31,8 +31,11 @@ def cache_dir() -> Path | None:
 
 
 def entry_key(source: str, opt_level: int, target: str, machine: str) -> str:
+    import numpy
+
     from hyc import __version__
-    identity = json.dumps([FORMAT, __version__, source, opt_level, target, machine])
+    identity = json.dumps([FORMAT, __version__, numpy.__version__, source, opt_level, target,
+                           machine])
     return hashlib.sha256(identity.encode()).hexdigest()
 
 

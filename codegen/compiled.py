@@ -23,7 +23,7 @@ from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
 from hyc.ir.types import DYNAMIC, is_scalar, numpy_dtype, shape_of
 
-from . import cache, jit
+from . import cache, jit, pyentry
 from .lower import lower_module
 
 
@@ -61,6 +61,12 @@ def _scalar_word(value: np.ndarray) -> int:
     return int.from_bytes(value.tobytes().ljust(8, b"\0"), "little", signed=True)
 
 
+ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.py_object, ctypes.py_object, ctypes.c_void_p)
+_TABLE_ARRAY = pyentry.address_table()
+_TABLE = ctypes.addressof(_TABLE_ARRAY)
+_LAYOUT_OK = pyentry.layout_ok()
+
+
 class CompiledFunction:
     """A native function with the signature of the tensor-level function it came from.
 
@@ -69,7 +75,8 @@ class CompiledFunction:
     argument words; anything else goes through the full checks, which also give the errors.
     """
 
-    def __init__(self, func: FuncOp, address: int, messages: list[str]) -> None:
+    def __init__(self, func: FuncOp, address: int, messages: list[str],
+                 entry: int | None = None) -> None:
         self.name = func.sym_name  # type: ignore[attr-defined]
         self.type: FunctionType = func.type
         self.param_names = [a.name_hint or f"#{i}" for i, a in enumerate(func.body.args)]
@@ -85,11 +92,35 @@ class CompiledFunction:
                      for t in self.type.inputs]
         self.outputs = [(numpy_dtype(t), shape_of(t)) for t in self.type.results]
         self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address)
+        self._entry = ENTRY_TYPE(entry) if entry and _LAYOUT_OK else None
+        # where each result size comes from: a constant, or (argument, axis)
+        sources = {}
+        for i, t in reversed(list(enumerate(self.type.inputs))):
+            sources.update({d: (i, axis) for axis, d in enumerate(shape_of(t))
+                            if isinstance(d, str)})
+        self._result_specs = [(dtype, tuple(d if isinstance(d, int) else sources[d] for d in shape))
+                              for dtype, shape in self.outputs]
 
     def __repr__(self) -> str:
         return f"<compiled @{self.name} {self.type}>"
 
     def __call__(self, *args: object, out: object = None) -> object:
+        if self._entry is not None and out is None and len(args) == len(self.plan):
+            try:
+                results = tuple(np.empty(tuple(d if type(d) is int else args[d[0]].shape[d[1]]  # type: ignore[attr-defined,index]
+                                               for d in spec), dtype)
+                                for dtype, spec in self._result_specs)
+            except (AttributeError, IndexError, TypeError, ValueError):
+                results = None  # not arrays, or not of the right rank: the careful path
+            if results is not None:
+                status = self._entry(args, results, _TABLE)
+                if status == 0:
+                    return results[0] if len(results) == 1 else results
+                if status > 0:
+                    raise RunTimeCheckError(self.messages[status - 1])
+        return self._call(args, out)
+
+    def _call(self, args: tuple, out: object) -> object:  # type: ignore[type-arg]
         if len(args) != len(self.plan):
             raise ArgumentTypeError(f"@{self.name} takes {len(self.plan)} argument(s), "
                                     f"got {len(args)}")
@@ -160,7 +191,8 @@ class CompiledModule:
         self.llvm_ir: str = parts["llvm_ir"]
         prefix, messages = parts["prefix"], parts["messages"]
         self.functions = {f.sym_name: CompiledFunction(  # type: ignore[attr-defined]
-            f, addresses[prefix + f.sym_name], messages) for f in tensor.functions}  # type: ignore[arg-type,attr-defined]
+            f, addresses[prefix + f.sym_name], messages,  # type: ignore[attr-defined]
+            addresses.get(prefix + f.sym_name + "_entry")) for f in tensor.functions}  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> CompiledFunction:
         functions = self.__dict__.get("functions", {})
@@ -205,7 +237,7 @@ class Lowered:
 
 
 def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str | None = None,  # type: ignore[type-arg]
-          target: str = "cpu") -> Lowered:
+          target: str = "cpu", entries: bool = False) -> Lowered:
     """Frontend, the -O pipeline, bufferization and LLVM IR. ``prefix`` names the symbols
     (by default a hash of the module, so that modules never clash in one process)."""
     if target != "cpu":
@@ -220,6 +252,11 @@ def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str 
     if prefix is None:
         prefix = "hyc_" + hashlib.sha256(print_ir(module).encode()).hexdigest()[:12] + "_"
     llvm_module, messages = lower_module(module, prefix)
+    if entries and pyentry.layout_ok():  # the fast path of calls from Python
+        for func in tensor.functions:  # type: ignore[attr-defined]
+            if pyentry.supported(func):
+                packed = llvm_module.get_global(prefix + func.sym_name)
+                pyentry.emit_entry(llvm_module, func, packed, prefix + func.sym_name + "_entry")
     return Lowered(tensor, module, llvm_module, messages, prefix)  # type: ignore[arg-type]
 
 
@@ -246,7 +283,7 @@ def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # 
     cached = _from_cache(key)
     if cached is not None:
         return cached
-    stages = lower(source, opt_level, target=target)
+    stages = lower(source, opt_level, target=target, entries=True)
     compiled = jit.compile_module(stages.llvm, opt_level)
     parts = {"ir": print_ir(stages.tensor, debuginfo=True), "loops": print_ir(stages.loops),
              "llvm_ir": compiled.llvm_ir, "messages": stages.messages, "prefix": stages.prefix,

@@ -160,3 +160,17 @@ def test_compiling_the_same_module_twice_reuses_the_machine_code():
     cached = len(_cache)
     b = hyc.compile(EXAMPLES / "mlp.hy")
     assert len(_cache) == cached and a.llvm_ir == b.llvm_ir
+
+
+def test_calls_take_the_native_entry_when_numpy_is_laid_out_as_expected():
+    from hyc.codegen import pyentry
+    mod = hyc.compile(EXAMPLES / "mlp.hy")
+    assert (mod.mlp._entry is not None) == pyentry.layout_ok()
+    args = mlp_args(4)
+    np.testing.assert_allclose(mod.mlp(*args), numpy_mlp(*args), rtol=1e-4, atol=1e-5)
+    # what the entry turns down, the careful path accepts or explains
+    with pytest.raises(ValueError, match="C-contiguous"):
+        mod.mlp(np.asfortranarray(args[0]), *args[1:])
+    listed = [a.tolist() for a in args]
+    with pytest.raises(TypeError, match="must be a numpy array"):
+        mod.mlp(*listed)
