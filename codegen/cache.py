@@ -1,8 +1,9 @@
 """The compiled-code cache on disk: object code plus JSON metadata, never pickle.
 
 An entry is keyed by everything that decides the machine code: the source text, the
-optimization level, the target, the CPU's name and features, and the versions of hyc and
-LLVM. Writes are atomic (a temporary file renamed into place); an entry that fails to read,
+optimization level, the target, the CPU's name and features, the versions of hyc, numpy and
+LLVM, and the compiler's own files (their sizes and modification times). Writes are atomic
+(a temporary file renamed into place); an entry that fails to read,
 to parse or to match its checksum is ignored and recompiled, never trusted.
 
 ``HYC_CACHE_DIR`` chooses the directory (default ``$XDG_CACHE_HOME/hyc`` or ``~/.cache/hyc``);

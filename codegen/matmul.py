@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .lower import Buffer, FunctionCodegen
 
 I64 = ir.IntType(64)
+I8P = ir.PointerType(ir.IntType(8))
 
 
 def _fast(instruction: ir.Instruction) -> ir.Instruction:
@@ -173,7 +174,8 @@ class Kernel:
         self.operand_index, self.out_index = operand_index, out_index
         wide = "+avx512f" in llvm.get_host_cpu_features().flatten()
         bits = 512 if wide else 256
-        self.lanes = bits // (32 if lhs.element == ir.FloatType() else 64)
+        self.element_bytes = 4 if lhs.element == ir.FloatType() else 8
+        self.lanes = bits // (8 * self.element_bytes)
         self.vector = ir.VectorType(lhs.element, self.lanes)
 
     def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
@@ -187,32 +189,58 @@ class Kernel:
             ir.IntType(1), 0)
         with b.if_else(tall) as (then, otherwise):
             with then:
-                self.strips(batch_ivs, m, n, k, rows=4, vectors=2)
-            with otherwise:
-                self.strips(batch_ivs, m, n, k, rows=1, vectors=4)
+                done = self.strips(batch_ivs, m, n, k, ir.Constant(I64, 0), rows=4, vectors=2,
+                                   pack=True)
+                self.leftover_columns(batch_ivs, m, n, k, done)
+            with otherwise:  # ever narrower strips, so that a narrow matrix still gets tiles
+                done = ir.Constant(I64, 0)
+                for vectors in (16, 4, 1):
+                    done = self.strips(batch_ivs, m, n, k, done, rows=1, vectors=vectors,
+                                       pack=False)
+                self.leftover_columns(batch_ivs, m, n, k, done)
 
     def strips(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
-               rows: int, vectors: int) -> None:
+               start: ir.Value, rows: int, vectors: int, pack: bool) -> ir.Value:
+        """Full strips of ``vectors`` vectors from column ``start``; where they end."""
         b = self.fc.b
         width = ir.Constant(I64, vectors * self.lanes)
-        full_cols = b.mul(b.udiv(n, width), width)
+        full_cols = b.add(start, b.mul(b.udiv(b.sub(n, start), width), width))
         block = ir.Constant(I64, rows)
         full_rows = b.mul(b.udiv(m, block), block)
 
+        # For many rows, the strip of rhs the tiles read is copied once into contiguous memory:
+        # reading it in place would touch a new page for every row of a wide matrix.
+        from .lower import Buffer
+        packed: Buffer | None = None
+        if pack:
+            malloc = self.fc.parent.runtime("malloc", I8P, [I64])
+            nbytes = b.mul(b.mul(k, width), ir.Constant(I64, self.element_bytes))
+            raw = b.call(malloc, [b.add(nbytes, ir.Constant(I64, 64))])
+            packed = Buffer(b.bitcast(raw, ir.PointerType(self.lhs.element)), [k, width],
+                            self.lhs.element)
+
         def strip(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            if packed is not None:
+                self.pack(batch_ivs, packed, j, vectors, k)
+
             def blocks(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.tile(batch_ivs, i, j, rows, vectors, k)
+                self.tile(batch_ivs, i, j, rows, vectors, k, packed)
                 return []
 
             def single(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.tile(batch_ivs, i, j, 1, vectors, k)
+                self.tile(batch_ivs, i, j, 1, vectors, k, packed)
                 return []
             self.fc.stepped_loop(ir.Constant(I64, 0), full_rows, block, [], blocks)
             self.fc.stepped_loop(full_rows, m, ir.Constant(I64, 1), [], single)
             return []
 
-        self.fc.stepped_loop(ir.Constant(I64, 0), full_cols, width, [], strip)
+        self.fc.stepped_loop(start, full_cols, width, [], strip)
+        if packed is not None:
+            b.call(self.fc.parent.runtime("free", ir.VoidType(), [I8P]), [raw])
+        return full_cols
 
+    def leftover_columns(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+                         full_cols: ir.Value) -> None:
         def leftover_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             def element(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                 self.scalar(batch_ivs, i, j, k)
@@ -221,16 +249,32 @@ class Kernel:
             return []
         self.fc.counted_loop(m, [], leftover_row)
 
+    def pack(self, batch_ivs: list[ir.Value], packed: Buffer, j: ir.Value, vectors: int,
+             k: ir.Value) -> None:
+        """Copy ``rhs[:, j:j+width]`` into ``packed`` (k rows of width elements)."""
+        def row(kk: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            for c in range(vectors):
+                col = self.fc.b.add(j, ir.Constant(I64, c * self.lanes))
+                segment = self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs,
+                                                                        [kk, col]))
+                self.store_to(packed, segment, [kk, ir.Constant(I64, c * self.lanes)])
+            return []
+        self.fc.counted_loop(k, [], row)
+
     def tile(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, rows: int,
-             vectors: int, k: ir.Value) -> None:
+             vectors: int, k: ir.Value, packed: Buffer | None) -> None:
         b = self.fc.b
         zero = ir.Constant(self.vector, None)
         row_ivs = [b.add(i, ir.Constant(I64, r)) for r in range(rows)]
         cols = [b.add(j, ir.Constant(I64, c * self.lanes)) for c in range(vectors)]
 
         def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
-            segments = [self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs, [kk, c]))
-                        for c in cols]
+            if packed is not None:
+                segments = [self.load_vector(packed, [kk, ir.Constant(I64, c * self.lanes)])
+                            for c in range(vectors)]
+            else:
+                segments = [self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs,
+                                                                          [kk, c])) for c in cols]
             new = []
             for r, row in enumerate(row_ivs):
                 a = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
@@ -274,6 +318,9 @@ class Kernel:
         return b.load(pointer, align=4)
 
     def store_vector(self, value: ir.Value, index: list[ir.Value]) -> None:
+        self.store_to(self.out, value, index)
+
+    def store_to(self, buffer: Buffer, value: ir.Value, index: list[ir.Value]) -> None:
         b = self.fc.b
-        pointer = b.bitcast(self.out.address(b, index), ir.PointerType(self.vector))
+        pointer = b.bitcast(buffer.address(b, index), ir.PointerType(self.vector))
         b.store(value, pointer, align=4)
