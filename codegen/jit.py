@@ -21,6 +21,7 @@ from llvmlite import ir
 _lock = threading.RLock()
 _state: dict[str, object] = {}
 _cache: dict[tuple[str, int], JitModule] = {}
+_compiled_objects: list[bytes] = []
 
 
 @dataclass
@@ -29,6 +30,7 @@ class JitModule:
     llvm_ir: str  # after LLVM's optimizations
     target_machine: llvm.TargetMachine
     module: llvm.ModuleRef
+    object_code: bytes = b""  # what MCJIT compiled, for the disk cache
 
 
 def target_machine(opt_level: int = 3, shared: bool = False) -> llvm.TargetMachine:
@@ -51,7 +53,10 @@ def _engine() -> llvm.ExecutionEngine:
     if "engine" not in _state:
         tm = target_machine()
         backing = llvm.parse_assembly("")
-        _state["engine"] = llvm.create_mcjit_compiler(backing, tm)
+        engine = llvm.create_mcjit_compiler(backing, tm)
+        # MCJIT hands over each object it compiles, so the disk cache needs no second codegen
+        engine.set_object_cache(lambda module, data: _compiled_objects.append(data), None)
+        _state["engine"] = engine
         _install_runtime()
     return _state["engine"]  # type: ignore[return-value]
 
@@ -88,11 +93,14 @@ def compile_module(module: ir.Module, opt_level: int) -> JitModule:
         parsed = parse(module)
         tm = target_machine()
         optimize(parsed, opt_level, tm)
+        llvm_ir = str(parsed)
+        _compiled_objects.clear()
         engine.add_module(parsed)
         engine.finalize_object()
         addresses = {f.name: engine.get_function_address(f.name) for f in parsed.functions
                      if not f.is_declaration}
-        compiled = JitModule(addresses, str(parsed), tm, parsed)
+        obj = _compiled_objects[-1] if _compiled_objects else b""
+        compiled = JitModule(addresses, llvm_ir, tm, parsed, obj)
         _cache[key] = compiled
         return compiled
 
@@ -105,7 +113,7 @@ def machine_identity() -> str:
 
 def object_code(compiled: JitModule) -> bytes:
     """The machine code of a compiled module, as an object file the engine can load again."""
-    return compiled.target_machine.emit_object(compiled.module)  # type: ignore[no-any-return]
+    return compiled.object_code or compiled.target_machine.emit_object(compiled.module)  # type: ignore[no-any-return]
 
 
 def load_object(obj: bytes, names: list[str]) -> dict[str, int]:

@@ -126,7 +126,9 @@ class FunctionCodegen:
         assert isinstance(t, MemRefType)
         element = llvm_type(t.element)
         data = self.b.inttoptr(self.b.load(self.word(words, offset)), ir.PointerType(element))
-        sizes = [self.b.load(self.word(words, offset + 1 + k)) for k in range(len(t.shape))]
+        # a size the type states is a constant to LLVM, which then sizes loops exactly
+        sizes = [ir.Constant(I64, d) if isinstance(d, int) else
+                 self.b.load(self.word(words, offset + 1 + k)) for k, d in enumerate(t.shape)]
         return Buffer(data, sizes, element)
 
     def pack(self, values: list[Value]) -> ir.Value:
@@ -324,6 +326,8 @@ class FunctionCodegen:
             if isinstance(v.type, MemRefType):
                 data = next(it)
                 sizes = [next(it) for _ in v.type.shape]
+                sizes = [ir.Constant(I64, d) if isinstance(d, int) else size
+                         for d, size in zip(v.type.shape, sizes)]
                 out.append(Buffer(data, sizes, llvm_type(v.type.element)))
             else:
                 out.append(next(it))

@@ -201,10 +201,18 @@ class Kernel:
 
     def strips(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
                start: ir.Value, rows: int, vectors: int, pack: bool) -> ir.Value:
-        """Full strips of ``vectors`` vectors from column ``start``; where they end."""
+        """Full strips of ``vectors`` vectors from column ``start``; where they end. With sizes
+        known when compiling, strips that cannot run are not emitted at all."""
         b = self.fc.b
         width = ir.Constant(I64, vectors * self.lanes)
-        full_cols = b.add(start, b.mul(b.udiv(b.sub(n, start), width), width))
+        if isinstance(start, ir.Constant) and isinstance(n, ir.Constant):
+            first, count = int(start.constant), int(n.constant)
+            end = first + (count - first) // width.constant * width.constant
+            if end == first:
+                return start
+            full_cols: ir.Value = ir.Constant(I64, end)
+        else:
+            full_cols = b.add(start, b.mul(b.udiv(b.sub(n, start), width), width))
         block = ir.Constant(I64, rows)
         full_rows = b.mul(b.udiv(m, block), block)
 
@@ -241,6 +249,9 @@ class Kernel:
 
     def leftover_columns(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
                          full_cols: ir.Value) -> None:
+        if isinstance(full_cols, ir.Constant) and isinstance(n, ir.Constant) \
+                and full_cols.constant == n.constant:
+            return
         def leftover_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             def element(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                 self.scalar(batch_ivs, i, j, k)
