@@ -35,13 +35,17 @@ def have(module: str) -> bool:
 
 
 def measure(contenders: dict[str, Callable[[], object]], number: int,
-            repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each contender, one list entry per repeat, interleaved."""
+            repeats: int, settle: float = 0.0) -> dict[str, list[float]]:
+    """Seconds per call of each contender, one list entry per repeat, interleaved. ``settle``
+    seconds of quiet before each repeat let the previous contender's worker threads go to sleep
+    (OpenBLAS and OpenMP threads spin for a while after their work, and on a machine with few
+    cores the next contender's threads would find no core free)."""
     for fn in contenders.values():
         fn()  # warm up: compile, allocate, fill caches
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            time.sleep(settle)
             start = time.perf_counter()
             for _ in range(number):
                 fn()
@@ -129,7 +133,8 @@ def b2() -> None:
     for batch in (256, 4096):
         params = mlp_params(batch)
         flops = 2 * batch * (512 * 256 + 256 * 128 + 128 * 2)
-        times = measure(mlp_contenders(params), number=5 if batch == 4096 else 50, repeats=5)
+        times = measure(mlp_contenders(params), number=5 if batch == 4096 else 50, repeats=5,
+                        settle=0.3)
         table(f"B2  MLP batch {batch} (threads: {threads_note()})", times, "GFLOP/s",
               lambda s, f=flops: f / s / 1e9)
     import hyc
@@ -138,13 +143,16 @@ def b2() -> None:
                      "    return a @ b\n", opt_level=3)
     rng = np.random.default_rng(1)
     a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
-    times = measure({"numpy": lambda: a @ b, "hyc": lambda: mm.mm(a, b)}, number=1, repeats=3)
+    times = measure({"numpy": lambda: a @ b, "hyc": lambda: mm.mm(a, b)}, number=1, repeats=3,
+                    settle=0.3)
     table(f"B2  sgemm {n}^3 (threads: {threads_note()})", times, "GFLOP/s",
           lambda s: 2 * n ** 3 / s / 1e9)
 
 
 def threads_note() -> str:
-    return os.environ.get("OPENBLAS_NUM_THREADS", "all cores for numpy; hyc runs one thread")
+    numpy_threads = os.environ.get("OPENBLAS_NUM_THREADS", "all cores")
+    hyc_threads = os.environ.get("HYC_NUM_THREADS", "all cores")
+    return f"numpy {numpy_threads}, hyc {hyc_threads}"
 
 
 def b3() -> None:

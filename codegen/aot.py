@@ -70,7 +70,7 @@ def build_library(source: Source, opt_level: int,
         obj = Path(tmp) / "module.o"
         obj.write_bytes(tm.emit_object(module))
         command = [c_compiler(), "-shared", "-fPIC", "-O2", "-o", str(library), str(obj),
-                   str(RUNTIME), "-lm"]
+                   str(RUNTIME), "-lm", "-lpthread"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise HycError(f"linking {library} failed: {done.stderr.strip()}")

@@ -13,7 +13,9 @@ empties it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -35,9 +37,23 @@ def entry_key(source: str, opt_level: int, target: str, machine: str) -> str:
     import numpy
 
     from hyc import __version__
-    identity = json.dumps([FORMAT, __version__, numpy.__version__, source, opt_level, target,
-                           machine])
+    identity = json.dumps([FORMAT, __version__, numpy.__version__, compiler_fingerprint(), source,
+                           opt_level, target, machine])
     return hashlib.sha256(identity.encode()).hexdigest()
+
+
+@functools.cache
+def compiler_fingerprint() -> str:
+    """A hash of the compiler's own sources, so that an edited compiler (a development
+    checkout) never reuses code that its previous self generated."""
+    digest = hashlib.sha256()
+    for package in ("hyc", "hyc.ir", "hyc.frontend", "hyc.passes", "hyc.codegen"):
+        spec = importlib.util.find_spec(package)  # finds the files without importing them
+        assert spec is not None and spec.origin is not None
+        root = Path(spec.origin).parent
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".c", ".lark")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def load(key: str) -> tuple[dict, bytes] | None:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ generated code is its data pointer and its sizes, and an element is reached with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from llvmlite import ir
@@ -24,6 +25,7 @@ from hyc.ir.dialects import buf, hy
 from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, is_scalar, numpy_dtype
 
+from . import threads
 from .matmul import emit_matmul
 from .scalar_ops import RULES as SCALAR_RULES
 from .scalar_ops import ScalarEmitter, llvm_type
@@ -68,6 +70,7 @@ class ModuleCodegen:
     """Lowers a bufferized module; collects the run-time check messages."""
     module: ModuleOp
     prefix: str = ""  # keeps the symbols of different modules apart in one process
+    threads: bool = True
     llvm: ir.Module = field(default_factory=lambda: ir.Module(name="hyc"))
     messages: list[str] = field(default_factory=list)
 
@@ -87,10 +90,11 @@ class ModuleCodegen:
 
 
 class FunctionCodegen:
-    def __init__(self, parent: ModuleCodegen, func: FuncOp) -> None:
+    def __init__(self, parent: ModuleCodegen, func: FuncOp | None,
+                 fn: ir.Function | None = None) -> None:
         self.parent = parent
         self.func = func
-        self.fn = parent.functions[func.sym_name]  # type: ignore[attr-defined]
+        self.fn = fn if fn is not None else parent.functions[func.sym_name]  # type: ignore[union-attr,attr-defined]
         entry = self.fn.append_basic_block("entry")
         self.b = ir.IRBuilder(entry)
         self.scalars = ScalarEmitter(self.b, parent.llvm)
@@ -108,6 +112,7 @@ class FunctionCodegen:
         return found
 
     def run(self) -> None:
+        assert self.func is not None
         (words,) = self.fn.args
         offset = 0
         for param in self.func.body.args:
@@ -293,6 +298,12 @@ class FunctionCodegen:
         return results
 
     def op_buf_parallel(self, op: Operation) -> None:
+        if self.threaded(op, self.get(op.operands[0]), PARALLEL_WORK):
+            return
+        self.parallel_range(op, ir.Constant(I64, 0), self.get(op.operands[0]))
+
+    def parallel_range(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
+        """The loop nest of ``buf.parallel``, its outermost index from lower to upper."""
         body = op.regions[0].block
         uppers = [self.get(v) for v in op.operands]
 
@@ -306,12 +317,79 @@ class FunctionCodegen:
                 nest(level + 1)
                 return []
 
-            self.counted_loop(uppers[level], [], step)
+            if level == 0:
+                self.stepped_loop(lower, upper, ir.Constant(I64, 1), [], step)
+            else:
+                self.counted_loop(uppers[level], [], step)
 
         nest(0)
 
     def op_buf_matmul(self, op: Operation) -> None:
+        lhs = self.buffer(op.operands[0])
+        rows_only = len(lhs.sizes) == 2 and len(self.buffer(op.operands[1]).sizes) == 2 and all(
+            len(getattr(v.type, "shape", ())) <= 1 for v in op.operands[3:])
+        if rows_only and self.threaded(op, lhs.sizes[0], MATMUL_WORK):
+            return
         emit_matmul(self, op)
+
+    def matmul_rows(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
+        """A matmul on rows lower..upper of lhs and out (views; the rest reads as it is)."""
+        lhs, out = self.buffer(op.operands[0]), self.buffer(op.operands[2])
+        for value, buffer in ((op.operands[0], lhs), (op.operands[2], out)):
+            start = self.b.gep(buffer.data, [self.b.mul(lower, buffer.sizes[1])])
+            self.values[value] = Buffer(start, [self.b.sub(upper, lower), buffer.sizes[1]],
+                                        buffer.element)
+        emit_matmul(self, op)
+
+    # -- threads ----------------------------------------------------------------------------------
+    def threaded(self, op: Operation, rows: ir.Value, threshold: int) -> bool:
+        """Run ``op`` split over its outermost range on several threads, when it is large and
+        its body is plain computation (no checks, calls, prints or allocations inside)."""
+        if self.parent.threads is False or op.parent is not self_block(self, op) or any(
+                nested.name in UNTHREADABLE for nested in op.walk()):
+            return False
+        sizes = self.work_sizes(op)
+        if all(isinstance(s, ir.Constant) for s in sizes) and math.prod(
+                s.constant for s in sizes) < threshold:
+            return False  # known small: no outlining, no call
+        captured = free_values(op)
+        body = self.outline(op, captured)
+        work: ir.Value = ir.Constant(I64, 1)
+        for size in sizes:
+            work = self.b.mul(work, size)
+        words = self.pack(captured)
+        big = self.b.icmp_signed(">=", work, ir.Constant(I64, threshold))
+        with self.b.if_else(big) as (then, otherwise):
+            with then:  # asking for the thread count costs microseconds: only when worth it
+                count = self.b.call(threads.thread_count(self.parent.llvm), [])
+                count = self.b.select(self.b.icmp_signed("<", rows, count), ir.Constant(I64, 1), count)
+                self.b.call(threads.run_parallel(self.parent.llvm), [body, words, rows, count])
+            with otherwise:
+                self.b.call(body, [words, ir.Constant(I64, 0), rows])
+        return True
+
+    def work_sizes(self, op: Operation) -> list[ir.Value]:
+        if isinstance(op, buf.MatmulOp):
+            lhs, rhs = self.buffer(op.operands[0]), self.buffer(op.operands[1])
+            return [*lhs.sizes, rhs.sizes[-1]]
+        return [self.get(v) for v in op.operands]
+
+    def outline(self, op: Operation, captured: list[Value]) -> ir.Function:
+        fn = ir.Function(self.parent.llvm, threads.BODY,
+                         self.parent.llvm.get_unique_name(f"{self.fn.name}.parallel"))
+        fn.linkage = "internal"
+        inner = FunctionCodegen(self.parent, None, fn)
+        words, lower, upper = fn.args
+        offset = 0
+        for value in captured:
+            inner.values[value] = inner.unpack(words, offset, value.type)
+            offset += word_count(value.type)
+        if isinstance(op, buf.MatmulOp):
+            inner.matmul_rows(op, lower, upper)
+        else:
+            inner.parallel_range(op, lower, upper)
+        inner.b.ret_void()
+        return fn
 
     def flatten(self, items: list[ir.Value | Buffer]) -> list[ir.Value]:
         out: list[ir.Value] = []
@@ -367,7 +445,35 @@ class FunctionCodegen:
             self.values[result] = value
 
 
-def lower_module(module: ModuleOp, prefix: str = "") -> tuple[ir.Module, list[str]]:
+# Elements of a buf.parallel, and multiply-adds of a matmul, worth a thread (starting one
+# costs some tens of microseconds).
+PARALLEL_WORK = 1 << 18
+MATMUL_WORK = 1 << 22
+UNTHREADABLE = {"buf.check", "buf.print", "buf.alloc", "buf.free", "func.call"}
+
+
+def self_block(fc: FunctionCodegen, op: Operation) -> Block | None:
+    """The function body: only its own loops get threads (never loops inside loops)."""
+    return fc.func.body if fc.func is not None else None
+
+
+def free_values(op: Operation) -> list[Value]:
+    """Values used inside ``op`` (operands included) but defined outside it, in order of first
+    use so that the generated code does not depend on object addresses."""
+    defined: set[Value] = set()
+    used: dict[Value, None] = {}
+    for nested in op.walk():
+        used.update(dict.fromkeys(nested.operands))
+        if nested is not op:
+            defined.update(nested.results)
+        for region in nested.regions:
+            for block in region.blocks:
+                defined.update(block.args)
+    return [v for v in used if v not in defined]
+
+
+def lower_module(module: ModuleOp, prefix: str = "",
+                 use_threads: bool = True) -> tuple[ir.Module, list[str]]:
     """LLVM IR for a bufferized module, and the messages of its run-time checks."""
-    codegen = ModuleCodegen(module, prefix)
+    codegen = ModuleCodegen(module, prefix, threads=use_threads)
     return codegen.run(), codegen.messages

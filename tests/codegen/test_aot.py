@@ -2,6 +2,7 @@
 with no Python; object files, assembly and LLVM IR come out of hyc --emit."""
 
 import shutil
+import os
 import subprocess
 from pathlib import Path
 
@@ -42,7 +43,8 @@ int main(int argc, char **argv) {
 
 
 @needs_cc
-def test_c_program_runs_the_mlp_like_numpy(tmp_path):
+@pytest.mark.parametrize("n", [5, 2000])  # 2000 rows: the matmuls run on threads
+def test_c_program_runs_the_mlp_like_numpy(tmp_path, n):
     assert hyc.main([str(EXAMPLES / "mlp.hy"), "--emit=lib", "-o", str(tmp_path / "mlp.so")]) == 0
     assert (tmp_path / "mlp.h").exists()
     (tmp_path / "main.c").write_text(C_PROGRAM)
@@ -51,12 +53,12 @@ def test_c_program_runs_the_mlp_like_numpy(tmp_path):
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     rng = np.random.default_rng(0)
-    n = 5
     shapes = [(n, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]
     params = [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
     (tmp_path / "inputs.bin").write_bytes(b"".join(p.tobytes() for p in params))
     run = subprocess.run([str(tmp_path / "main"), str(tmp_path / "inputs.bin"), str(n)],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "HYC_NUM_THREADS": "3"})
     assert run.returncode == 0, run.stderr
     got = np.array([float(v) for v in run.stdout.split()], np.float32).reshape(n, 2)
     x, w1, b1, w2, b2, w3, b3 = params

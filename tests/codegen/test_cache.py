@@ -53,3 +53,11 @@ def test_cache_off_and_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("HYC_CACHE_DIR", str(tmp_path / "d"))
     assert hyc.main(["--clear-cache"]) == 0
     assert not (tmp_path / "d").exists()
+
+
+def test_an_edited_compiler_does_not_reuse_old_entries(monkeypatch):
+    from hyc.codegen import cache
+    key = cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
+    assert key == cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
+    monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "edited")
+    assert key != cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
