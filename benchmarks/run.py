@@ -129,7 +129,21 @@ def b1() -> None:
     table("B1  MLP 512-256-128-2, batch 1, 1000 calls", times, "us/call", lambda s: s * 1e6)
 
 
+# What pins each contender to one thread, for B2's single-core run.
+ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "NUMBA_NUM_THREADS", "HYC_NUM_THREADS")}
+
+
 def b2() -> None:
+    """At the thread counts the environment gives (all cores unless told), then, in a child
+    process, at one thread each (thread pools are sized when their libraries load)."""
+    b2_at_these_threads()
+    if "OPENBLAS_NUM_THREADS" not in os.environ:
+        subprocess.run([sys.executable, __file__, "B2"], env={**os.environ, **ONE_THREAD},
+                       check=True)
+
+
+def b2_at_these_threads() -> None:
     for batch in (256, 4096):
         params = mlp_params(batch)
         flops = 2 * batch * (512 * 256 + 256 * 128 + 128 * 2)
