@@ -136,7 +136,8 @@ def c_header(stages: Lowered, library: str) -> str:
  *
  * Each function returns 0, or the number (from 1) of the run-time check that failed;
  * hyc_{library}_message() says what it checked. Buffers are contiguous and row-major;
- * results are written into buffers the caller allocates. */
+ * results are written into buffers the caller allocates, which must not overlap the
+ * arguments or each other. */
 #ifndef {guard}
 #define {guard}
 #include <stdint.h>

@@ -141,7 +141,12 @@ class CompiledFunction:
                     self._argument(value, i, bindings)  # raises the precise error
             words.append(data_pointer(value))  # type: ignore[arg-type]
             words.extend(shape)
-        results = self._results(out, bindings)
+        given = self._results(out, bindings) if out is not None else None
+        # Results are computed in place, so an out= array that overlaps an argument (or
+        # another out=) gets a fresh array to compute into, copied over after: numpy's rule.
+        results = given if given is not None and not self._overlapping(given, args) else \
+            [np.empty(tuple(d if isinstance(d, int) else bindings[d] for d in shape), dtype)
+             for dtype, shape in self.outputs]
         for r in results:
             words.append(data_pointer(r))
             words.extend(r.shape)
@@ -149,7 +154,10 @@ class CompiledFunction:
         status = self._native(packed.buffer_info()[0])
         if status:
             raise RunTimeCheckError(self.messages[status - 1])
-        if out is not None:
+        if given is not None:
+            for target, result in zip(given, results):
+                if target is not result:
+                    target[...] = result
             return out
         values = [r[()] if r.ndim == 0 else r for r in results]
         return values[0] if len(values) == 1 else tuple(values) if values else None
@@ -164,11 +172,16 @@ class CompiledFunction:
             raise ArgumentValueError(f"{what} must be C-contiguous (use np.ascontiguousarray)")
         return array
 
+    @staticmethod
+    def _overlapping(given: list[np.ndarray], args: tuple) -> bool:  # type: ignore[type-arg]
+        arrays = [a for a in args if isinstance(a, np.ndarray)]
+        return any(np.may_share_memory(g, other) for i, g in enumerate(given)
+                   for other in arrays + given[i + 1:])
+
     def _results(self, out: object, bindings: dict[str, int]) -> list[np.ndarray]:
+        """The out= arrays, checked."""
         shapes = [tuple(d if isinstance(d, int) else bindings[d] for d in shape)
                   for _, shape in self.outputs]
-        if out is None:
-            return [np.empty(s, d) for s, (d, _) in zip(shapes, self.outputs)]
         given = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(given) != len(shapes):
             raise ArgumentTypeError(f"out= needs {len(shapes)} array(s) for @{self.name}")

@@ -127,6 +127,8 @@ class FunctionLowering:
     def ret(self, op: Operation) -> None:
         for value, out in zip(op.operands, self.outs):
             new = self.get(value)
+            if self.computed_in_place(new, out):
+                continue
             if isinstance(new.type, MemRefType):
                 for a, b in zip(dims_of(self, new), dims_of(self, out)):
                     check_equal(self, a, b, f"@{self.old.sym_name} returns a value of another "  # type: ignore[attr-defined]
@@ -135,6 +137,28 @@ class FunctionLowering:
             else:
                 store(self, new, out, [])
         self.b.create(ReturnOp, [], result_types=[])
+
+    def computed_in_place(self, value: Value, out: Value) -> bool:
+        """Destination passing: a result that the function body allocated itself is computed
+        straight into its result buffer instead of being copied there at the end.
+
+        Only when nothing else can tell: the buffer is allocated at the top of the body (not
+        in a loop or branch), no loop takes it over (loops free what they are handed), it is
+        not returned twice, and its type is the result buffer's, so its sizes are the named
+        ones the entry checked the result buffer against. The caller must not pass a result
+        buffer that overlaps an argument (the Python wrapper copies when one does)."""
+        if not (isinstance(value, OpResult) and isinstance(value.op, buf.AllocOp)
+                and value.op.parent is self.new.body and value in self.owned
+                and value.type == out.type and "?" not in shape_of(value.type)):
+            return False
+        if any(isinstance(use.op, ForOp) and use.index >= 3 for use in value.uses):
+            return False
+        alloc = value.op
+        value.replace_all_uses_with(out)
+        alloc.erase()
+        self.owned.discard(value)
+        self.map.update({old: out for old, new in self.map.items() if new is value})
+        return True
 
     def owned_here(self, value: Value, block: Block) -> bool:
         """Whether ``value`` is a buffer this block owns (and may hand out)."""

@@ -1,8 +1,8 @@
 """Ahead-of-time output: a C program uses the MLP through the generated library and header,
 with no Python; object files, assembly and LLVM IR come out of hyc --emit."""
 
-import shutil
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
