@@ -158,6 +158,29 @@ def b1() -> None:
     params = mlp_params(1)
     times = measure(mlp_contenders(params), number=1000, repeats=7)
     table("B1  MLP 512-256-128-2, batch 1, 1000 calls", times, "us/call", lambda s: s * 1e6)
+    call_overhead()
+
+
+def call_overhead() -> None:
+    """A call with 8 small arrays that adds two of them: the cost of getting in and out."""
+    import hyc
+    names = "abcdefgh"
+    compiled = hyc.compile(f"def f({', '.join(f'{n}: f32[4]' for n in names)}) -> f32[4]:\n"
+                           "    return a + h\n").f
+    args = [np.ones(4, np.float32) for _ in names]
+    contenders: dict[str, Callable[[], object]] = {"numpy": lambda: np.add(args[0], args[7]),
+                                                   "hyc": lambda: compiled(*args)}
+    if have("numba"):
+        import numba
+
+        @numba.njit
+        def numba_f(a, b, c, d, e, f, g, h):  # type: ignore[no-untyped-def]
+            return a + h
+
+        contenders["numba"] = lambda: numba_f(*args)
+    times = measure(contenders, number=20000, repeats=7)
+    table("B1  call overhead: 8 arrays of 4 floats in, a + h out (numpy: np.add alone)", times,
+          "us/call", lambda s: s * 1e6)
 
 
 # What pins each contender to one thread, for B2's single-core run.
