@@ -13,6 +13,7 @@ import ctypes
 import hashlib
 import os
 from array import array as word_array
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -67,6 +68,23 @@ _TABLE = ctypes.addressof(_TABLE_ARRAY)
 _LAYOUT_OK = pyentry.layout_ok()
 
 
+ResultSpec = tuple[np.dtype, tuple]  # type: ignore[type-arg]
+
+
+def _result_maker(specs: list[ResultSpec]) -> Callable[[tuple], tuple]:  # type: ignore[type-arg]
+    """A function from the arguments to fresh result arrays. It is on every call's path, so it
+    is generated as straight-line Python, as ``dataclasses`` does: each size is a constant or
+    an (argument, axis) pair, read as ``args[i].shape[axis]``."""
+    def size(d: int | tuple[int, int]) -> str:
+        return str(d) if isinstance(d, int) else f"args[{d[0]}].shape[{d[1]}]"
+
+    arrays = [f"empty(({''.join(size(d) + ', ' for d in spec)}), dtype{i})"
+              for i, (_, spec) in enumerate(specs)]
+    namespace = {"empty": np.empty, **{f"dtype{i}": dtype for i, (dtype, _) in enumerate(specs)}}
+    exec(f"def fresh(args):\n    return ({''.join(a + ', ' for a in arrays)})\n", namespace)
+    return namespace["fresh"]  # type: ignore[return-value]
+
+
 class CompiledFunction:
     """A native function with the signature of the tensor-level function it came from.
 
@@ -98,8 +116,9 @@ class CompiledFunction:
         for i, t in reversed(list(enumerate(self.type.inputs))):
             sources.update({d: (i, axis) for axis, d in enumerate(shape_of(t))
                             if isinstance(d, str)})
-        self._result_specs = [(dtype, tuple(d if isinstance(d, int) else sources[d] for d in shape))
-                              for dtype, shape in self.outputs]
+        self._new_results = _result_maker([(dtype, tuple(d if isinstance(d, int) else sources[d]
+                                                         for d in shape))
+                                           for dtype, shape in self.outputs])
 
     def __repr__(self) -> str:
         return f"<compiled @{self.name} {self.type}>"
@@ -107,9 +126,7 @@ class CompiledFunction:
     def __call__(self, *args: object, out: object = None) -> object:
         if self._entry is not None and out is None and len(args) == len(self.plan):
             try:
-                results = tuple(np.empty(tuple(d if type(d) is int else args[d[0]].shape[d[1]]  # type: ignore[attr-defined,index]
-                                               for d in spec), dtype)
-                                for dtype, spec in self._result_specs)
+                results = self._new_results(args)
             except (AttributeError, IndexError, TypeError, ValueError):
                 results = None  # not arrays, or not of the right rank: the careful path
             if results is not None:
