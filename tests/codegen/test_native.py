@@ -23,7 +23,7 @@ COUNT = int(os.environ.get("HYC_NATIVE_COUNT", "60"))
 
 
 @pytest.mark.parametrize("seed", range(COUNT))
-@pytest.mark.parametrize("level", [0, 2, 3])
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
 def test_random_programs_run_natively_like_the_interpreter(seed, level):
     module = random_module(seed, max_ops=8)
     try:
