@@ -1,22 +1,17 @@
 """Native code through LLVM against the interpreter: random programs at every -O level, the
 examples, argument checking, run-time checks, printing and concurrency."""
 
-import io
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from native import run_native
-from oracle import assert_same_printout
-from random_ir import random_arguments, random_module
+from native import check_random_program, run_native
 
 import hyc
-from hyc.codegen import jit
 from hyc.codegen.compiled import RunTimeCheckError
 from hyc.frontend.irgen import compile_source
-from hyc.ir import HycError, Interpreter
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 COUNT = int(os.environ.get("HYC_NATIVE_COUNT", "60"))
@@ -25,34 +20,7 @@ COUNT = int(os.environ.get("HYC_NATIVE_COUNT", "60"))
 @pytest.mark.parametrize("seed", range(COUNT))
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
 def test_random_programs_run_natively_like_the_interpreter(seed, level):
-    module = random_module(seed, max_ops=8)
-    try:
-        compiled = hyc.compile(module, opt_level=level)
-    except HycError as e:
-        assert "result sizes that the arguments determine" in str(e)
-        return
-    for func in module.functions:
-        args = random_arguments(func, seed)
-        printed = io.StringIO()
-        try:
-            want = Interpreter(module, printed).call(func.sym_name, *args)
-        except HycError:
-            if level == 0:  # unoptimized, a run-time error stays an error
-                with pytest.raises(ValueError):
-                    getattr(compiled, func.sym_name)(*args)
-            continue
-        got_printed = io.StringIO()
-        jit.set_print_stream(got_printed)
-        try:
-            got = getattr(compiled, func.sym_name)(*args)
-        finally:
-            jit.set_print_stream(None)
-        got = list(got) if isinstance(got, tuple) else [] if got is None else [got]
-        assert_same_printout(got_printed.getvalue(), printed.getvalue())
-        for w, g in zip(want, got):
-            w, g = np.asarray(w), np.asarray(g)
-            assert w.dtype == g.dtype and w.shape == g.shape
-            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, equal_nan=True)
+    check_random_program(seed, level)
 
 
 def mlp_args(batch, seed=0):

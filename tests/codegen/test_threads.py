@@ -3,8 +3,10 @@ count (HYC_NUM_THREADS, read on each call), nor on the sizes' not dividing evenl
 
 import numpy as np
 import pytest
+from native import check_random_program
 
 import hyc
+from hyc.codegen import lower
 
 CHAIN = """
 def chain(a: f32[N], b: f32[N]) -> f32[N]:
@@ -74,3 +76,14 @@ def test_large_loops_are_outlined_and_small_static_ones_are_not():
     assert "hyc.run_parallel" in big.llvm_ir
     small = hyc.compile(CHAIN.replace("N", "16"), opt_level=2)
     assert "hyc.run_parallel" not in small.llvm_ir
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_programs_with_every_loop_threaded(seed, monkeypatch):
+    # Thresholds of one: every top-level loop and matmul is outlined and split, whatever
+    # values it uses from outside (scalars, buffers with run-time sizes, constants).
+    monkeypatch.setattr(lower, "PARALLEL_WORK", 1)
+    monkeypatch.setattr(lower, "MATMUL_WORK", 1)
+    monkeypatch.setenv("HYC_NUM_THREADS", "3")
+    monkeypatch.setenv("HYC_CACHE_DIR", "off")  # the key does not know about the thresholds
+    check_random_program(seed, level=2)
