@@ -100,9 +100,11 @@ def mlp_contenders(params: list[np.ndarray]) -> dict[str, Callable[[], object]]:
             return h2 @ w3 + b3
 
         scripted = torch.jit.script(torch_mlp)
+        compiled_by_torch = torch.compile(torch_mlp)  # compiles (tens of seconds) on warm-up
         with torch.no_grad():
             contenders["torch eager"] = lambda: torch_mlp(*tparams)
             contenders["torch.jit.script"] = lambda: scripted(*tparams)
+            contenders["torch.compile"] = lambda: compiled_by_torch(*tparams)
     if have("numba"):
         import numba
 
