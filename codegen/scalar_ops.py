@@ -74,7 +74,14 @@ def _binary(float_op: str, int_op: str) -> Rule:
     return emit
 
 
-rule(hy.AddOp)(_binary("fadd", "add"))
+@rule(hy.AddOp)
+def _add(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
+    if not is_float(op.operands[0].type):
+        return e.b.add(*args)
+    total = e.b.fadd(*args)
+    if op.reassoc:  # type: ignore[attr-defined]
+        total.flags.append("reassoc")  # type: ignore[attr-defined]
+    return total
 rule(hy.SubOp)(_binary("fsub", "sub"))
 rule(hy.MulOp)(_binary("fmul", "mul"))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hyc.ir import Block, Operation, Region, Value
-from hyc.ir.attributes import IntAttr, StringAttr
+from hyc.ir.attributes import Attribute, BoolAttr, IntAttr, StringAttr
 from hyc.ir.dialects import buf, hy
 from hyc.ir.dialects.scf import ForOp
 from hyc.ir.opdef import Elementwise
@@ -21,6 +21,7 @@ from hyc.ir.types import (
     Type,
     element_type,
     index,
+    is_float,
     numpy_dtype,
     shape_of,
 )
@@ -45,8 +46,9 @@ def const(lower: FunctionLowering, value: int) -> Value:
     return lower.b.constant(index, value)
 
 
-def binary(lower: FunctionLowering, cls: type[Operation], a: Value, b: Value) -> Value:
-    return lower.b.create(cls, [a, b]).result
+def binary(lower: FunctionLowering, cls: type[Operation], a: Value, b: Value,
+           attributes: dict[str, Attribute] | None = None) -> Value:
+    return lower.b.create(cls, [a, b], attributes or {}).result
 
 
 def check(lower: FunctionLowering, condition: Value, message: str) -> None:
@@ -324,6 +326,10 @@ def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
     kept = [i for i in range(len(in_dims)) if i not in axes]
     out_dims = [const(lower, 1) if i in axes else in_dims[i]
                 for i in range(len(in_dims)) if keep or i not in axes]
+    # A float sum is defined up to rounding (numpy's own order is pairwise): letting LLVM
+    # regroup it makes it a vector reduction.
+    regroup = {"reassoc": BoolAttr(True)} if _COMBINE[type(op)] is hy.AddOp and is_float(element) \
+        else None
 
     def reduce_at(ivs: list[Value]) -> Value:
         outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))
@@ -332,7 +338,7 @@ def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
         def nest(level: int, index_map: dict[int, Value], acc: Value) -> Value:
             if level == len(axes):
                 value = load(lower, source, [index_map[i] for i in range(len(in_dims))])
-                return binary(lower, _COMBINE[type(op)], acc, value)
+                return binary(lower, _COMBINE[type(op)], acc, value, regroup)
             axis = axes[level]
             return sequential(lower, in_dims[axis], [acc], lambda iv, carried: [
                 nest(level + 1, {**index_map, axis: iv}, carried[0])])[0]

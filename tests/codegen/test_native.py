@@ -165,3 +165,21 @@ def test_calls_take_the_native_entry_when_numpy_is_laid_out_as_expected():
     listed = [a.tolist() for a in args]
     with pytest.raises(TypeError, match="must be a numpy array"):
         mod.mlp(*listed)
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 1000, 4099])
+@pytest.mark.parametrize("dtype", ["f32", "f64", "i32"])
+def test_sums_are_vector_reductions_and_agree_with_numpy(n, dtype):
+    source = (f"def total(a: {dtype}[N]) -> {dtype}:\n    return sum(a)\n"
+              f"def columns(a: {dtype}[N, 3]) -> {dtype}[3]:\n    return sum(a, axis=0)\n"
+              f"def rows(a: {dtype}[3, N]) -> {dtype}[3]:\n    return sum(a, axis=1)\n")
+    module = hyc.compile(source, opt_level=2)
+    if dtype != "i32":
+        assert "fadd reassoc <" in module.llvm_ir  # a vector accumulator
+    np_type = {"f32": np.float32, "f64": np.float64, "i32": np.int32}[dtype]
+    rng = np.random.default_rng(n)
+    a = (rng.standard_normal(n * 3) * 100).astype(np_type)
+    tolerance = {"rtol": 1e-5, "atol": 1e-3 * np.sqrt(n)} if dtype != "i32" else {"rtol": 0}
+    np.testing.assert_allclose(module.total(a), a.sum(dtype=np.float64), **tolerance)
+    np.testing.assert_allclose(module.columns(a.reshape(n, 3)), a.reshape(n, 3).sum(0), **tolerance)
+    np.testing.assert_allclose(module.rows(a.reshape(3, n)), a.reshape(3, n).sum(1), **tolerance)

@@ -24,6 +24,7 @@ from ...opdef import (
     OperandDef,
     Pure,
     ResultDef,
+    bool_attr,
 )
 from ...shapes import merge_shapes, shapes_compatible
 from ...types import ScalarType, Type, element_type, i1, is_float, is_static, make_type, numpy_dtype, shape_of
@@ -253,8 +254,10 @@ class NotOp(ElementwiseOp):
 
 # -- binary arithmetic --------------------------------------------------------------------------
 class AddOp(BinaryOp):
-    """``lhs + rhs`` (integers wrap around)."""
+    """``lhs + rhs`` (integers wrap around). With ``reassoc``, a chain of float additions may
+    be regrouped (LLVM's ``reassoc`` flag): the lowering of sums sets it, so that they vectorize."""
     name = "hy.add"
+    attr_defs = {"reassoc": bool_attr(optional=True)}
     fold = _fold_add
     traits = BinaryOp.traits | {Commutative}
     reference = staticmethod(np.add)
