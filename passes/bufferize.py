@@ -22,6 +22,7 @@ from hyc.ir.types import MemRefType, TensorType, Type, element_type, shape_of
 
 from .bufferize_ops import check_equal, const, dims_of, load, lowering_rule, store
 from .manager import Pass, register_pass
+from .memory import plan_function
 
 
 def memref_for(t: Type) -> Type:
@@ -51,6 +52,9 @@ class FunctionLowering:
         # there): every buffer whose type names a dimension has that size, which allocations
         # and yields check wherever a size comes from elsewhere.
         self.named_dims: dict[str, Value] = {}
+        # The memory plan's in-place updates: elementwise op -> the input whose buffer it reuses.
+        self.donors = {b.op: b.donor.value for b in plan_function(func, {}).buffers
+                       if b.donor is not None}
 
     # -- what the op rules use ------------------------------------------------------------------
     def get(self, value: Value) -> Value:
@@ -63,6 +67,21 @@ class FunctionLowering:
         value = self.b.create(buf.AllocOp, sizes, result_types=[memref]).result
         self.owned.add(value)
         return value
+
+    def in_place_target(self, op: Operation, tensor_type: Type) -> Value | None:
+        """The buffer of an input that dies at ``op``, when the memory plan has ``op`` update
+        it in place (each output element depends only on the same element of each input, so
+        writing over what was just read is safe). Only buffers this function allocated at its
+        top level, of the result's very type (sizes named, so known equal), qualify."""
+        donor = self.donors.get(op)
+        if donor is None or op.parent is not self.old.body:
+            return None
+        target = self.map.get(donor)
+        if not (isinstance(target, OpResult) and isinstance(target.op, buf.AllocOp)
+                and target.op.parent is self.new.body and target in self.owned
+                and target.type == out_type(tensor_type) and "?" not in shape_of(target.type)):
+            return None
+        return target
 
     def copy_of(self, value: Value, like: Type) -> Value:
         fresh = self.alloc(like, dims_of(self, value))

@@ -199,7 +199,7 @@ def elementwise(lower: FunctionLowering, op: Operation, inputs: list[Value], out
     accesses = [Access(lower, v, dims, strict, op.name) for v in inputs]
     if not shape_of(out_type):  # every input is a scalar: no buffer at all
         return [compute([a.read(lower, []) for a in accesses])]
-    out = lower.alloc(out_type, dims)
+    out = lower.in_place_target(op, out_type) or lower.alloc(out_type, dims)
 
     def body(ivs: list[Value]) -> None:
         store(lower, compute([a.read(lower, ivs) for a in accesses]), out, ivs)
