@@ -158,12 +158,12 @@ class CompiledFunction:
                     self._argument(value, i, bindings)  # raises the precise error
             words.append(data_pointer(value))  # type: ignore[arg-type]
             words.extend(shape)
-        given = self._results(out, bindings) if out is not None else None
+        shapes = self._result_shapes(bindings)
+        given = self._checked_out(out, shapes) if out is not None else None
         # Results are computed in place, so an out= array that overlaps an argument (or
         # another out=) gets a fresh array to compute into, copied over after: numpy's rule.
         results = given if given is not None and not self._overlapping(given, args) else \
-            [np.empty(tuple(d if isinstance(d, int) else bindings[d] for d in shape), dtype)
-             for dtype, shape in self.outputs]
+            [np.empty(shape, dtype) for shape, (dtype, _) in zip(shapes, self.outputs)]
         for r in results:
             words.append(data_pointer(r))
             words.extend(r.shape)
@@ -195,10 +195,12 @@ class CompiledFunction:
         return any(np.may_share_memory(g, other) for i, g in enumerate(given)
                    for other in arrays + given[i + 1:])
 
-    def _results(self, out: object, bindings: dict[str, int]) -> list[np.ndarray]:
-        """The out= arrays, checked."""
-        shapes = [tuple(d if isinstance(d, int) else bindings[d] for d in shape)
-                  for _, shape in self.outputs]
+    def _result_shapes(self, bindings: dict[str, int]) -> list[tuple[int, ...]]:
+        return [tuple(d if isinstance(d, int) else bindings[d] for d in shape)
+                for _, shape in self.outputs]
+
+    def _checked_out(self, out: object, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """The out= arrays, checked against the result shapes."""
         given = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(given) != len(shapes):
             raise ArgumentTypeError(f"out= needs {len(shapes)} array(s) for @{self.name}")

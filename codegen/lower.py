@@ -70,7 +70,6 @@ class ModuleCodegen:
     """Lowers a bufferized module; collects the run-time check messages."""
     module: ModuleOp
     prefix: str = ""  # keeps the symbols of different modules apart in one process
-    threads: bool = True
     llvm: ir.Module = field(default_factory=lambda: ir.Module(name="hyc"))
     messages: list[str] = field(default_factory=list)
 
@@ -114,11 +113,15 @@ class FunctionCodegen:
     def run(self) -> None:
         assert self.func is not None
         (words,) = self.fn.args
-        offset = 0
-        for param in self.func.body.args:
-            self.values[param] = self.unpack(words, offset, param.type)
-            offset += word_count(param.type)
+        self.unpack_all(words, list(self.func.body.args))
         self.block(self.func.body)
+
+    def unpack_all(self, words: ir.Value, values: list[Value]) -> None:
+        """Bind ``values`` to their words, laid out one after the other as ``pack`` does."""
+        offset = 0
+        for value in values:
+            self.values[value] = self.unpack(words, offset, value.type)
+            offset += word_count(value.type)
 
     def word(self, words: ir.Value, index: int) -> ir.Value:
         return self.b.gep(words, [ir.Constant(I64, index)])
@@ -345,7 +348,8 @@ class FunctionCodegen:
     def threaded(self, op: Operation, rows: ir.Value, threshold: int) -> bool:
         """Run ``op`` split over its outermost range on several threads, when it is large and
         its body is plain computation (no checks, calls, prints or allocations inside)."""
-        if self.parent.threads is False or op.parent is not self_block(self, op) or any(
+        # Only the function body's own loops: never loops nested in loops or outlined bodies.
+        if self.func is None or op.parent is not self.func.body or any(
                 nested.name in UNTHREADABLE for nested in op.walk()):
             return False
         sizes = self.work_sizes(op)
@@ -380,10 +384,7 @@ class FunctionCodegen:
         fn.linkage = "internal"
         inner = FunctionCodegen(self.parent, None, fn)
         words, lower, upper = fn.args
-        offset = 0
-        for value in captured:
-            inner.values[value] = inner.unpack(words, offset, value.type)
-            offset += word_count(value.type)
+        inner.unpack_all(words, captured)
         if isinstance(op, buf.MatmulOp):
             inner.matmul_rows(op, lower, upper)
         else:
@@ -452,11 +453,6 @@ MATMUL_WORK = 1 << 22
 UNTHREADABLE = {"buf.check", "buf.print", "buf.alloc", "buf.free", "func.call"}
 
 
-def self_block(fc: FunctionCodegen, op: Operation) -> Block | None:
-    """The function body: only its own loops get threads (never loops inside loops)."""
-    return fc.func.body if fc.func is not None else None
-
-
 def free_values(op: Operation) -> list[Value]:
     """Values used inside ``op`` (operands included) but defined outside it, in order of first
     use so that the generated code does not depend on object addresses."""
@@ -472,8 +468,7 @@ def free_values(op: Operation) -> list[Value]:
     return [v for v in used if v not in defined]
 
 
-def lower_module(module: ModuleOp, prefix: str = "",
-                 use_threads: bool = True) -> tuple[ir.Module, list[str]]:
+def lower_module(module: ModuleOp, prefix: str = "") -> tuple[ir.Module, list[str]]:
     """LLVM IR for a bufferized module, and the messages of its run-time checks."""
-    codegen = ModuleCodegen(module, prefix, threads=use_threads)
+    codegen = ModuleCodegen(module, prefix)
     return codegen.run(), codegen.messages

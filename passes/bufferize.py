@@ -77,11 +77,15 @@ class FunctionLowering:
         if donor is None or op.parent is not self.old.body:
             return None
         target = self.map.get(donor)
-        if not (isinstance(target, OpResult) and isinstance(target.op, buf.AllocOp)
-                and target.op.parent is self.new.body and target in self.owned
-                and target.type == out_type(tensor_type) and "?" not in shape_of(target.type)):
-            return None
-        return target
+        return target if target is not None and self.reusable(target, out_type(tensor_type)) else None
+
+    def reusable(self, value: Value, memref: Type) -> bool:
+        """Whether ``value`` is a buffer this function allocated at its top level (not in a
+        loop or branch) with exactly type ``memref`` and no ``?``, so that its sizes are the
+        named ones and equal to any other buffer of that type."""
+        return (isinstance(value, OpResult) and isinstance(value.op, buf.AllocOp)
+                and value.op.parent is self.new.body and value in self.owned
+                and value.type == memref and "?" not in shape_of(memref))
 
     def copy_of(self, value: Value, like: Type) -> Value:
         fresh = self.alloc(like, dims_of(self, value))
@@ -166,11 +170,8 @@ class FunctionLowering:
         not returned twice, and its type is the result buffer's, so its sizes are the named
         ones the entry checked the result buffer against. The caller must not pass a result
         buffer that overlaps an argument (the Python wrapper copies when one does)."""
-        if not (isinstance(value, OpResult) and isinstance(value.op, buf.AllocOp)
-                and value.op.parent is self.new.body and value in self.owned
-                and value.type == out.type and "?" not in shape_of(value.type)):
-            return False
-        if any(isinstance(use.op, ForOp) and use.index >= 3 for use in value.uses):
+        if not self.reusable(value, out.type) or any(
+                isinstance(use.op, ForOp) and use.index >= 3 for use in value.uses):
             return False
         alloc = value.op
         value.replace_all_uses_with(out)
