@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from hyc.ir import Block, Operation, Region, Value
 from hyc.ir.attributes import Attribute, BoolAttr, IntAttr, StringAttr
+from hyc.ir.core import OpResult
 from hyc.ir.dialects import buf, hy
 from hyc.ir.dialects.scf import ForOp
 from hyc.ir.opdef import Elementwise
@@ -124,6 +125,13 @@ class Access:
         self.source = source
         self.offset = len(out_dims) - len(shape_of(source.type))
         self.stretch: list[Value | None | bool] = []  # per input axis: True = always index 0
+        self.splat: Value | None = None
+        producer = source.op if isinstance(source, OpResult) else None
+        if isinstance(producer, buf.ConstantOp) and producer.attributes["value"].is_splat():  # type: ignore[attr-defined]
+            # every element is the same: read it once, as a scalar constant, not from memory
+            self.splat = lower.b.constant(element_type(source.type),
+                                          producer.attributes["value"].array.reshape(-1)[0])  # type: ignore[attr-defined]
+            return
         if not isinstance(source.type, MemRefType):
             return
         for axis, (d, size) in enumerate(zip(shape_of(source.type), dims_of(lower, source))):
@@ -145,6 +153,8 @@ class Access:
                 self.stretch.append(one)
 
     def read(self, lower: FunctionLowering, ivs: list[Value]) -> Value:
+        if self.splat is not None:
+            return self.splat
         indices = []
         for axis, stretch in enumerate(self.stretch):
             iv = ivs[axis + self.offset]

@@ -6,9 +6,12 @@ and writes each output once. Inputs broadcast to the output shape by numpy's rul
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ...core import Block, Operation, Region, Value
+from ...attributes import DenseAttr
+from ...core import Block, Operation, OpResult, Region, Value
 from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import ANY_VALUE, NUMERIC, Elementwise, OperandDef, Pure, ResultDef, Terminator
 from ...shapes import broadcast_shapes, broadcastable_to, shapes_compatible
@@ -72,8 +75,57 @@ def run_elementwise_body(body: Block, inputs: list[np.ndarray], op: Operation) -
     raise InterpreterError("a body without hy.yield", op.loc)
 
 
+def _splat_value(value: Value) -> DenseAttr | None:
+    producer = value.op if isinstance(value, OpResult) else None
+    if isinstance(producer, ConstantOp) and producer.attributes["value"].is_splat():  # type: ignore[attr-defined]
+        return producer.attributes["value"]  # type: ignore[return-value]
+    return None
+
+
+def _inline_splat_inputs(op: Operation, rewriter: Any) -> bool:
+    """An input whose elements are all one constant becomes a scalar constant in the body:
+    nothing to read (or keep in memory) per element. A hy.fused keeps one input for its shape."""
+    first = op.first_elementwise_input  # type: ignore[attr-defined]
+    splats = {i: attr for i in range(first, len(op.operands))
+              if (attr := _splat_value(op.operands[i])) is not None}
+    if first == 0:  # the inputs left must still give the output's shape
+        output, combined = shape_of(op.result.type), ()
+        rest = [shape_of(v.type) for i, v in enumerate(op.operands) if i not in splats]
+        for shape in rest:
+            combined = broadcast_shapes(combined, shape) or combined
+        if not rest or tuple(combined) != tuple(output):
+            keeper = next((i for i in splats if shape_of(op.operands[i].type) == output), None)
+            if keeper is None:
+                return False
+            del splats[keeper]
+    if not splats:
+        return False
+    body = op.regions[0].block
+    offset = 1 if first else 0  # operand index minus body argument index (after the product)
+    block = Block()
+    mapping: dict[Value, Value] = {}
+    for j, arg in enumerate(body.args):
+        if j + offset not in splats:
+            mapping[arg] = block.add_arg(arg.type, arg.name_hint)
+    for i, attr in splats.items():
+        element = element_type(attr.type)
+        constant = ConstantOp([], [element], {"value": DenseAttr.from_values(
+            element, attr.array.reshape(-1)[0])}, loc=op.operands[i].op.loc)  # type: ignore[attr-defined]
+        block.append(constant)
+        mapping[body.args[i - offset]] = constant.result
+    for nested in body.ops:
+        block.append(nested.clone(mapping))
+    operands = [v for i, v in enumerate(op.operands) if i not in splats]
+    new = type(op)(operands, [op.result.type], dict(op.attributes), [Region([block])], loc=op.loc)
+    rewriter.replace(op, [rewriter.insert_before(op, new).result])
+    return True
+
+
 class ElementwiseBodyOp(Operation):
     """Base of ops whose region computes one output element from one element of each input."""
+
+    first_elementwise_input = 0  # operands from here on are read one element at a time
+    canonicalization_patterns = (_inline_splat_inputs,)
 
     region_count = 1
     traits = frozenset({Pure})
@@ -130,6 +182,7 @@ class FusedMatmulOp(ElementwiseBodyOp):
     (broadcast to the product's shape) to the output element. Bias adds and activations
     after a matmul fuse here, so the product is never written out unfinished."""
     name = "hy.fused_matmul"
+    first_elementwise_input = 2
     operand_defs = (OperandDef("lhs", NUMERIC), OperandDef("rhs", NUMERIC),
                     OperandDef("extras", ANY_VALUE, variadic=True))
     result_defs = (ResultDef("output", ANY_VALUE),)
