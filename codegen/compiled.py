@@ -124,18 +124,27 @@ class CompiledFunction:
         return f"<compiled @{self.name} {self.type}>"
 
     def __call__(self, *args: object, out: object = None) -> object:
-        if self._entry is not None and out is None and len(args) == len(self.plan):
-            try:
-                results = self._new_results(args)
-            except (AttributeError, IndexError, TypeError, ValueError):
-                results = None  # not arrays, or not of the right rank: the careful path
+        if out is None:
+            results = self.try_fast(args)
             if results is not None:
-                status = self._entry(args, results, _TABLE)
-                if status == 0:
-                    return results[0] if len(results) == 1 else results
-                if status > 0:
-                    raise RunTimeCheckError(self.messages[status - 1])
+                return results
         return self._call(args, out)
+
+    def try_fast(self, args: tuple) -> object:  # type: ignore[type-arg]
+        """The call through the native entry, or None where the arguments need the careful
+        path (not exact arrays of the right dtype, rank, sizes and layout)."""
+        if self._entry is None or len(args) != len(self.plan):
+            return None
+        try:
+            results = self._new_results(args)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None  # not arrays, or not of the right rank
+        status = self._entry(args, results, _TABLE)
+        if status == 0:
+            return results[0] if len(results) == 1 else results
+        if status > 0:
+            raise RunTimeCheckError(self.messages[status - 1])
+        return None
 
     def _call(self, args: tuple, out: object) -> object:  # type: ignore[type-arg]
         if len(args) != len(self.plan):

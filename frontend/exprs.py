@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from hyc.ir import Builder, CallOp, FileLineColLoc, FuncOp, Value
-from hyc.ir.attributes import IntAttr
 from hyc.ir.core import Operation
 from hyc.ir.dialects import hy
 from hyc.ir.shapes import broadcast_shapes
@@ -40,6 +39,7 @@ from hyc.ir.types import (
 )
 
 from . import syntax as s
+from .shaping import broadcast_value
 
 if TYPE_CHECKING:
     from .irgen import ModuleLowering
@@ -140,23 +140,8 @@ class ExprLowering:
         return self.b.constant(target, value)
 
     # -- broadcasting ---------------------------------------------------------------------------------
-    def size_of(self, target: Shape, axis: int, sources: Sequence[Value]) -> Value:
-        """An index value for the dynamic dimension ``target[axis]``, read from a source."""
-        rank = len(target)
-        for v in sources:
-            shape = shape_of(v.type)
-            j = axis - (rank - len(shape))
-            if j >= 0 and shape[j] == target[axis]:
-                return self.create(hy.DimOp, [v], {"axis": IntAttr(j)})
-        raise AssertionError(f"no source for dimension {axis} of {target}")
-
     def broadcast_to(self, value: Value, target: Shape, sources: Sequence[Value]) -> Value:
-        if shape_of(value.type) == tuple(target):
-            return value
-        sizes = [self.size_of(target, i, sources) for i, d in enumerate(target)
-                 if not isinstance(d, int)]
-        result = make_type(element_type(value.type), target)
-        return self.create(hy.BroadcastToOp, [value, *sizes], result_types=[result])
+        return broadcast_value(self.b, value, target, sources)
 
     def common_element(self, operands: Sequence[Operand], node: s.Node) -> ScalarType:
         values = [o for o in operands if isinstance(o, Value)]

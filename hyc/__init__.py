@@ -7,7 +7,8 @@ The public Python API. The IR itself lives in ``hyc.ir``; the backends load on f
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .ir import HycError, parse_module, print_ir, verify
 from .ir.interpreter import run as interpret
@@ -27,11 +28,36 @@ def compile(source: str | os.PathLike[str] | ModuleOp, opt_level: int = 2,  # no
     return compile_module(source, opt_level, target)
 
 
+def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str = "cpu",
+        dynamic: dict[str, Any] | None = None) -> Any:
+    """Compile a numpy function by tracing it, once per argument signature:
+    ``hyc.jit(f)``, ``@hyc.jit`` or ``@hyc.jit(opt_level=3, dynamic={"x": [0]})``.
+    See docs/python.md."""
+    from .jitted import jit as make
+    return make(fn, opt_level=opt_level, target=target, dynamic=dynamic)
+
+
+# The rest of the API loads its backend on first use (PEP 562), keeping ``import hyc`` light.
+_LAZY = {"Benchmark": "jitted", "JitFunction": "jitted", "Lowered": "jitted", "load": "saved",
+         "where": "functions", "relu": "functions", "sigmoid": "functions",
+         "softmax": "functions"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    if name == "nn":
+        import importlib
+        return importlib.import_module(f"{__name__}.nn")
+    raise AttributeError(f"module 'hyc' has no attribute '{name}'")
+
+
 def clear_cache() -> None:
     """Empty the compiled-code cache on disk (``HYC_CACHE_DIR``)."""
     from .codegen import cache
     cache.clear()
 
 
-__all__ = ["HycError", "compile", "clear_cache", "parse_module", "print_ir", "verify",
-           "interpret", "__version__"]
+__all__ = ["Benchmark", "HycError", "compile", "clear_cache", "jit", "load", "nn", "parse_module",
+           "print_ir", "verify", "interpret", "where", "relu", "sigmoid", "softmax", "__version__"]

@@ -1,0 +1,290 @@
+"""``hyc.jit``: compile a numpy function by tracing it, once per argument signature.
+
+A call looks up the compiled version for the arguments' signature (dtypes, shapes with the
+dynamic axes named, the values of static arguments); on a miss it traces the function on
+proxies (``hyc.frontend.tracing``), compiles the traced module and keeps it. The last version
+used is tried first, straight through the compiled function's native entry, so a call in a
+loop costs little more than the compiled call itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+
+from hyc.codegen.compiled import CompiledFunction, CompiledModule, compile_module
+from hyc.frontend.tracing import Trace, Traced, TracingError, as_value, ir_element, tracing
+from hyc.ir import FileLineColLoc, ModuleOp, print_ir
+from hyc.ir.types import make_type
+
+Dynamic = dict[str, "list[int] | dict[int, str]"]
+
+
+class Specialization:
+    """One compiled version of a function: for one signature of its arguments."""
+
+    def __init__(self, module: ModuleOp, compiled: CompiledModule, name: str, array_positions: list[int],
+                 params: list[Any], structure: str) -> None:
+        self.module = module
+        self.compiled = compiled
+        self.function: CompiledFunction = compiled.functions[name]
+        self.array_positions = array_positions  # which bound arguments the compiled code takes
+        self.params = params  # block parameters, passed after them
+        self.structure = structure  # "single", "tuple" or "list"
+
+    def arguments(self, values: list[Any]) -> tuple[Any, ...]:
+        arrays = tuple(np.ascontiguousarray(values[i]) for i in self.array_positions)
+        return arrays + tuple(p.data for p in self.params)
+
+    def result(self, out: Any) -> Any:
+        if self.structure == "single":
+            return out
+        items = out if isinstance(out, tuple) else () if out is None else (out,)
+        return list(items) if self.structure == "list" else tuple(items)
+
+
+class Lowered:
+    """A traced function for one signature, and each stage of its compilation as text."""
+
+    def __init__(self, module: ModuleOp, opt_level: int, target: str, name: str) -> None:
+        self.module = module
+        self.opt_level, self.target, self.name = opt_level, target, name
+        self._compiled: CompiledModule | None = None
+
+    def compile_module(self) -> CompiledModule:
+        if self._compiled is None:
+            self._compiled = compile_module(self.module, self.opt_level, self.target)
+        return self._compiled
+
+    def compile(self) -> CompiledFunction:
+        """The compiled function (its arguments: the arrays, then any block parameters)."""
+        return self.compile_module().functions[self.name]
+
+    def as_text(self, optimized: bool = True, debuginfo: bool = False) -> str:
+        """The module after the ``-O`` pipeline (or as traced, with ``optimized=False``)."""
+        if not optimized:
+            return print_ir(self.module, debuginfo=debuginfo)
+        return self.compile_module().ir
+
+    def llvm_ir(self) -> str:
+        return self.compile_module().llvm_ir
+
+    def asm(self) -> str:
+        return self.compile_module().asm()
+
+
+def _symbol(name: str) -> str:
+    cleaned = re.sub(r"\W", "_", name).strip("_") or "function"
+    return cleaned if not cleaned[0].isdigit() else "f_" + cleaned
+
+
+class JitFunction:
+    """A function compiled on first call for each signature of its arguments.
+
+    Array arguments (numpy arrays and scalars) are traced; anything else (Python numbers,
+    strings, tuples, None) is static: its value is part of the signature and a constant in the
+    compiled code. ``dynamic={"x": [0]}`` (or ``{"x": {0: "N"}}``) makes those axes of ``x``
+    symbolic, so one version serves every size; equal names must have equal sizes.
+    """
+
+    def __init__(self, fn: Callable[..., Any], opt_level: int = 2, target: str = "cpu",
+                 dynamic: Dynamic | None = None, name: str | None = None,
+                 parameter_names: Callable[[], dict[int, str]] | None = None) -> None:
+        if opt_level not in (0, 1, 2, 3):
+            raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
+        self.fn = fn
+        self.opt_level, self.target = opt_level, target
+        self.name = _symbol(name or getattr(fn, "__name__", "function"))
+        self.signature = inspect.signature(fn)
+        self.dynamic = self._check_dynamic(dynamic or {})
+        self.parameter_names = parameter_names
+        self._cache: dict[Hashable, Specialization] = {}
+        self._last: Specialization | None = None  # tried first, when every argument is an array
+        self._last_arity = -1
+        self.latest: Specialization | None = None  # the version the last careful call used
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def _check_dynamic(self, dynamic: Dynamic) -> dict[str, dict[int, str]]:
+        out: dict[str, dict[int, str]] = {}
+        for name, axes in dynamic.items():
+            if name not in self.signature.parameters:
+                raise TypeError(f"dynamic names '{name}', which is not a parameter of "
+                                f"{self.signature}")
+            out[name] = dict(axes) if isinstance(axes, dict) else \
+                {int(a): f"{name}_{a}" if int(a) >= 0 else f"{name}_m{-int(a)}" for a in axes}
+        return out
+
+    @property
+    def eager(self) -> Callable[..., Any]:
+        """The plain Python function, run as it is (numpy, no compilation)."""
+        return self.fn
+
+    def cache_size(self) -> int:
+        """How many versions (signatures) have been compiled."""
+        return len(self._cache)
+
+    def __repr__(self) -> str:
+        return f"<hyc.jit {self.name}{self.signature}>"
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else functools.partial(self, obj)
+
+    # -- calls ------------------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        last = self._last
+        if last is not None and not kwargs and len(args) == self._last_arity:
+            arrays = args + tuple(p.data for p in last.params) if last.params else args
+            out = last.function.try_fast(arrays)
+            if out is not None:
+                return out if last.structure == "single" else last.result(out)
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if any(isinstance(v, Traced) for v in (*args, *kwargs.values())):
+            return self.fn(*args, **kwargs)  # called while tracing another function: inline
+        names, values, bound = self._bind(args, kwargs)
+        key = tuple(self._key(n, v) for n, v in zip(names, values))
+        spec = self._cache.get(key)
+        if spec is None:
+            spec = self._cache[key] = self._specialize(names, values, bound)
+        self.latest = spec
+        all_arrays = len(spec.array_positions) == len(values) == len(args) and not kwargs
+        self._last, self._last_arity = (spec, len(args)) if all_arrays else (None, -1)
+        return spec.result(spec.function(*spec.arguments(values)))
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Trace for these arguments; the result shows each stage of the compilation."""
+        names, values, bound = self._bind(args, kwargs)
+        module, _, _, _ = self._trace(names, values, bound)
+        return Lowered(module, self.opt_level, self.target, self.name)
+
+    # -- signatures ----------------------------------------------------------------------------------
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[str], list[Any], Any]:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.name}(): {e}") from None
+        names, values = [], []
+        for name, value in bound.arguments.items():
+            kind = self.signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                names += [f"{name}{i}" for i in range(len(value))]
+                values += list(value)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                names += list(value)
+                values += list(value.values())
+            else:
+                names.append(name)
+                values.append(value)
+        return names, values, bound
+
+    def _key(self, name: str, value: Any) -> Hashable:
+        if isinstance(value, (np.ndarray, np.generic)):
+            axes = self.dynamic.get(name, {})
+            for axis in axes:
+                if not -value.ndim <= axis < value.ndim:
+                    raise ValueError(f"dynamic axis {axis} of '{name}' is out of range for an "
+                                     f"array of shape {value.shape}")
+            shape = tuple(axes.get(i, axes.get(i - value.ndim, d)) for i, d in enumerate(value.shape))
+            return ("array", value.dtype.str, shape)
+        try:
+            static = _static(value)
+            hash(static)
+        except TypeError:
+            raise TypeError(f"argument '{name}' of {self.name}: a {type(value).__name__} is "
+                            "neither an array nor a hashable static value") from None
+        return ("static", type(value).__name__, static)
+
+    def _specialize(self, names: list[str], values: list[Any], bound: Any) -> Specialization:
+        module, positions, params, structure = self._trace(names, values, bound)
+        compiled = compile_module(module, self.opt_level, self.target)
+        return Specialization(module, compiled, self.name, positions, params, structure)
+
+    def _trace(self, names: list[str], values: list[Any],
+               bound: Any) -> tuple[ModuleOp, list[int], list[Any], str]:
+        code = getattr(self.fn, "__code__", None)
+        loc = FileLineColLoc(code.co_filename, code.co_firstlineno, 1) if code else None
+        trace = Trace(self.name, *([loc] if loc else []))
+        if self.parameter_names is not None:
+            trace.parameter_names = self.parameter_names()
+        positions = []
+        with tracing(trace):
+            proxies = []
+            for i, (name, value) in enumerate(zip(names, values)):
+                if isinstance(value, (np.ndarray, np.generic)):
+                    axes = self.dynamic.get(name, {})
+                    shape = tuple(axes.get(a, axes.get(a - value.ndim, d)) for a, d in enumerate(value.shape))
+                    t = make_type(ir_element(value.dtype), shape)
+                    proxies.append(trace.argument(t, name, f"argument '{name}'"))
+                    positions.append(i)
+                else:
+                    proxies.append(value)
+            _substitute(bound, proxies)
+            out = self.fn(*bound.args, **bound.kwargs)
+            structure, results = _flatten(out, self.name)
+            module = trace.finish([as_value(trace, r) for r in results])
+        return module, positions, trace.bound, structure
+
+
+def _static(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_static(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(_static(v) for v in value)
+    return value
+
+
+def _substitute(bound: inspect.BoundArguments, proxies: list[Any]) -> None:
+    """Put the proxies (in the flattened order of ``_bind``) in place of the argument values."""
+    it = iter(proxies)
+    for name, value in bound.arguments.items():
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            bound.arguments[name] = tuple(next(it) for _ in value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            bound.arguments[name] = {k: next(it) for k in value}
+        else:
+            bound.arguments[name] = next(it)
+
+
+def _flatten(out: Any, name: str) -> tuple[str, list[Any]]:
+    if isinstance(out, (tuple, list)):
+        items = list(out)
+        structure = "list" if isinstance(out, list) else "tuple"
+    else:
+        items, structure = [out], "single"
+    for item in items:
+        if not isinstance(item, (Traced, np.ndarray, np.generic, bool, int, float)):
+            raise TracingError(f"{name} returns {type(item).__name__}: a compiled function "
+                               "returns arrays (or a tuple or list of them)")
+    return structure, items
+
+
+def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str = "cpu",
+        dynamic: Dynamic | None = None) -> Any:
+    """Compile ``fn`` by tracing: ``hyc.jit(f)``, ``@hyc.jit`` or ``@hyc.jit(opt_level=3)``."""
+    if fn is None:
+        return lambda f: JitFunction(f, opt_level, target, dynamic)
+    return JitFunction(fn, opt_level, target, dynamic)
+
+
+class Benchmark:
+    """``with hyc.Benchmark("label"):`` prints the block's wall time: ``label: 0.1234 sec``."""
+
+    def __init__(self, description: str = "Done") -> None:
+        self.description = description
+        self.elapsed = 0.0
+
+    def __enter__(self) -> Benchmark:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.perf_counter() - self._start
+        print(f"{self.description}: {self.elapsed:.4f} sec")
