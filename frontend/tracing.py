@@ -310,11 +310,13 @@ def traced_operands(values: Sequence[Any]) -> list[Traced]:
 
 def trace_of(values: Sequence[Any]) -> Trace:
     """The trace the operands belong to; a proxy from a finished trace is an error."""
-    for v in traced_operands(values):
-        if v.trace.finished:
+    proxies = traced_operands(values)
+    for v in proxies:
+        if v.trace.finished or v.trace is not proxies[0].trace:
             raise error(f"{v!r} escaped the trace that made it (it was kept in a global or an "
                         "attribute while tracing, and is used afterwards): return it instead")
-        return v.trace
+    if proxies:
+        return proxies[0].trace
     trace = active_trace()
     if trace is None:
         raise error("a hyc operation was used outside of tracing")
@@ -438,8 +440,6 @@ def replace_in_place(target: Traced, new: Traced, what: str) -> Traced:
     return target
 
 
-def is_static_dims(t: Type) -> bool:
-    return all(isinstance(d, int) for d in shape_of(t))
 
-
-from . import numpy_api  # noqa: E402,F401  (installs Traced's operators and methods)
+# The numpy tables (which also install Traced's operators and methods).
+from . import numpy_api  # noqa: E402

@@ -39,7 +39,8 @@ class Specialization:
         self.structure = structure  # "single", "tuple" or "list"
 
     def arguments(self, values: list[Any]) -> tuple[Any, ...]:
-        arrays = tuple(np.ascontiguousarray(values[i]) for i in self.array_positions)
+        arrays = tuple(values[i] if not isinstance(values[i], np.ndarray) or values[i].flags.c_contiguous
+                       else np.ascontiguousarray(values[i]) for i in self.array_positions)
         return arrays + tuple(p.data for p in self.params)
 
     def result(self, out: Any) -> Any:
@@ -116,8 +117,9 @@ class JitFunction:
             if name not in self.signature.parameters:
                 raise TypeError(f"dynamic names '{name}', which is not a parameter of "
                                 f"{self.signature}")
+            # default names: the parameter's, upper-cased (no 'x' to quote), and the axis
             out[name] = dict(axes) if isinstance(axes, dict) else \
-                {int(a): f"{name}_{a}" if int(a) >= 0 else f"{name}_m{-int(a)}" for a in axes}
+                {int(a): f"{name.upper()}{int(a) % 100}" for a in axes}
         return out
 
     @property

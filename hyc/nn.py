@@ -78,7 +78,7 @@ class Parameter:
     def value(self, name: str) -> Any:
         """The array forward code sees: the trace's argument while hybridizing, else the data."""
         if self.data is None:
-            raise HycError(f"parameter '{name}' is not initialized: call initialize() on the "
+            raise HycError(f"parameter {name} is not initialized: call initialize() on the "
                            "block first" + (" (its shape is inferred from the first input)"
                                             if None in self.shape else ""))
         trace = active_trace()
@@ -107,7 +107,7 @@ class Block:
     def __getattr__(self, name: str) -> Any:
         params = self.__dict__.get("_params", {})
         if name in params:
-            return params[name].value(name)
+            return params[name].value(f"'{name}' of {type(self).__name__}")
         children = self.__dict__.get("_children", {})
         if name in children:
             return children[name]
