@@ -258,7 +258,11 @@ def getitem(x: Traced, key: Any) -> Traced:
     else:
         items += [slice(None)] * (x.ndim - used)
     shape = shape_of(x.type)
-    starts, stops, steps, keep, dim = [], [], [], [], 0
+    starts: list[int] = []
+    stops: list[int] = []
+    steps: list[int] = []
+    keep: list[int | None] = []  # per result axis: the sliced axis it is, or None (a new axis)
+    dim = 0
     for item in items:
         if item is None:
             keep.append(None)
@@ -331,10 +335,13 @@ def _floordiv(self: Traced, other: Any) -> Any:
                 "floor operation yet)")
 
 
-Traced.__floordiv__ = Traced.__rfloordiv__ = Traced.__mod__ = Traced.__rmod__ = _floordiv  # type: ignore[attr-defined]
-Traced.__getitem__ = getitem  # type: ignore[attr-defined]
-Traced.T = property(transpose)  # type: ignore[attr-defined]
-Traced.mT = property(lambda self: swapaxes(self, -1, -2))  # type: ignore[attr-defined]
+_ATTRIBUTES: dict[str, Any] = {
+    "__floordiv__": _floordiv, "__rfloordiv__": _floordiv, "__mod__": _floordiv,
+    "__rmod__": _floordiv, "__getitem__": getitem, "T": property(transpose),
+    "mT": property(lambda self: swapaxes(self, -1, -2)),
+}
+for _name, _attribute in _ATTRIBUTES.items():
+    setattr(Traced, _name, _attribute)
 
 _METHODS: dict[str, Callable[..., Any]] = {
     "sum": sum_, "mean": mean, "max": max_, "min": min_, "var": var, "std": std,

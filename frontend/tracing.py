@@ -265,7 +265,7 @@ class Traced:
         return shape[0]
 
     def __iter__(self) -> Any:
-        return (self[i] for i in range(len(self)))
+        return (numpy_api.numpy_shapes.getitem(self, i) for i in range(len(self)))
 
     # -- no concrete values while tracing -----------------------------------------------------
     def __bool__(self) -> bool:

@@ -101,7 +101,7 @@ class JitFunction:
             raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
         self.fn = fn
         self.opt_level, self.target = opt_level, target
-        self.name = _symbol(name or getattr(fn, "__name__", "function"))
+        self.name = _symbol(name or str(getattr(fn, "__name__", "function")))
         self.signature = inspect.signature(fn)
         self.dynamic = self._check_dynamic(dynamic or {})
         self.parameter_names = parameter_names

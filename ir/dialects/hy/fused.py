@@ -89,7 +89,7 @@ def _inline_splat_inputs(op: Operation, rewriter: Any) -> bool:
     splats = {i: attr for i in range(first, len(op.operands))
               if (attr := _splat_value(op.operands[i])) is not None}
     if first == 0:  # the inputs left must still give the output's shape
-        output, combined = shape_of(op.result.type), ()
+        output, combined = shape_of(op.result.type), ()  # type: tuple, tuple  # type: ignore[type-arg]
         rest = [shape_of(v.type) for i, v in enumerate(op.operands) if i not in splats]
         for shape in rest:
             combined = broadcast_shapes(combined, shape) or combined
