@@ -86,9 +86,14 @@ def numpy_mlp(x, w1, b1, w2, b2, w3, b3):  # type: ignore[no-untyped-def]
 def mlp_contenders(params: list[np.ndarray]) -> dict[str, Callable[[], object]]:
     import hyc
     compiled = hyc.compile(MLP, opt_level=3)
+    hyc_jitted = hyc.jit(numpy_mlp, opt_level=3)
+    net = hybridized_mlp(params)
+    x = params[0]
     contenders: dict[str, Callable[[], object]] = {
         "numpy": lambda: numpy_mlp(*params),
         "hyc": lambda: compiled.mlp(*params),
+        "hyc.jit(numpy_mlp)": lambda: hyc_jitted(*params),
+        "hyc net.hybridize()": lambda: net(x),
     }
     if have("torch"):
         import torch
@@ -127,6 +132,18 @@ def mlp_contenders(params: list[np.ndarray]) -> dict[str, Callable[[], object]]:
     return contenders
 
 
+def hybridized_mlp(params: list[np.ndarray]) -> Callable[[np.ndarray], object]:
+    """The chapter's Sequential of Dense layers holding the same parameters, hybridized."""
+    from hyc import nn
+    net = nn.Sequential(nn.Dense(256, activation="relu"), nn.Dense(128, activation="relu"),
+                        nn.Dense(2))
+    net.initialize()
+    net(params[0])  # infers the input size
+    for param, value in zip(net.parameters(), params[1:]):
+        param.set_data(value)
+    return net.hybridize(opt_level=3)
+
+
 def onnx_mlp(params: list[np.ndarray]) -> Callable[[], object]:
     """The MLP as an ONNX graph whose parameters are inputs, as for every other contender."""
     import onnx
@@ -160,6 +177,10 @@ def b1() -> None:
     params = mlp_params(1)
     times = measure(mlp_contenders(params), number=1000, repeats=7)
     table("B1  MLP 512-256-128-2, batch 1, 1000 calls", times, "us/call", lambda s: s * 1e6)
+    direct = statistics.median(times["hyc"])
+    print("  the Python front ends over the direct compiled call (median): " + ", ".join(
+        f"{name} {statistics.median(times[name]) / direct:.2f}x"
+        for name in ("hyc.jit(numpy_mlp)", "hyc net.hybridize()")))
     call_overhead()
 
 
@@ -170,8 +191,10 @@ def call_overhead() -> None:
     compiled = hyc.compile(f"def f({', '.join(f'{n}: f32[4]' for n in names)}) -> f32[4]:\n"
                            "    return a + h\n").f
     args = [np.ones(4, np.float32) for _ in names]
+    jitted = hyc.jit(lambda a, b, c, d, e, f, g, h: a + h)
     contenders: dict[str, Callable[[], object]] = {"numpy": lambda: np.add(args[0], args[7]),
-                                                   "hyc": lambda: compiled(*args)}
+                                                   "hyc": lambda: compiled(*args),
+                                                   "hyc.jit": lambda: jitted(*args)}
     if have("numba"):
         import numba
 

@@ -156,7 +156,7 @@ class Trace:
         return self.module
 
 
-_ACTIVE: list[Trace] = []
+_ACTIVE: list[Trace] = []  # the traces being built, innermost last
 
 
 def active_trace() -> Trace | None:

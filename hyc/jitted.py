@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import re
 import time
 from collections.abc import Callable, Hashable
@@ -19,11 +20,13 @@ from typing import Any
 import numpy as np
 
 from hyc.codegen.compiled import CompiledFunction, CompiledModule, compile_module
+from hyc.frontend.tracing import _ACTIVE as TRACING
 from hyc.frontend.tracing import Trace, Traced, TracingError, as_value, ir_element, tracing
 from hyc.ir import FileLineColLoc, ModuleOp, print_ir
 from hyc.ir.types import make_type
 
 Dynamic = dict[str, "list[int] | dict[int, str]"]
+_DATA = operator.attrgetter("data")  # a block parameter's array
 
 
 class Specialization:
@@ -41,7 +44,7 @@ class Specialization:
     def arguments(self, values: list[Any]) -> tuple[Any, ...]:
         arrays = tuple(values[i] if not isinstance(values[i], np.ndarray) or values[i].flags.c_contiguous
                        else np.ascontiguousarray(values[i]) for i in self.array_positions)
-        return arrays + tuple(p.data for p in self.params)
+        return arrays + tuple(map(_DATA, self.params))
 
     def result(self, out: Any) -> Any:
         if self.structure == "single":
@@ -140,8 +143,8 @@ class JitFunction:
     # -- calls ------------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         last = self._last
-        if last is not None and not kwargs and len(args) == self._last_arity:
-            arrays = args + tuple(p.data for p in last.params) if last.params else args
+        if last is not None and not kwargs and len(args) == self._last_arity and not TRACING:
+            arrays = args + tuple(map(_DATA, last.params)) if last.params else args
             out = last.function.try_fast(arrays)
             if out is not None:
                 return out if last.structure == "single" else last.result(out)

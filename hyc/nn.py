@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hyc.frontend.tracing import Traced, active_trace
+from hyc.frontend.tracing import active_trace
 from hyc.ir import HycError, print_ir
 
 from . import functions as F
@@ -184,9 +184,8 @@ class HybridBlock(Block):
 
     def __call__(self, *args: Any) -> Any:
         jitted = self._jit
-        if jitted is None or any(isinstance(a, Traced) for a in args):
-            return self.forward(*args)
-        return jitted(*args)
+        # while tracing an enclosing block, the jitted function runs forward on the proxies
+        return self.forward(*args) if jitted is None else jitted(*args)
 
     def export(self, path: str | os.PathLike[str]) -> tuple[str, str]:
         """Write the hybridized function as ``path.hyir`` and its parameters as
