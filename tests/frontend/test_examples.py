@@ -104,3 +104,14 @@ def test_logistic_regression_trains_like_numpy():
     (got,) = run(load("logistic.hy"), "train", x, y, np.int32(50), np.float32(0.5))
     np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-5)
     assert got[0] > 0 > got[1]  # it learned the signs of the true weights
+
+
+def test_the_python_example_hybridizes_exports_and_loads(tmp_path):
+    run_ = subprocess.run([sys.executable, str(EXAMPLES / "hybridize.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    lines = run_.stdout.splitlines()
+    assert lines[0] == "fancy_func: 10.0"
+    assert lines[1].startswith("Without hybridization: ") and lines[2].startswith("With hybridization: ")
+    assert lines[3:6] == ["same results: True", "value:  Traced<f32[1,3]>", "result:  Traced<f32[1,4]>"]
+    assert lines[6].endswith("loaded: True") and len(lines) == 7
+    assert (tmp_path / "my_mlp.hyir").exists() and (tmp_path / "my_mlp.npz").exists()

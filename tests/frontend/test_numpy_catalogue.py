@@ -174,3 +174,15 @@ def test_numpy_function_agrees(name, fn, specs, level):
         lowered = jitted.lower(*args)
         (got,) = hyc.interpret(lowered.module, lowered.name, *args)
         check(got, want)
+
+
+def test_docs_list_every_supported_function():
+    from pathlib import Path
+
+    from hyc.frontend.numpy_api import FUNCTIONS, UFUNCS, numpy_name
+    docs = Path(__file__).parents[2].joinpath("docs", "python.md").read_text()
+    ufuncs = docs[docs.index("**ufuncs**"):docs.index("**Functions**")].replace("`", " ").split()
+    functions = docs[docs.index("**Functions**"):].replace("`", " ").split()
+    missing = [u.__name__ for u in UFUNCS if u.__name__ not in ufuncs]
+    missing += [numpy_name(f) for f in FUNCTIONS if numpy_name(f) not in functions]
+    assert not missing, f"docs/python.md does not list {missing}"
