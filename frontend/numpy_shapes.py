@@ -66,13 +66,22 @@ def reshape(x: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Trace
     if dims.count(-1) > 1:
         raise error("numpy.reshape: can only specify one unknown dimension")
     if -1 in dims:
-        if not all(isinstance(d, int) for d in shape_of(x.type)):
-            raise error("reshape with -1 needs the tensor's size, which a dynamic dimension "
-                        "leaves unknown: give the sizes, e.g. x.reshape(x.shape[0], 4)")
+        # the dynamic dimensions must reappear as they are: then -1 is a ratio of static sizes
+        source = shape_of(x.type)
+        dynamic = sorted(str(d) for d in source if not isinstance(d, int))
+        total = int(np.prod([d for d in source if isinstance(d, int)], dtype=np.int64))
         known = int(np.prod([d for d in dims if isinstance(d, int) and d != -1], dtype=np.int64))
-        if any(isinstance(d, SymbolicDim) for d in dims) or known == 0 or x.size % known:
+        if len(dynamic) == 1 and total == known and not any(isinstance(d, SymbolicDim) for d in dims):
+            # the -1 is the one dynamic dimension: x.reshape(-1, 1), ravel of a vector
+            dims[dims.index(-1)] = next(d for d in x.dims() if isinstance(d, SymbolicDim))
+            return reshape_to(x, dims)
+        if dynamic != sorted(str(d.name) for d in dims if isinstance(d, SymbolicDim)) or \
+                "?" in dynamic:
+            raise error("reshape with -1 of a tensor with dynamic dimensions needs each of them "
+                        "among the sizes, e.g. x.reshape(x.shape[0], -1)")
+        if known == 0 or total % known:
             raise error(f"numpy.reshape: cannot reshape {x!r} into shape {tuple(shape)}")
-        dims[dims.index(-1)] = x.size // known
+        dims[dims.index(-1)] = total // known
     if any(isinstance(d, int) and d < 0 for d in dims):
         raise error(f"numpy.reshape: negative dimension in {tuple(shape)}")
     return reshape_to(x, dims)

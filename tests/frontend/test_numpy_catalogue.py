@@ -2,6 +2,7 @@
 level, agrees with plain numpy (and the traced module, interpreted, agrees too) on random
 shapes drawn per case."""
 
+import inspect
 import zlib
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from oracle import check
 
 import hyc
+from hyc.ir import HycError
 
 
 def arg(kind, shape):
@@ -186,3 +188,33 @@ def test_docs_list_every_supported_function():
     missing = [u.__name__ for u in UFUNCS if u.__name__ not in ufuncs]
     missing += [numpy_name(f) for f in FUNCTIONS if numpy_name(f) not in functions]
     assert not missing, f"docs/python.md does not list {missing}"
+
+
+# Cases whose result has a size the arguments don't determine once their first axis is
+# dynamic (or which need that size while tracing): each is a clear error instead.
+NOT_DYNAMIC = {
+    "var.ddof": "ddof over a dynamic dimension", "reshape": "needs each of them among the sizes",
+    "flatten": "the size of a tensor with dynamic dimensions", "ravel": "among the sizes",
+    "concatenate.promote": "need result sizes", "hstack": "need result sizes",
+    "vstack": "need result sizes", "getitem.slices": "need result sizes",
+}
+DYNAMIC_CASES = [c for c in CASES if c[2][0][1][0] != "4"
+                 and not any(c[2][0][1][0] in spec[1] for spec in c[2][1:])]
+
+
+@pytest.mark.parametrize("name, fn, specs", DYNAMIC_CASES, ids=[c[0] for c in DYNAMIC_CASES])
+def test_numpy_function_with_a_dynamic_first_axis(name, fn, specs):
+    first = next(iter(inspect.signature(fn).parameters))
+    jitted = hyc.jit(fn, dynamic={first: [0]})
+    for batch in (2, 3):
+        sizes, rng = _sizes(name)
+        sizes[specs[0][1][0]] = batch
+        args = [make(spec, sizes, rng) for spec in specs]
+        if name in NOT_DYNAMIC:
+            with pytest.raises(HycError, match=NOT_DYNAMIC[name]):
+                jitted(*args)
+            return
+        with np.errstate(all="ignore"):
+            want = fn(*args)
+        check(jitted(*args), want)
+    assert jitted.cache_size() == 1

@@ -412,3 +412,13 @@ def test_dynamic_dims_that_disagree_at_run_time_are_located_errors():
     with pytest.raises(InterpreterError, match=r"different shapes at run time: \(2,\) vs \(3,\)") as e:
         run(module, "f", np.zeros(2, np.float32), np.zeros(3, np.float32))
     assert e.value.loc.line == 2
+
+
+def test_slice_of_a_whole_dynamic_dimension_keeps_its_name():
+    from hyc.ir.types import DYNAMIC, TensorType, f32
+    end = 2 ** 63 - 1
+    source = TensorType(("N", "N", "N", "M"), f32)
+    attrs = {"starts": int_array([0, end, 1, 0]), "stops": int_array([end, -end, end, 3]),
+             "steps": int_array([1, -1, 1, 1])}
+    (result,) = hy.SliceOp.infer_result_types([source], attrs)
+    assert result == TensorType(("N", "N", DYNAMIC, DYNAMIC), f32)

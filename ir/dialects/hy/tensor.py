@@ -280,11 +280,21 @@ class ConcatOp(Operation):
         return [np.concatenate(args, axis=self.attributes["axis"].value)]  # type: ignore[attr-defined]
 
 
+_END = 2 ** 62  # a bound at least this far out is past the end of any dimension
+
+
+def _whole(start: int, stop: int, step: int) -> bool:
+    """Whether a slice takes every element of a dimension of any size (``x[:]``, ``x[::-1]``)."""
+    return (step == 1 and start in (0, -_END) or step == -1 and start >= _END) \
+        and abs(stop) >= _END and (stop > 0) == (step > 0)
+
+
 class SliceOp(Operation):
     """Python slicing per dimension: ``x[starts[i]:stops[i]:steps[i]]``.
 
     Negative bounds count from the end and out-of-range bounds clamp, as in Python, so one
-    op covers ``x[1:]``, ``x[:, ::-1]`` and friends on dynamic dimensions too.
+    op covers ``x[1:]``, ``x[:, ::-1]`` and friends on dynamic dimensions too. A dynamic
+    dimension taken whole (``0:2**62:1`` or ``2**62:-2**62:-1`` and beyond) keeps its name.
     """
     name = "hy.slice"
     operand_defs = (INPUT,)
@@ -301,7 +311,8 @@ class SliceOp(Operation):
             raise VerifyError(f"starts, stops and steps need one entry per dimension of {source}")
         if 0 in bounds[2]:
             raise VerifyError("slice steps must be non-zero")
-        shape = tuple(len(range(*slice(lo, hi, st).indices(d))) if isinstance(d, int) else DYNAMIC
+        shape = tuple(len(range(*slice(lo, hi, st).indices(d))) if isinstance(d, int) else
+                      d if _whole(lo, hi, st) else DYNAMIC
                       for d, lo, hi, st in zip(source.shape, *bounds))
         return [TensorType(shape, source.element)]
 
