@@ -1,8 +1,9 @@
 """hyc.nn: the chapter's blocks imperative and hybridized, export, hyc.load and the hyc CLI,
-and the errors of parameters and saved files."""
+and the errors of parameters and saved files. The chapter's code is examples/hybridize.py."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,33 +13,14 @@ import hyc
 from hyc import nn
 from hyc.ir import HycError
 
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+from hybridize import HybridNet, get_net  # noqa: E402
+
 RNG = np.random.default_rng(11)
 
 
 def floats(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
-
-
-def get_net():
-    net = nn.Sequential()
-    net.add(nn.Dense(256, activation="relu"),
-            nn.Dense(128, activation="relu"),
-            nn.Dense(2))
-    net.initialize(seed=0)
-    return net
-
-
-class HybridNet(nn.HybridBlock):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden = nn.Dense(4)
-        self.output = nn.Dense(2)
-
-    def forward(self, x):
-        print("value: ", x)
-        x = hyc.relu(self.hidden(x))
-        print("result: ", x)
-        return self.output(x)
 
 
 def close(a, b):
