@@ -27,6 +27,13 @@ from hyc.ir.types import make_type
 
 Dynamic = dict[str, "list[int] | dict[int, str]"]
 _DATA = operator.attrgetter("data")  # a block parameter's array
+_EPOCH = [0]  # counts changes of block parameters' arrays (see parameters_changed)
+
+
+def parameters_changed() -> None:
+    """Tell compiled versions to gather their block parameters' arrays again (hyc.nn calls
+    this when a parameter gets a new array; changing an array in place needs nothing)."""
+    _EPOCH[0] += 1
 
 
 class Specialization:
@@ -40,11 +47,17 @@ class Specialization:
         self.array_positions = array_positions  # which bound arguments the compiled code takes
         self.params = params  # block parameters, passed after them
         self.structure = structure  # "single", "tuple" or "list"
+        self.param_arrays: tuple[np.ndarray, ...] = ()
+        self.epoch = -1  # the _EPOCH that param_arrays were gathered in
+
+    def gather(self) -> tuple[np.ndarray, ...]:
+        self.param_arrays, self.epoch = tuple(map(_DATA, self.params)), _EPOCH[0]
+        return self.param_arrays
 
     def arguments(self, values: list[Any]) -> tuple[Any, ...]:
         arrays = tuple(values[i] if not isinstance(values[i], np.ndarray) or values[i].flags.c_contiguous
                        else np.ascontiguousarray(values[i]) for i in self.array_positions)
-        return arrays + tuple(map(_DATA, self.params))
+        return arrays + self.gather()
 
     def result(self, out: Any) -> Any:
         if self.structure == "single":
@@ -144,8 +157,8 @@ class JitFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         last = self._last
         if last is not None and not kwargs and len(args) == self._last_arity and not TRACING:
-            arrays = args + tuple(map(_DATA, last.params)) if last.params else args
-            out = last.function.try_fast(arrays)
+            out = last.function.try_fast(
+                args + (last.param_arrays if last.epoch == _EPOCH[0] else last.gather()))
             if out is not None:
                 return out if last.structure == "single" else last.result(out)
         return self._call(args, kwargs)

@@ -20,7 +20,7 @@ from hyc.frontend.tracing import active_trace
 from hyc.ir import HycError, print_ir
 
 from . import functions as F
-from .jitted import JitFunction
+from .jitted import JitFunction, parameters_changed
 
 
 class Parameter:
@@ -31,8 +31,19 @@ class Parameter:
         self.shape = tuple(shape)
         self.init = init
         self.dtype = np.dtype(dtype)
-        self.data: np.ndarray | None = None
+        self._data: np.ndarray | None = None
         self._rng: np.random.Generator | None = None  # kept for a deferred initialization
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The array (None until initialized). Assigning one replaces it everywhere, compiled
+        versions included; changing it in place is seen as well."""
+        return self._data
+
+    @data.setter
+    def data(self, array: np.ndarray | None) -> None:
+        self._data = array
+        parameters_changed()
 
     def __repr__(self) -> str:
         shape = ", ".join("?" if d is None else str(d) for d in self.shape)

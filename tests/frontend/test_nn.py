@@ -116,6 +116,13 @@ def test_parameter_updates_reach_the_compiled_net_without_recompiling():
     y = net(x)
     net.hybridize(False)
     close(y, net(x))
+    net.hybridize()
+    net(x)
+    dense2._params["bias"].data = np.array([3.0, 2.0], np.float32)  # assigned directly
+    dense2._params["weight"].data[0] += 1.0  # changed in place
+    y = net(x)
+    net.hybridize(False)
+    close(y, net(x))
     with pytest.raises(ValueError, match="cannot take an array of shape"):
         dense2._params["bias"].set_data(np.zeros(3))
 
