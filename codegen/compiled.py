@@ -62,9 +62,6 @@ def _scalar_word(value: np.ndarray) -> int:
     return int.from_bytes(value.tobytes().ljust(8, b"\0"), "little", signed=True)
 
 
-ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.py_object, ctypes.py_object, ctypes.c_void_p)
-_TABLE_ARRAY = pyentry.address_table()
-_TABLE = ctypes.addressof(_TABLE_ARRAY)
 _LAYOUT_OK = pyentry.layout_ok()
 
 
@@ -110,7 +107,8 @@ class CompiledFunction:
                      for t in self.type.inputs]
         self.outputs = [(numpy_dtype(t), shape_of(t)) for t in self.type.results]
         self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address)
-        self._entry = ENTRY_TYPE(entry) if entry and _LAYOUT_OK else None
+        self._builtin = pyentry.Builtin(self.name, entry) if entry and _LAYOUT_OK else None
+        self._entry = self._builtin.function if self._builtin else None
         # where each result size comes from: a constant, or (argument, axis)
         sources = {}
         for i, t in reversed(list(enumerate(self.type.inputs))):
@@ -139,7 +137,7 @@ class CompiledFunction:
             results = self._new_results(args)
         except (AttributeError, IndexError, TypeError, ValueError):
             return None  # not arrays, or not of the right rank
-        status = self._entry(args, results, _TABLE)
+        status = self._entry(args, results)
         if status == 0:
             return results[0] if len(results) == 1 else results
         if status > 0:
@@ -233,7 +231,7 @@ class CompiledModule:
         prefix, messages = parts["prefix"], parts["messages"]
         self.functions = {f.sym_name: CompiledFunction(  # type: ignore[attr-defined]
             f, addresses[prefix + f.sym_name], messages,  # type: ignore[attr-defined]
-            addresses.get(prefix + f.sym_name + "_entry")) for f in tensor.functions}  # type: ignore[attr-defined]
+            addresses.get(prefix + f.sym_name + "_py")) for f in tensor.functions}  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> CompiledFunction:
         functions = self.__dict__.get("functions", {})

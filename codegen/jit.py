@@ -18,6 +18,8 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
+from . import pyentry
+
 _lock = threading.RLock()
 _state: dict[str, object] = {}
 _cache: dict[tuple[str, int], JitModule] = {}
@@ -161,3 +163,4 @@ _print_callback = PRINT_HOOK(_print_value)
 
 def _install_runtime() -> None:
     llvm.add_symbol("hyc_print_value", ctypes.cast(_print_callback, ctypes.c_void_p).value)
+    llvm.add_symbol(pyentry.TABLE_SYMBOL, ctypes.addressof(pyentry.TABLE))

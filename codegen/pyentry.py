@@ -8,6 +8,12 @@ unexpected returns -1 and the Python wrapper redoes the call on its careful path
 also produces the errors. ``table`` holds this process's addresses of ``numpy.ndarray``
 and the dtype objects, so that cached machine code never bakes in an address.
 
+``ptr @NAME_py(ptr self, ptr pair)`` is the same entry as a Python builtin function
+(``METH_VARARGS``, made with ``PyCFunction_NewEx``): ``f(args, results)`` returns the status
+as an int. It releases the GIL around the entry, as ctypes would, at a sixth of ctypes'
+cost per call. It finds the table through the process symbol ``hyc_entry_table``, which
+also holds the addresses of the three C-API functions it calls.
+
 The object layouts (CPython's tuple, numpy's array) are probed when hyc loads; where they
 differ, no entry is used.
 """
@@ -57,10 +63,37 @@ def layout_ok() -> bool:
         return False
 
 
+C_API = ["PyEval_SaveThread", "PyEval_RestoreThread", "PyLong_FromLong"]  # after the dtypes
+
+
 def address_table() -> ctypes.Array:  # type: ignore[type-arg]
-    """This process's addresses the entries compare with: ndarray, then each dtype."""
-    return (ctypes.c_int64 * (1 + len(DTYPE_ORDER)))(
-        id(np.ndarray), *(id(np.dtype(d)) for d in DTYPE_ORDER))
+    """This process's addresses the entries use: ndarray, each dtype, then the C-API functions."""
+    functions = [ctypes.cast(getattr(ctypes.pythonapi, f), ctypes.c_void_p).value or 0 for f in C_API]
+    return (ctypes.c_int64 * (1 + len(DTYPE_ORDER) + len(C_API)))(
+        id(np.ndarray), *(id(np.dtype(d)) for d in DTYPE_ORDER), *functions)
+
+
+TABLE = address_table()
+TABLE_SYMBOL = "hyc_entry_table"
+
+
+class _MethodDef(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p), ("flags", ctypes.c_int),
+                ("doc", ctypes.c_char_p)]
+
+
+_METH_VARARGS = 1
+_new_builtin = ctypes.pythonapi.PyCFunction_NewEx
+_new_builtin.restype = ctypes.py_object
+_new_builtin.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
+
+
+class Builtin:
+    """A Python builtin function around a native ``NAME_py`` entry (keeps its definition alive)."""
+
+    def __init__(self, name: str, address: int) -> None:
+        self.definition = _MethodDef(name.encode(), address, _METH_VARARGS, None)
+        self.function = _new_builtin(ctypes.byref(self.definition), None, None)
 
 
 def supported(func: FuncOp) -> bool:
@@ -108,6 +141,29 @@ def emit_entry(module: ir.Module, func: FuncOp, packed: ir.Function, name: str) 
         offset += 1 + len(shape_of(t))
     b.ret(b.call(packed, [words]))
     ir.IRBuilder(slow).ret(ir.Constant(I32, -1))
+    _emit_builtin(module, fn, name[: -len("_entry")] + "_py")
+
+
+def _emit_builtin(module: ir.Module, entry: ir.Function, name: str) -> None:
+    """``NAME_py(self, (args, results))``: the entry, without the GIL, its status an int."""
+    table_type = ir.ArrayType(I64, len(TABLE))
+    table = module.globals.get(TABLE_SYMBOL) or ir.GlobalVariable(module, table_type, TABLE_SYMBOL)
+    fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P]), name)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    pair = fn.args[1]
+    items = [b.load(b.bitcast(b.gep(pair, [ir.Constant(I64, TUPLE_ITEMS + 8 * i)]),
+                              ir.PointerType(I8P))) for i in (0, 1)]
+    first = b.gep(table, [ir.Constant(I32, 0), ir.Constant(I32, 0)])
+
+    def c_api(function: str, type_: ir.FunctionType) -> ir.Value:
+        index = 1 + len(DTYPE_ORDER) + C_API.index(function)
+        slot = b.gep(table, [ir.Constant(I32, 0), ir.Constant(I32, index)])
+        return b.inttoptr(b.load(slot), ir.PointerType(type_))
+
+    saved = b.call(c_api("PyEval_SaveThread", ir.FunctionType(I8P, [])), [])
+    status = b.call(entry, [*items, first])
+    b.call(c_api("PyEval_RestoreThread", ir.FunctionType(ir.VoidType(), [I8P])), [saved])
+    b.ret(b.call(c_api("PyLong_FromLong", ir.FunctionType(I8P, [I64])), [b.sext(status, I64)]))
 
 
 def _fields(b: ir.IRBuilder, obj: ir.Value):  # type: ignore[no-untyped-def]
