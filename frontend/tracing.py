@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,11 +157,19 @@ class Trace:
         return self.module
 
 
-_ACTIVE: list[Trace] = []  # the traces being built, innermost last
+class _Traces(threading.local):
+    """Each thread's traces being built, innermost last (threads trace independently)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Trace] = []
+
+
+TRACES = _Traces()
 
 
 def active_trace() -> Trace | None:
-    return _ACTIVE[-1] if _ACTIVE else None
+    stack = TRACES.stack
+    return stack[-1] if stack else None
 
 
 class tracing:
@@ -170,11 +179,11 @@ class tracing:
         self.trace = trace
 
     def __enter__(self) -> Trace:
-        _ACTIVE.append(self.trace)
+        TRACES.stack.append(self.trace)
         return self.trace
 
     def __exit__(self, *exc: object) -> None:
-        _ACTIVE.pop()
+        TRACES.stack.pop()
 
 
 class SymbolicDim:

@@ -13,6 +13,7 @@ import functools
 import inspect
 import operator
 import re
+import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -20,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from hyc.codegen.compiled import CompiledFunction, CompiledModule, compile_module
-from hyc.frontend.tracing import _ACTIVE as TRACING
-from hyc.frontend.tracing import Trace, Traced, TracingError, as_value, ir_element, tracing
+from hyc.frontend.tracing import TRACES, Trace, Traced, TracingError, as_value, ir_element, tracing
 from hyc.ir import FileLineColLoc, ModuleOp, print_ir
 from hyc.ir.types import make_type
 
@@ -122,6 +122,7 @@ class JitFunction:
         self.dynamic = self._check_dynamic(dynamic or {})
         self.parameter_names = parameter_names
         self._cache: dict[Hashable, Specialization] = {}
+        self._lock = threading.RLock()
         self._last: Specialization | None = None  # tried first, when every argument is an array
         self._last_arity = -1
         self.latest: Specialization | None = None  # the version the last careful call used
@@ -156,7 +157,7 @@ class JitFunction:
     # -- calls ------------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         last = self._last
-        if last is not None and not kwargs and len(args) == self._last_arity and not TRACING:
+        if last is not None and not kwargs and len(args) == self._last_arity and not TRACES.stack:
             out = last.function.try_fast(
                 args + (last.param_arrays if last.epoch == _EPOCH[0] else last.gather()))
             if out is not None:
@@ -170,7 +171,10 @@ class JitFunction:
         key = tuple(self._key(n, v) for n, v in zip(names, values))
         spec = self._cache.get(key)
         if spec is None:
-            spec = self._cache[key] = self._specialize(names, values, bound)
+            with self._lock:  # one thread traces and compiles a signature; the others wait
+                spec = self._cache.get(key)
+                if spec is None:
+                    spec = self._cache[key] = self._specialize(names, values, bound)
         self.latest = spec
         all_arrays = len(spec.array_positions) == len(values) == len(args) and not kwargs
         self._last, self._last_arity = (spec, len(args)) if all_arrays else (None, -1)

@@ -348,3 +348,27 @@ def test_benchmark_prints_its_label_and_time(capsys):
     out = capsys.readouterr().out
     assert out.startswith("With hybridization: ") and out.endswith(" sec\n")
     assert timer.elapsed >= 0
+
+
+def test_threads_trace_and_call_independently():
+    import threading
+
+    @hyc.jit
+    def f(x):
+        return np.tanh(x) * 2
+
+    inputs = [floats(n, 3) for n in range(1, 9)]
+    results = [None] * len(inputs)
+
+    def work(i):
+        for _ in range(20):
+            results[i] = f(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for x, got in zip(inputs, results):
+        check(got, np.tanh(x) * 2)
+    assert f.cache_size() == len(inputs)
