@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from llvmlite import ir
 
 from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, Value, YieldOp
@@ -217,11 +218,12 @@ class FunctionCodegen:
     def op_buf_constant(self, op: Operation) -> None:
         array = op.attributes["value"].array  # type: ignore[attr-defined]
         element = llvm_type(op.result.type)
-        data = ir.ArrayType(element, max(array.size, 1))
-        flat = [e.item() for e in array.reshape(-1)] or [0]
-        values = [ir.Constant(element, float(x) if array.dtype.kind == "f" else int(x)) for x in flat]
+        # the bytes as they are in memory (an i8 array literal): per-element LLVM constants
+        # would take seconds for a weight matrix closed over by a traced function
+        raw = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes() or b"\0"
+        data = ir.ArrayType(ir.IntType(8), len(raw))
         g = ir.GlobalVariable(self.parent.llvm, data, self.parent.llvm.get_unique_name("const"))
-        g.global_constant, g.linkage, g.initializer = True, "private", ir.Constant(data, values)
+        g.global_constant, g.linkage, g.initializer = True, "private", ir.Constant(data, bytearray(raw))
         g.align = 64
         sizes = [ir.Constant(I64, d) for d in array.shape]
         pointer = self.b.bitcast(g, ir.PointerType(element))

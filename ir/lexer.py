@@ -14,7 +14,7 @@ _TOKEN = re.compile(r"""
     (?P<value>%[A-Za-z0-9_$.\-]+)
   | (?P<symbol>@[A-Za-z_][A-Za-z0-9_$.]*)
   | (?P<block>\^[A-Za-z0-9_]+)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<string>"[^"\\\n]*(?:\\.[^"\\\n]*)*")  # unrolled: long hex data lexes at C speed
   | (?P<float>-?\d+\.\d*(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+)
   | (?P<int>-?\d+)
   | (?P<word>[A-Za-z_][A-Za-z0-9_$.]*)
