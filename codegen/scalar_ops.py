@@ -194,6 +194,7 @@ def _math(name: str) -> Rule:
 rule(hy.ExpOp)(_math("exp"))
 rule(hy.LogOp)(_math("log"))
 rule(hy.SqrtOp)(_math("sqrt"))
+rule(hy.FloorOp)(_math("floor"))
 rule(hy.TanhOp)(_math("tanh"))
 
 

@@ -83,6 +83,7 @@ def _numeric_only(name: str) -> Callable[[ScalarType], str | None]:
 _UNARY: dict[str, tuple[type[Operation], bool]] = {
     "relu": (hy.ReluOp, False), "abs": (hy.AbsOp, False), "exp": (hy.ExpOp, True),
     "log": (hy.LogOp, True), "sqrt": (hy.SqrtOp, True), "tanh": (hy.TanhOp, True),
+    "floor": (hy.FloorOp, True),
     "sigmoid": (hy.SigmoidOp, True),
 }
 

@@ -207,6 +207,62 @@ _derived(np.logaddexp, lambda x, y, f: np.add(np.maximum(x, y), np.log1p(np.exp(
     np.negative(np.abs(np.subtract(x, y)))))))
 
 
+def _rounding(ufunc: np.ufunc, build: Callable[[Any], Any]) -> None:
+    """floor, ceil, trunc: integers and bools are already integral (numpy keeps their dtype)."""
+    def impl(x: Any, dtype: Any = None) -> Any:
+        found = _promoted([x], dtype)
+        x = _astype(x, found)
+        return build(x) if found.kind == "f" else _copy_of(x)
+    UFUNCS[ufunc] = impl
+
+
+def _floor(x: Any) -> Any:
+    return elementwise(hy.FloorOp, [x], None, "numpy.floor")
+
+
+_rounding(np.floor, _floor)
+_rounding(np.ceil, lambda x: np.negative(_floor(np.negative(x))))
+_rounding(np.trunc, lambda x: where(np.less(x, 0), np.negative(_floor(np.negative(x))), _floor(x)))
+
+
+def _copy_of(x: Any) -> Any:
+    return wrap(x.trace, x.value) if isinstance(x, Traced) else x
+
+
+def _floor_divide(a: Any, b: Any, found: np.dtype) -> Any:  # type: ignore[type-arg]
+    """numpy's ``//``: the floor of the quotient; for integers, 0 for a zero divisor."""
+    a, b = _astype(a, found), _astype(b, found)
+    if found.kind == "f":
+        return _floor(np.divide(a, b))
+    zero = found.type(0)
+    quotient = elementwise(hy.DivOp, [a, b], found, "numpy.floor_divide")  # truncates
+    rest = np.subtract(a, np.multiply(quotient, b))
+    below = np.logical_and(np.not_equal(rest, zero), np.not_equal(np.less(rest, zero), np.less(b, zero)))
+    return np.subtract(quotient, np.astype(np.logical_and(below, np.not_equal(b, zero)), found))
+
+
+@implements(np.floor_divide)
+def floor_divide(a: Any, b: Any, dtype: Any = None) -> Any:
+    found = _promoted([a, b], dtype)
+    _numeric_only("floor_divide", found)
+    return _floor_divide(a, b, found)
+
+
+@implements(np.remainder)
+def remainder(a: Any, b: Any, dtype: Any = None) -> Any:
+    """numpy's ``%``: the sign of the divisor; for integers, 0 for a zero divisor."""
+    found = _promoted([a, b], dtype)
+    _numeric_only("remainder", found)
+    a, b = _astype(a, found), _astype(b, found)
+    rest = np.subtract(a, np.multiply(_floor_divide(a, b, found), b))
+    return rest if found.kind == "f" else where(np.equal(b, found.type(0)), found.type(0), rest)
+
+
+@implements(np.divmod)
+def _divmod(a: Any, b: Any, dtype: Any = None) -> Any:
+    return floor_divide(a, b, dtype), remainder(a, b, dtype)
+
+
 def _isnan(x: Any) -> Any:
     return np.not_equal(x, x)
 

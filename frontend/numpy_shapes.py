@@ -339,14 +339,12 @@ for _name, _ufunc in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
     setattr(Traced, f"__{_name}__", _forward(_ufunc))
 
 
-def _floordiv(self: Traced, other: Any) -> Any:
-    raise error("floor division (//) and % are not supported while tracing (hy has no "
-                "floor operation yet)")
-
-
 _ATTRIBUTES: dict[str, Any] = {
-    "__floordiv__": _floordiv, "__rfloordiv__": _floordiv, "__mod__": _floordiv,
-    "__rmod__": _floordiv, "__getitem__": getitem, "T": property(transpose),
+    "__floordiv__": _forward(np.floor_divide), "__rfloordiv__": _reflected(np.floor_divide),
+    "__ifloordiv__": _in_place(np.floor_divide, "//="), "__mod__": _forward(np.remainder),
+    "__rmod__": _reflected(np.remainder), "__imod__": _in_place(np.remainder, "%="),
+    "__divmod__": _forward(np.divmod), "__rdivmod__": _reflected(np.divmod),
+    "__getitem__": getitem, "T": property(transpose),
     "mT": property(lambda self: swapaxes(self, -1, -2)),
 }
 for _name, _attribute in _ATTRIBUTES.items():

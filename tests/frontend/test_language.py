@@ -93,6 +93,7 @@ UNARY = [
     ("exp(a)", "f32[3]", "f32[3]", np.exp),
     ("log(abs(a))", "f32[3]", "f32[3]", lambda a: np.log(np.abs(a))),
     ("sqrt(abs(a))", "f64[N]", "f64[N]", lambda a: np.sqrt(np.abs(a))),
+    ("floor(a * 3.0)", "f32[N]", "f32[N]", lambda a: np.floor(a * np.float32(3))),
     ("abs(a)", "i32[3]", "i32[3]", np.abs),
     ("sum(a)", "f32[3, 4]", "f32", lambda a: a.sum()),
     ("sum(a, axis=0)", "f32[N, 4]", "f32[4]", lambda a: a.sum(axis=0)),

@@ -228,6 +228,13 @@ class SqrtOp(FloatUnaryOp):
     reference = staticmethod(np.sqrt)
 
 
+class FloorOp(FloatUnaryOp):
+    """The largest integral value not above ``x`` (``floor(-0.5) = -1.0``; NaN and infinities
+    stay)."""
+    name = "hy.floor"
+    reference = staticmethod(np.floor)
+
+
 class TanhOp(FloatUnaryOp):
     """Hyperbolic tangent."""
     name = "hy.tanh"
