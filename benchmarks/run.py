@@ -294,6 +294,11 @@ def b4() -> None:
             "m.mlp(*[np.zeros(s, np.float32) for s in "
             "[(1, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]]); "
             "print(time.perf_counter() - t)")
+    traced = ("import time, hyc, numpy as np; t = time.perf_counter(); "
+              "from benchmarks.run import numpy_mlp; f = hyc.jit(numpy_mlp); "
+              "f(*[np.zeros(s, np.float32) for s in "
+              "[(1, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]]); "
+              "print(time.perf_counter() - t)")
     imports = "import time; t = time.perf_counter(); import hyc; print(time.perf_counter() - t)"
 
     def fresh_process(snippet: str, cache: str) -> float:
@@ -303,16 +308,21 @@ def b4() -> None:
         return float(done.stdout.strip().splitlines()[-1])
 
     rows: dict[str, list[float]] = {"compile + first call, cold": [],
-                                    "compile + first call, cached": [], "import hyc": []}
+                                    "compile + first call, cached": [],
+                                    "hyc.jit(numpy_mlp) first call, cold": [],
+                                    "hyc.jit(numpy_mlp) first call, cached": [], "import hyc": []}
     for _ in range(5):
         with tempfile.TemporaryDirectory() as cache:
             rows["compile + first call, cold"].append(fresh_process(code, cache))
             rows["compile + first call, cached"].append(fresh_process(code, cache))
+        with tempfile.TemporaryDirectory() as cache:  # tracing, then compiling the traced IR
+            rows["hyc.jit(numpy_mlp) first call, cold"].append(fresh_process(traced, cache))
+            rows["hyc.jit(numpy_mlp) first call, cached"].append(fresh_process(traced, cache))
         rows["import hyc"].append(fresh_process(imports, "off"))
     print("\nB4  in a fresh process, seconds (compile + first call after `import hyc, numpy`)")
-    print(f"  {'':32} {'min':>8} {'median':>8}")
+    print(f"  {'':40} {'min':>8} {'median':>8}")
     for name, samples in rows.items():
-        print(f"  {name:<32} {min(samples):>8.3f} {statistics.median(samples):>8.3f}")
+        print(f"  {name:<40} {min(samples):>8.3f} {statistics.median(samples):>8.3f}")
 
 
 SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4}
