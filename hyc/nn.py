@@ -18,6 +18,7 @@ import numpy as np
 
 from hyc.frontend.tracing import active_trace
 from hyc.ir import HycError, print_ir
+from hyc.ir.attributes import ArrayAttr, StringAttr
 
 from . import functions as F
 from .jitted import JitFunction, parameters_changed
@@ -212,8 +213,11 @@ class HybridBlock(Block):
         params = dict(zip(names[len(names) - len(spec.params):], spec.params))
         if len(set(names)) != len(names):
             raise HycError(f"export: argument names collide: {names}")
+        module = spec.module.clone()
+        module.functions[0].attributes["parameters"] = ArrayAttr(  # type: ignore[attr-defined]
+            [StringAttr(name) for name in params])
         with open(base + ".hyir", "w", encoding="utf-8") as f:
-            f.write(print_ir(spec.module))
+            f.write(print_ir(module))
         np.savez(base + ".npz", **{name: p.data for name, p in params.items()})
         return base + ".hyir", base + ".npz"
 

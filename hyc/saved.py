@@ -66,6 +66,10 @@ class LoadedModel:
         params = _read_parameters(params_path)
         args = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
         names = {n for n, _ in args}
+        missing = [p for p in func.parameters if p not in params]  # type: ignore[attr-defined]
+        if missing:
+            raise HycError(f"{params_path} lacks {', '.join(missing)}, which @{func.sym_name} "  # type: ignore[attr-defined]
+                           "takes as parameters")
         unexpected = sorted(set(params) - names)
         if unexpected:
             raise HycError(f"{params_path} holds {', '.join(unexpected)}, which @{func.sym_name} "  # type: ignore[attr-defined]

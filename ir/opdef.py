@@ -132,6 +132,11 @@ def int_array_attr() -> AttrDef:
     return AttrDef("an array of integers", _is_int_array)
 
 
+def string_array_attr(optional: bool = False) -> AttrDef:
+    return AttrDef("an array of strings", lambda a: isinstance(a, ArrayAttr) and all(
+        isinstance(x, StringAttr) for x in a.value), optional, ())
+
+
 def string_attr(optional: bool = False, default: str = "") -> AttrDef:
     return AttrDef("a string", lambda a: isinstance(a, StringAttr), optional, default)
 

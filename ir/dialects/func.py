@@ -14,6 +14,7 @@ from ..opdef import (
     OperandDef,
     ResultDef,
     Terminator,
+    string_array_attr,
     string_attr,
     symbol_attr,
     type_attr,
@@ -34,7 +35,9 @@ class FuncOp(Operation):
     """
 
     name = "func.func"
-    attr_defs = {"sym_name": string_attr(), "function_type": type_attr()}
+    # ``parameters``: the arguments an exported model binds from its parameters file
+    attr_defs = {"sym_name": string_attr(), "function_type": type_attr(),
+                 "parameters": string_array_attr(optional=True)}
     region_count = 1
     traits = frozenset({IsolatedFromAbove})
 
@@ -64,6 +67,11 @@ class FuncOp(Operation):
         if arg_types != self.type.inputs:
             raise VerifyError(f"entry block arguments ({', '.join(map(str, arg_types))}) do not "
                               f"match the function type {self.type}")
+        names = [a.name_hint for a in region.block.args]
+        unknown = [p for p in self.parameters if p not in names]  # type: ignore[attr-defined]
+        if unknown:
+            raise VerifyError(f"'parameters' names {', '.join(unknown)}, which are not "
+                              "arguments of the function")
 
     def print_custom(self, printer: Printer) -> bool:
         extra = {k: v for k, v in self.attributes.items()
