@@ -161,10 +161,14 @@ def truth(o: Any) -> Any:
     return o if isinstance(o, Traced) else np.asarray(o).astype(bool)
 
 
+def _copy_of(x: Any) -> Any:
+    """A new proxy of the same value: numpy would make a new array."""
+    return wrap(x.trace, x.value) if isinstance(x, Traced) else x
+
+
 @implements(np.positive)
 def _positive(x: Any, dtype: Any = None) -> Any:
-    x = _astype(x, _promoted([x], dtype))
-    return wrap(x.trace, x.value) if isinstance(x, Traced) else x  # +x is a new array
+    return _copy_of(_astype(x, _promoted([x], dtype)))
 
 
 @implements(np.square)
@@ -223,10 +227,6 @@ def _floor(x: Any) -> Any:
 _rounding(np.floor, _floor)
 _rounding(np.ceil, lambda x: np.negative(_floor(np.negative(x))))
 _rounding(np.trunc, lambda x: where(np.less(x, 0), np.negative(_floor(np.negative(x))), _floor(x)))
-
-
-def _copy_of(x: Any) -> Any:
-    return wrap(x.trace, x.value) if isinstance(x, Traced) else x
 
 
 def _floor_divide(a: Any, b: Any, found: np.dtype) -> Any:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ from hyc.ir.types import element_type, make_type, shape_of
 
 from .numpy_api import (
     _astype,
+    _copy_of,
     _dot,
     _promoted,
     axes_of,
@@ -221,8 +222,7 @@ def _full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", sub
 
 @implements(np.copy)
 def _copy(a: Any, order: str = "K", subok: bool = False) -> Traced:
-    x = _traced(a)
-    return wrap(x.trace, x.value)  # a new proxy: values are immutable, so a copy is free
+    return _copy_of(_traced(a))  # values are immutable: a copy is a new proxy, and free
 
 
 @implements(np.shape)
