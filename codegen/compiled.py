@@ -101,7 +101,9 @@ class CompiledFunction:
             unknown = [d for d in shape_of(t) if isinstance(d, str) and (d == DYNAMIC or d not in named)]
             if unknown:
                 raise HycError(f"@{self.name} returns {t}: compiled functions need result sizes "
-                               "that the arguments determine", func.loc)
+                               "that the arguments determine (a slice, concatenation or reshape "
+                               "of a dynamic dimension has a size known only at run time)",
+                               func.loc)
         self.plan = [(numpy_dtype(t), is_scalar(t), len(shape_of(t)),
                       tuple((axis, d) for axis, d in enumerate(shape_of(t)) if d != DYNAMIC))
                      for t in self.type.inputs]

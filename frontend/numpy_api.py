@@ -443,8 +443,8 @@ def var(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
     squares = np.multiply(centered, centered)
     if ddof == 0:
         return mean(squares, axis, keepdims=keepdims)
-    count = _count(x, axis)
-    return np.divide(sum_(squares, axis, keepdims=keepdims), found.type(max(count - ddof, 0)))
+    freedom = np.maximum(np.subtract(_count(x, axis, found), found.type(ddof)), found.type(0))
+    return np.divide(sum_(squares, axis, keepdims=keepdims), freedom)
 
 
 @implements(np.std)
@@ -453,12 +453,16 @@ def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
     return np.sqrt(var(x, axis, dtype, out, ddof, keepdims, **kwargs))
 
 
-def _count(x: Traced, axis: Any) -> int:
-    shape = shape_of(x.type)
-    sizes = [shape[a] for a in axes_of(axis, x.ndim, "numpy.var")]
-    if not all(isinstance(s, int) for s in sizes):
-        raise error("numpy.var with ddof over a dynamic dimension is not supported while tracing")
-    return int(np.prod(sizes, dtype=np.int64))
+def _count(x: Traced, axis: Any, dtype: np.dtype) -> Any:  # type: ignore[type-arg]
+    """How many elements the axes hold, in ``dtype``: a number, or traced where a dimension
+    is dynamic."""
+    dims = x.dims()
+    count: Any = dtype.type(1)
+    for a in axes_of(axis, x.ndim, "numpy.var"):
+        d = dims[a]
+        count = np.multiply(count, dtype.type(d) if isinstance(d, int) else
+                            wrap(x.trace, cast(x.trace, d.value, ir_element(dtype))))
+    return count
 
 
 def _no_extras(what: str, out: Any, kwargs: dict[str, Any]) -> None:

@@ -202,7 +202,7 @@ def test_docs_list_every_supported_function():
 # Cases whose result has a size the arguments don't determine once their first axis is
 # dynamic (or which need that size while tracing): each is a clear error instead.
 NOT_DYNAMIC = {
-    "var.ddof": "ddof over a dynamic dimension", "reshape": "needs each of them among the sizes",
+    "reshape": "needs each of them among the sizes",
     "flatten": "the size of a tensor with dynamic dimensions", "ravel": "among the sizes",
     "concatenate.promote": "need result sizes", "hstack": "need result sizes",
     "vstack": "need result sizes", "getitem.slices": "need result sizes",
