@@ -118,7 +118,11 @@ class JitFunction:
         self.fn = fn
         self.opt_level, self.target = opt_level, target
         self.name = _symbol(name or str(getattr(fn, "__name__", "function")))
-        self.signature = inspect.signature(fn)
+        try:
+            self.signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # a callable without one: take positional arguments
+            self.signature = inspect.Signature(
+                [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
         self.dynamic = self._check_dynamic(dynamic or {})
         self.parameter_names = parameter_names
         self._cache: dict[Hashable, Specialization] = {}

@@ -371,3 +371,9 @@ def test_threads_trace_and_call_independently():
     for x, got in zip(inputs, results):
         check(got, np.tanh(x) * 2)
     assert f.cache_size() == len(inputs)
+
+
+def test_callables_without_a_signature_take_positional_arguments():
+    f = hyc.jit(abs)
+    x = floats(4)
+    check(f(x), np.abs(x))
