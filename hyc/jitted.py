@@ -27,6 +27,7 @@ from hyc.ir.types import make_type
 
 Dynamic = dict[str, "list[int] | dict[int, str]"]
 _DATA = operator.attrgetter("data")  # a block parameter's array
+_LAYOUT = operator.attrgetter("dtype", "shape")  # what selects a version, for array arguments
 _EPOCH = [0]  # counts changes of block parameters' arrays (see parameters_changed)
 
 
@@ -129,6 +130,7 @@ class JitFunction:
         self._lock = threading.RLock()
         self._last: Specialization | None = None  # tried first, when every argument is an array
         self._last_arity = -1
+        self._by_layout: dict[tuple[Any, ...], Specialization] = {}  # (dtype, shape)s -> version
         self.latest: Specialization | None = None  # the version the last careful call used
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
@@ -160,12 +162,24 @@ class JitFunction:
 
     # -- calls ------------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        last = self._last
-        if last is not None and not kwargs and len(args) == self._last_arity and not TRACES.stack:
-            out = last.function.try_fast(
-                args + (last.param_arrays if last.epoch == _EPOCH[0] else last.gather()))
-            if out is not None:
-                return out if last.structure == "single" else last.result(out)
+        if not kwargs and not TRACES.stack:
+            # the version used last, then the one for these arrays' dtypes and shapes
+            last = self._last
+            if last is not None and len(args) == self._last_arity:
+                out = last.function.try_fast(
+                    args + (last.param_arrays if last.epoch == _EPOCH[0] else last.gather()))
+                if out is not None:
+                    return out if last.structure == "single" else last.result(out)
+            try:
+                spec = self._by_layout.get(tuple(map(_LAYOUT, args)))
+            except AttributeError:  # not all arrays
+                spec = None
+            if spec is not None:
+                out = spec.function.try_fast(
+                    args + (spec.param_arrays if spec.epoch == _EPOCH[0] else spec.gather()))
+                if out is not None:
+                    self._last, self._last_arity = spec, len(args)
+                    return spec.result(out)
         return self._call(args, kwargs)
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -182,6 +196,10 @@ class JitFunction:
         self.latest = spec
         all_arrays = len(spec.array_positions) == len(values) == len(args) and not kwargs
         self._last, self._last_arity = (spec, len(args)) if all_arrays else (None, -1)
+        if all_arrays:
+            if len(self._by_layout) >= 256:  # many sizes of a dynamic dimension: start over
+                self._by_layout.clear()
+            self._by_layout[tuple(map(_LAYOUT, args))] = spec
         return spec.result(spec.function(*spec.arguments(values)))
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:

@@ -377,3 +377,13 @@ def test_callables_without_a_signature_take_positional_arguments():
     f = hyc.jit(abs)
     x = floats(4)
     check(f(x), np.abs(x))
+
+
+def test_alternating_signatures_each_find_their_version():
+    f = hyc.jit(lambda x, y: x * 2 + y)
+    cases = [(floats(3), floats(3)), (floats(2, 3), floats(3)),
+             (floats(3).astype(np.float64), floats(3)), (floats(3), floats(1))]
+    for _ in range(3):
+        for x, y in cases:
+            check(f(x, y), x * 2 + y)
+    assert f.cache_size() == len(cases)
