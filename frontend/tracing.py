@@ -396,6 +396,7 @@ def broadcast_all(trace: Trace, values: list[Value], what: str) -> list[Value]:
             raise error(f"{what}: operands could not be broadcast together with shapes "
                         f"{shapes}{hint}")
         shape = merged
+    trace.b.loc = user_location()  # where the broadcasts (and their size reads) come from
     return [broadcast_value(trace.b, v, shape, values) for v in values]
 
 

@@ -252,7 +252,7 @@ class JitFunction:
 
     def _trace(self, names: list[str], values: list[Any],
                bound: Any) -> tuple[ModuleOp, list[int], list[Any], str]:
-        code = getattr(self.fn, "__code__", None)
+        code = getattr(inspect.unwrap(self.fn), "__code__", None)
         loc = FileLineColLoc(code.co_filename, code.co_firstlineno, 1) if code else None
         trace = Trace(self.name, *([loc] if loc else []))
         if self.parameter_names is not None:

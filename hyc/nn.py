@@ -9,7 +9,6 @@ IR plus the parameters as ``.npz``; ``hyc.load`` (or the ``hyc`` command) runs i
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -177,19 +176,10 @@ class HybridBlock(Block):
         ``dynamic`` names symbolic input axes, as for ``hyc.jit``."""
         jitted = None
         if active:
-            jitted = JitFunction(self._traced_forward(), opt_level, target, dynamic,
+            jitted = JitFunction(self.forward, opt_level, target, dynamic,
                                  name=type(self).__name__, parameter_names=self._parameter_ids)
         object.__setattr__(self, "_jit", jitted)
         return self
-
-    def _traced_forward(self) -> Callable[..., Any]:
-        forward = self.forward
-
-        def run(*args: Any) -> Any:
-            return forward(*args)
-        run.__signature__ = inspect.signature(forward)  # type: ignore[attr-defined]
-        run.__name__ = type(self).__name__
-        return run
 
     def _parameter_ids(self) -> dict[int, str]:
         return {id(p): name for name, p in self.named_parameters()}

@@ -202,3 +202,19 @@ def test_loading_never_unpickles_and_rejects_damaged_files(tmp_path):
         hyc.load(tmp_path / "m")
     with pytest.raises(HycError, match="cannot read the model"):
         hyc.load(tmp_path / "absent")
+
+
+def test_ops_of_a_hybridized_block_point_at_the_users_lines():
+    import inspect
+
+    import hybridize
+    net = HybridNet()
+    net.initialize(seed=0)
+    net.hybridize()
+    x = floats(1, 3)
+    text = net._jit.lower(x).as_text(optimized=False, debuginfo=True)
+    lines, first = inspect.getsourcelines(HybridNet.forward)
+    hidden = first + next(i for i, line in enumerate(lines) if "self.hidden(x)" in line)
+    assert f'loc("{hybridize.__file__}":{hidden}:' in text  # Dense's matmul, at the user's call
+    assert "loc(unknown)" not in text
+    assert "/hyc/nn.py" not in text and "jitted.py" not in text
