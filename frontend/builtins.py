@@ -158,8 +158,8 @@ def constant_bool(node: s.Expr | None, what: str) -> bool:
     raise LoweringError(f"{what} must be True or False", node)
 
 
-_REDUCTIONS: dict[str, type[Operation]] = {"sum": hy.SumOp, "mean": hy.MeanOp, "max": hy.MaxOp,
-                                           "min": hy.MinOp}
+_REDUCTIONS: dict[str, type[Operation]] = {"sum": hy.SumOp, "prod": hy.ProdOp, "mean": hy.MeanOp,
+                                           "max": hy.MaxOp, "min": hy.MinOp}
 
 
 @builtin(*_REDUCTIONS)

@@ -413,6 +413,13 @@ def sum_(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims:
     return _reduce(hy.SumOp, x, axis, keepdims, _accumulating_dtype(x, dtype), "numpy.sum")
 
 
+@implements(np.prod)
+def prod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+         **kwargs: Any) -> Any:
+    _no_extras("numpy.prod", out, kwargs)
+    return _reduce(hy.ProdOp, x, axis, keepdims, _accumulating_dtype(x, dtype), "numpy.prod")
+
+
 @implements(np.mean)
 def mean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
          **kwargs: Any) -> Any:
@@ -474,6 +481,7 @@ def _no_extras(what: str, out: Any, kwargs: dict[str, Any]) -> None:
 
 REDUCTIONS: dict[np.ufunc, Impl] = {
     np.add: lambda x, axis=0, dtype=None, keepdims=False: sum_(x, axis, dtype, keepdims=keepdims),
+    np.multiply: lambda x, axis=0, dtype=None, keepdims=False: prod(x, axis, dtype, keepdims=keepdims),
     np.maximum: lambda x, axis=0, keepdims=False: max_(x, axis, keepdims=keepdims),
     np.minimum: lambda x, axis=0, keepdims=False: min_(x, axis, keepdims=keepdims),
 }

@@ -23,6 +23,7 @@ from .numpy_api import (
     max_,
     mean,
     min_,
+    prod,
     std,
     sum_,
     var,
@@ -351,7 +352,7 @@ for _name, _attribute in _ATTRIBUTES.items():
     setattr(Traced, _name, _attribute)
 
 _METHODS: dict[str, Callable[..., Any]] = {
-    "sum": sum_, "mean": mean, "max": max_, "min": min_, "var": var, "std": std,
+    "sum": sum_, "prod": prod, "mean": mean, "max": max_, "min": min_, "var": var, "std": std,
     "swapaxes": swapaxes, "squeeze": squeeze, "clip": clip, "dot": _dot, "copy": _copy,
     "ravel": ravel, "flatten": lambda self: reshape_to(self, [self.size], view=False),
     "astype": lambda self, dtype, **kw: _astype(self, dtype),

@@ -306,25 +306,7 @@ def _matmul(lower: FunctionLowering, op: Operation) -> list[Value]:
     return [out]
 
 
-_IDENTITY = {hy.SumOp: 0, hy.MeanOp: 0}
-
-
-def _reduce_init(lower: FunctionLowering, op: Operation, element: Type) -> Value:
-    dtype = numpy_dtype(element)
-    if isinstance(op, hy.MaxOp):
-        value = float("-inf") if dtype.kind == "f" else int(__import__("numpy").iinfo(dtype).min)
-    elif isinstance(op, hy.MinOp):
-        value = float("inf") if dtype.kind == "f" else int(__import__("numpy").iinfo(dtype).max)
-    else:
-        value = 0
-    return lower.b.constant(element, value)
-
-
-_COMBINE = {hy.SumOp: hy.AddOp, hy.MeanOp: hy.AddOp, hy.MaxOp: hy.MaximumOp,
-            hy.MinOp: hy.MinimumOp}
-
-
-@rule(hy.SumOp, hy.MeanOp, hy.MaxOp, hy.MinOp)
+@rule(hy.SumOp, hy.ProdOp, hy.MeanOp, hy.MaxOp, hy.MinOp)
 def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     if not isinstance(source.type, MemRefType):
@@ -338,17 +320,17 @@ def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
                 for i in range(len(in_dims)) if keep or i not in axes]
     # A float sum is defined up to rounding (numpy's own order is pairwise): letting LLVM
     # regroup it makes it a vector reduction.
-    regroup = {"reassoc": BoolAttr(True)} if _COMBINE[type(op)] is hy.AddOp and is_float(element) \
-        else None
+    combine = op.combine  # type: ignore[attr-defined]
+    regroup = {"reassoc": BoolAttr(True)} if combine is hy.AddOp and is_float(element) else None
 
     def reduce_at(ivs: list[Value]) -> Value:
         outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))
-        acc = _reduce_init(lower, op, element)
+        acc = lower.b.constant(element, op.identity(numpy_dtype(element)))  # type: ignore[attr-defined]
 
         def nest(level: int, index_map: dict[int, Value], acc: Value) -> Value:
             if level == len(axes):
                 value = load(lower, source, [index_map[i] for i in range(len(in_dims))])
-                return binary(lower, _COMBINE[type(op)], acc, value, regroup)
+                return binary(lower, combine, acc, value, regroup)
             axis = axes[level]
             return sequential(lower, in_dims[axis], [acc], lambda iv, carried: [
                 nest(level + 1, {**index_map, axis: iv}, carried[0])])[0]

@@ -95,6 +95,7 @@ UNARY = [
     ("sqrt(abs(a))", "f64[N]", "f64[N]", lambda a: np.sqrt(np.abs(a))),
     ("floor(a * 3.0)", "f32[N]", "f32[N]", lambda a: np.floor(a * np.float32(3))),
     ("abs(a)", "i32[3]", "i32[3]", np.abs),
+    ("prod(a, axis=1)", "f64[N, 3]", "f64[N]", lambda a: a.prod(axis=1)),
     ("sum(a)", "f32[3, 4]", "f32", lambda a: a.sum()),
     ("sum(a, axis=0)", "f32[N, 4]", "f32[4]", lambda a: a.sum(axis=0)),
     ("sum(a, axis=-1, keepdims=True)", "i32[3, 4]", "i32[3, 1]",

@@ -1,4 +1,4 @@
-"""Contractions and reductions: matmul, sum/mean/max/min over axes, softmax."""
+"""Contractions and reductions: matmul, sum/prod/mean/max/min over axes, softmax."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ...opdef import (
 )
 from ...shapes import broadcast_shapes, dims_compatible
 from ...types import Dim, Type, element_type, is_scalar, make_type, shape_of
+from .elementwise import AddOp, MaximumOp, MinimumOp, MulOp
 
 
 class MatmulOp(Operation):
@@ -54,12 +55,19 @@ class MatmulOp(Operation):
 
 
 class ReduceOp(Operation):
-    """Base of reductions over ``axes`` (sorted, distinct); ``keepdims`` keeps them as 1."""
+    """Base of reductions over ``axes`` (sorted, distinct); ``keepdims`` keeps them as 1.
+
+    ``combine`` is the elementwise op that folds one element into the accumulator, which
+    starts at ``identity`` (what the reduction of an empty axis gives)."""
     operand_defs = (OperandDef("input", NUMERIC),)
     result_defs = (ResultDef("output", NUMERIC),)
     attr_defs = {"axes": int_array_attr(), "keepdims": bool_attr(optional=True)}
     traits = frozenset({Pure})
-    keeps_integers: ClassVar[bool] = True
+    combine: ClassVar[type[Operation]] = AddOp
+
+    @staticmethod
+    def identity(dtype: np.dtype) -> Any:  # type: ignore[type-arg]
+        return 0
 
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
@@ -90,6 +98,19 @@ class SumOp(ReduceOp):
         return [np.asarray(np.sum(args[0], dtype=args[0].dtype, **self.reduce_args()))]
 
 
+class ProdOp(ReduceOp):
+    """Product over axes (1 over an empty axis), accumulated in the element type."""
+    name = "hy.prod"
+    combine = MulOp
+
+    @staticmethod
+    def identity(dtype: np.dtype) -> Any:  # type: ignore[type-arg]
+        return 1
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(np.prod(args[0], dtype=args[0].dtype, **self.reduce_args()))]
+
+
 class MeanOp(ReduceOp):
     """Arithmetic mean over axes (NaN over an empty axis)."""
     name = "hy.mean"
@@ -110,6 +131,8 @@ def _highest(dtype: np.dtype) -> Any:
 class MaxOp(ReduceOp):
     """Maximum over axes; NaN if any element is; the lowest value over an empty axis."""
     name = "hy.max"
+    combine = MaximumOp
+    identity = staticmethod(_lowest)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
@@ -119,6 +142,8 @@ class MaxOp(ReduceOp):
 class MinOp(ReduceOp):
     """Minimum over axes; NaN if any element is; the highest value over an empty axis."""
     name = "hy.min"
+    combine = MinimumOp
+    identity = staticmethod(_highest)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
