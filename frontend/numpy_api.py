@@ -440,6 +440,28 @@ max_ = implements(np.max, np.amax)(_extreme(hy.MaxOp, "max"))
 min_ = implements(np.min, np.amin)(_extreme(hy.MinOp, "min"))
 
 
+def _arg_extremum(op_class: type[Operation], name: str) -> Impl:
+    def impl(x: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        _no_extras(f"numpy.{name}", out, {})
+        trace = trace_of([x])
+        x = x if isinstance(x, Traced) else wrap(trace, as_value(trace, x))
+        _numeric_only(name, x.dtype)
+        if axis is None:  # over the flattened array
+            flat = FUNCTIONS[np.ravel](x)
+            found = wrap(trace, trace.emit(op_class, [flat.value], {"axis": IntAttr(0)},
+                                           what=f"numpy.{name}"))
+            return FUNCTIONS[np.reshape](found, (1,) * x.ndim) if keepdims else found
+        attrs = {"axis": IntAttr(axes_of(axis, x.ndim, f"numpy.{name}")[0])}
+        if keepdims:
+            attrs["keepdims"] = BoolAttr(True)
+        return wrap(trace, trace.emit(op_class, [x.value], attrs, what=f"numpy.{name}"))
+    return impl
+
+
+argmax = implements(np.argmax)(_arg_extremum(hy.ArgmaxOp, "argmax"))
+argmin = implements(np.argmin)(_arg_extremum(hy.ArgminOp, "argmin"))
+
+
 @implements(np.var)
 def var(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: bool = False, **kwargs: Any) -> Any:

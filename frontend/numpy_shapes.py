@@ -17,6 +17,8 @@ from .numpy_api import (
     _copy_of,
     _dot,
     _promoted,
+    argmax,
+    argmin,
     axes_of,
     clip,
     implements,
@@ -353,6 +355,7 @@ for _name, _attribute in _ATTRIBUTES.items():
 
 _METHODS: dict[str, Callable[..., Any]] = {
     "sum": sum_, "prod": prod, "mean": mean, "max": max_, "min": min_, "var": var, "std": std,
+    "argmax": argmax, "argmin": argmin,
     "swapaxes": swapaxes, "squeeze": squeeze, "clip": clip, "dot": _dot, "copy": _copy,
     "ravel": ravel, "flatten": lambda self: reshape_to(self, [self.size], view=False),
     "astype": lambda self, dtype, **kw: _astype(self, dtype),

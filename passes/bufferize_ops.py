@@ -351,6 +351,44 @@ def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
     return [out]
 
 
+@rule(hy.ArgmaxOp, hy.ArgminOp)
+def _arg_extremum(lower: FunctionLowering, op: Operation) -> list[Value]:
+    """A sequential loop along the axis carrying the best value and its index; a NaN wins
+    once, and nothing beats it afterwards (numpy's first NaN)."""
+    source = lower.get(op.operands[0])
+    in_dims = dims_of(lower, source)
+    axis, keep = op.attributes["axis"].value, bool(op.keepdims)  # type: ignore[attr-defined]
+    element = element_type(op.operands[0].type)
+    kept = [i for i in range(len(in_dims)) if i != axis]
+    out_dims = [const(lower, 1) if i == axis else in_dims[i]
+                for i in range(len(in_dims)) if keep or i != axis]
+    beats = hy.GtOp if op.order == ">" else hy.LtOp  # type: ignore[attr-defined]
+
+    def at(ivs: list[Value]) -> Value:
+        outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))
+        start = lower.b.constant(element, op.start(numpy_dtype(element)))  # type: ignore[attr-defined]
+
+        def step(iv: Value, carried: list[Value]) -> list[Value]:
+            best, best_index = carried
+            value = load(lower, source, [iv if i == axis else outer[i] for i in range(len(in_dims))])
+            wins = binary(lower, beats, value, best)
+            if is_float(element):
+                fresh_nan = binary(lower, hy.AndOp, binary(lower, hy.NeOp, value, value),
+                                   binary(lower, hy.EqOp, best, best))
+                wins = binary(lower, hy.OrOp, wins, fresh_nan)
+            return [lower.b.create(hy.SelectOp, [wins, value, best]).result,
+                    lower.b.create(hy.SelectOp, [wins, iv, best_index]).result]
+
+        _, index = sequential(lower, in_dims[axis], [start, const(lower, 0)], step)
+        return lower.b.create(hy.CastOp, [index], result_types=[element_type(op.result.type)]).result
+
+    if not out_dims:
+        return [at([])]
+    out = lower.alloc(op.result.type, out_dims)
+    parallel(lower, out_dims, lambda ivs: store(lower, at(ivs), out, ivs))
+    return [out]
+
+
 @rule(hy.SoftmaxOp)
 def _softmax(lower: FunctionLowering, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])

@@ -125,6 +125,10 @@ CASES = [
     ("min", lambda a: a.min(axis=1, keepdims=True), [F("MN")]),
     ("amin", np.amin, [F("MN")]),
     ("maximum.reduce", lambda a: np.maximum.reduce(a, axis=0), [F("MN")]),
+    ("argmax", lambda a: np.argmax(a, axis=1), [F("MN")]),
+    ("argmax.flat", lambda a: a.argmax(), [I("MN")]),
+    ("argmin", lambda a: np.argmin(a, axis=0, keepdims=True), [F("MN")]),
+    ("argmin.nan", lambda a: np.log(a).argmin(axis=-1), [F("MN")]),
     ("var", lambda a: np.var(a, axis=0), [F("MN")]),
     ("var.ddof", lambda a: a.var(ddof=1), [D("MN")]),
     ("std", lambda a: np.std(a, axis=1, keepdims=True), [F("MN")]),
@@ -207,6 +211,7 @@ def test_docs_list_every_supported_function():
 NOT_DYNAMIC = {
     "reshape": "needs each of them among the sizes",
     "flatten": "the size of a tensor with dynamic dimensions", "ravel": "among the sizes",
+    "argmax.flat": "among the sizes",
     "concatenate.promote": "need result sizes", "hstack": "need result sizes",
     "vstack": "need result sizes", "getitem.slices": "need result sizes",
 }

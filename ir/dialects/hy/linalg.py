@@ -1,4 +1,4 @@
-"""Contractions and reductions: matmul, sum/prod/mean/max/min over axes, softmax."""
+"""Contractions and reductions: matmul, sum/prod/mean/max/min over axes, argmax/argmin, softmax."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ...opdef import (
     int_attr,
 )
 from ...shapes import broadcast_shapes, dims_compatible
-from ...types import Dim, Type, element_type, is_scalar, make_type, shape_of
+from ...types import Dim, Type, element_type, i64, is_scalar, make_type, shape_of
 from .elementwise import AddOp, MaximumOp, MinimumOp, MulOp
 
 
@@ -148,6 +148,53 @@ class MinOp(ReduceOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
         return [np.asarray(np.min(x, initial=_highest(x.dtype), **self.reduce_args()))]
+
+
+class ArgExtremumOp(Operation):
+    """Base of argmax/argmin along one ``axis`` (``keepdims`` keeps it as 1): the ``i64``
+    index of the first extreme element, or of the first NaN (numpy's rule); 0 over an empty
+    axis (numpy raises)."""
+    operand_defs = (OperandDef("input", NUMERIC),)
+    result_defs = (ResultDef("output", NUMERIC),)
+    attr_defs = {"axis": int_attr(), "keepdims": bool_attr(optional=True)}
+    traits = frozenset({Pure})
+    order: ClassVar[str]  # the comparison a new extreme wins by: ">" or "<"
+    reference: ClassVar[Any]
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+        source = operand_types[0]
+        shape = shape_of(source)
+        axis = attributes["axis"].value
+        if not 0 <= axis < len(shape):
+            raise VerifyError(f"axis {axis} is out of range for {source}")
+        keep = "keepdims" in attributes and attributes["keepdims"].value
+        out = tuple(1 if i == axis else d for i, d in enumerate(shape) if keep or i != axis)
+        return [make_type(i64, out)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, axis = args[0], self.attributes["axis"].value  # type: ignore[attr-defined]
+        keep = bool(self.keepdims)  # type: ignore[attr-defined]
+        if x.shape[axis] == 0:
+            shape = tuple(1 if i == axis else d for i, d in enumerate(x.shape) if keep or i != axis)
+            return [np.zeros(shape, np.int64)]
+        return [np.asarray(type(self).reference(x, axis=axis, keepdims=keep), np.int64)]
+
+
+class ArgmaxOp(ArgExtremumOp):
+    """Index of the maximum along ``axis`` (see ``ArgExtremumOp``)."""
+    name = "hy.argmax"
+    order = ">"
+    reference = staticmethod(np.argmax)
+    start = staticmethod(_lowest)  # what any element beats or ties
+
+
+class ArgminOp(ArgExtremumOp):
+    """Index of the minimum along ``axis`` (see ``ArgExtremumOp``)."""
+    name = "hy.argmin"
+    order = "<"
+    reference = staticmethod(np.argmin)
+    start = staticmethod(_highest)
 
 
 class SoftmaxOp(Operation):
