@@ -267,6 +267,14 @@ def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type
     return module  # type: ignore[return-value]
 
 
+TARGETS = ("cpu",)
+
+
+def check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise HycError(f"unknown target '{target}' (hyc compiles for {', '.join(map(repr, TARGETS))})")
+
+
 @dataclass
 class Lowered:
     """Every stage of one compilation, down to LLVM IR (before LLVM's own passes)."""
@@ -281,8 +289,7 @@ def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str 
           target: str = "cpu", entries: bool = False) -> Lowered:
     """Frontend, the -O pipeline, bufferization and LLVM IR. ``prefix`` names the symbols
     (by default a hash of the module, so that modules never clash in one process)."""
-    if target != "cpu":
-        raise HycError(f"unknown target '{target}' (hyc compiles for 'cpu')")
+    check_target(target)
     if opt_level not in (0, 1, 2, 3):
         raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
     from hyc.passes import LOWER_TO_LOOPS, PassManager, optimize, parse_pipeline

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hyc.codegen.compiled import CompiledFunction, CompiledModule, compile_module
+from hyc.codegen.compiled import CompiledFunction, CompiledModule, check_target, compile_module
 from hyc.frontend.tracing import TRACES, Trace, Traced, TracingError, as_value, ir_element, tracing
 from hyc.ir import FileLineColLoc, ModuleOp, print_ir
 from hyc.ir.types import make_type
@@ -116,6 +116,7 @@ class JitFunction:
                  parameter_names: Callable[[], dict[int, str]] | None = None) -> None:
         if opt_level not in (0, 1, 2, 3):
             raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
+        check_target(target)
         self.fn = fn
         self.opt_level, self.target = opt_level, target
         self.name = _symbol(name or str(getattr(fn, "__name__", "function")))

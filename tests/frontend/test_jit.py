@@ -229,6 +229,8 @@ def test_unsupported_return_values_and_arguments():
         hyc.jit(fancy_func, opt_level=7)
     with pytest.raises(TypeError, match="not a parameter"):
         hyc.jit(fancy_func, dynamic={"z": [0]})
+    with pytest.raises(hyc.HycError, match="unknown target 'tpu'"):
+        hyc.jit(fancy_func, target="tpu")
 
 
 # -- signatures and caching ------------------------------------------------------------------------
