@@ -17,7 +17,7 @@ import numpy as np
 from hyc.ir.attributes import BoolAttr, IntAttr, int_array
 from hyc.ir.core import Operation
 from hyc.ir.dialects import hy
-from hyc.ir.types import shape_of
+from hyc.ir.types import scalar_type_for_dtype, shape_of
 
 from .tracing import (
     Traced,
@@ -97,9 +97,26 @@ def _promoted(operands: Sequence[Any], dtype: Any) -> np.dtype:  # type: ignore[
 
 
 def _floating(operands: Sequence[Any], dtype: Any) -> np.dtype:  # type: ignore[type-arg]
-    """Functions defined on floats give float64 for integers and bools, as in numpy."""
+    """Means and variances of integers and bools are float64, as in numpy."""
     found = _promoted(operands, dtype)
     return found if found.kind == "f" else np.dtype(np.float64)
+
+
+def _resolved(ufunc: np.ufunc, operands: Sequence[Any], dtype: Any) -> np.dtype:  # type: ignore[type-arg]
+    """The dtype numpy computes ``ufunc`` in for these operands (exp of int32 is float64, of
+    bool float16), or a located error where hyc has no such dtype."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    parts = tuple(o.dtype if isinstance(o, Traced) else type(o) if type(o) in (int, float)
+                  else np.asarray(o).dtype for o in operands)
+    try:
+        found = ufunc.resolve_dtypes(parts + (None,) * ufunc.nout)[-1]
+    except TypeError as e:
+        raise error(f"numpy.{ufunc.__name__}: {e}") from None
+    if scalar_type_for_dtype(found) is None:
+        raise error(f"numpy.{ufunc.__name__} computes in {found} for these operands, which hyc "
+                    "does not have: convert them first, e.g. with .astype(np.float32)")
+    return found
 
 
 def _numeric_only(name: str, found: np.dtype) -> None:  # type: ignore[type-arg]
@@ -112,7 +129,7 @@ def _simple(ufunc: np.ufunc, op_class: type[Operation], floats: bool = False) ->
     name = ufunc.__name__
 
     def impl(*operands: Any, dtype: Any = None) -> Traced:
-        found = _floating(operands, dtype) if floats else _promoted(operands, dtype)
+        found = _resolved(ufunc, operands, dtype) if floats else _promoted(operands, dtype)
         _numeric_only(name, found)
         return elementwise(op_class, operands, found, f"numpy.{name}")
     UFUNCS[ufunc] = impl
@@ -192,9 +209,9 @@ def _sign(x: Any, dtype: Any = None) -> Traced:
 
 
 def _derived(ufunc: np.ufunc, build: Callable[..., Any]) -> None:
-    """A float function composed of others (all in the promoted float dtype)."""
+    """A float function composed of others (all in the dtype numpy computes it in)."""
     def impl(*operands: Any, dtype: Any = None) -> Any:
-        found = _floating(operands, dtype)
+        found = _resolved(ufunc, operands, dtype)
         return build(*(_astype(o, found) for o in operands), found.type)
     UFUNCS[ufunc] = impl
 
@@ -510,8 +527,10 @@ REDUCTIONS: dict[np.ufunc, Impl] = {
 
 
 def activation(op_class: type[Operation], x: Traced, name: str, axis: int | None = None) -> Traced:
-    """hyc's own elementwise activations (and softmax) as one op; integers become float64."""
-    x = _astype(x, _floating([x], None))
+    """hyc's own activations (and softmax) as one op, in the dtype their numpy forms give:
+    relu keeps integers, the others compute integers in float64."""
+    _numeric_only(name, x.dtype)
+    x = _astype(x, _floating([x], None)) if op_class is not hy.ReluOp else x
     attrs = {} if axis is None else {"axis": IntAttr(axes_of(axis, x.ndim, name)[0])}
     return wrap(x.trace, x.trace.emit(op_class, [x.value], attrs, what=f"hyc.{name}"))
 

@@ -185,6 +185,7 @@ def test_in_place_update_of_an_intermediate_is_functionalized_with_numpy_aliasin
     ("y = x @ np.ones((5, 2), np.float32)", "numpy.matmul: matmul inner dimensions differ"),
     ("y = x + np.ones(4, np.float32)", "could not be broadcast together with shapes f32[3,3] f32[4]"),
     ("y = x.astype(np.float16)", "hyc has no float16 tensors"),
+    ("y = np.exp(x > 0)", "numpy.exp computes in float16 for these operands"),
     ("y = x.reshape(4, -1)", "cannot reshape"),
     ("y = x[5]", "index 5 is out of bounds"),
 ])

@@ -159,6 +159,8 @@ CASES = [
     ("full_like", lambda a: np.full_like(a, 7), [I("MN")]),
     ("copy", lambda a: np.copy(a) + a.copy(), [F("MN")]),
     ("relu.hyc", hyc.relu, [F("MN")]),
+    ("relu.int.hyc", hyc.relu, [I("MN")]),
+    ("sigmoid.int.hyc", hyc.sigmoid, [I("MN")]),
     ("sigmoid.hyc", hyc.sigmoid, [F("MN")]),
     ("softmax.hyc", lambda a: hyc.softmax(a, axis=0), [F("MN")]),
     ("unrolled.for", lambda a: sum(a[i] for i in range(2)), [F("4N")]),
