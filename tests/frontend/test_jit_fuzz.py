@@ -1,5 +1,5 @@
-"""numpy calls on random dtypes and shapes (bools, integers, empty and 0-d arrays included)
-through hyc.jit: hyc agrees with numpy (dtype, shape, values) or raises a located HycError —
+"""numpy calls on random dtypes and shapes (bools, integers, empty and 0-d arrays, Python and
+numpy numbers) through hyc.jit: hyc agrees with numpy (dtype, shape, values) or raises a located HycError —
 never an internal error, nor a plain TypeError or ValueError where numpy has an answer.
 Where numpy itself raises, hyc may raise or follow its documented semantics (an empty max is
 -inf, integer negative powers truncate). ``HYC_NUMPY_FUZZ=5000`` runs more."""
@@ -34,14 +34,20 @@ BINARY = [np.add, np.subtract, np.multiply, np.divide, np.power, np.maximum, np.
 COUNT = int(os.environ.get("HYC_NUMPY_FUZZ", "300"))
 
 
+SCALARS = [2, -3, 0, 0.5, 2.5, True, np.float32(1.5), np.int64(3)]  # closed over, either side
+
+
 def case(seed):
     r = random.Random(seed)
     rng = np.random.default_rng(seed)
     args = []
-    for _ in range(r.choice([1, 2])):
+    for _ in range(r.choice([1, 2, 3])):
         shape, dtype = r.choice(SHAPES), r.choice(DTYPES)
         args.append(rng.random(shape) < 0.5 if dtype is np.bool_
                     else (rng.standard_normal(shape) * 3).astype(dtype))
+    if len(args) == 3:  # an array and a number
+        fn, number, first = r.choice(BINARY), r.choice(SCALARS), r.random() < 0.5
+        return (lambda a: fn(number, a)) if first else (lambda a: fn(a, number)), args[:1]
     return r.choice(UNARY if len(args) == 1 else BINARY), args
 
 
