@@ -335,7 +335,8 @@ def matmul(a: Any, b: Any, dtype: Any = None) -> Traced:
 def _dot(a: Any, b: Any, out: Any = None) -> Any:
     ranks = [np.ndim(x) if not isinstance(x, Traced) else x.ndim for x in (a, b)]
     if 0 in ranks:  # dot takes Python numbers as arrays: no weak promotion
-        return np.multiply(*(o if isinstance(o, Traced) else np.asarray(o) for o in (a, b)))
+        left, right = (o if isinstance(o, Traced) else np.asarray(o) for o in (a, b))
+        return np.multiply(left, right)
     if max(ranks) > 2:
         raise error("numpy.dot of tensors with more than 2 dimensions is not supported while "
                     "tracing (use np.matmul, whose batching rules differ)")

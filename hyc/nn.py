@@ -110,10 +110,15 @@ class Block:
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Block):
             self._children[name] = value
+            self._structure_changed()
         elif isinstance(value, Parameter):
             self._params[name] = value
+            self._structure_changed()
         else:
             object.__setattr__(self, name, value)
+
+    def _structure_changed(self) -> None:
+        """A child or parameter was added or replaced."""
 
     def __getattr__(self, name: str) -> Any:
         params = self.__dict__.get("_params", {})
@@ -179,7 +184,14 @@ class HybridBlock(Block):
             jitted = JitFunction(self.forward, opt_level, target, dynamic,
                                  name=type(self).__name__, parameter_names=self._parameter_ids)
         object.__setattr__(self, "_jit", jitted)
+        object.__setattr__(self, "_hybrid_options", {"opt_level": opt_level, "target": target,
+                                                     "dynamic": dynamic})
         return self
+
+    def _structure_changed(self) -> None:
+        # compiled versions hold the old structure: compile again on the next call
+        if self.__dict__.get("_jit") is not None:
+            self.hybridize(**self._hybrid_options)
 
     def _parameter_ids(self) -> dict[int, str]:
         return {id(p): name for name, p in self.named_parameters()}

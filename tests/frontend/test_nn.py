@@ -218,3 +218,14 @@ def test_ops_of_a_hybridized_block_point_at_the_users_lines():
     assert f'loc("{hybridize.__file__}":{hidden}:' in text  # Dense's matmul, at the user's call
     assert "loc(unknown)" not in text
     assert "/hyc/nn.py" not in text and "jitted.py" not in text
+
+
+def test_adding_a_layer_to_a_hybridized_sequential_compiles_again():
+    net = nn.Sequential(nn.Dense(4)).initialize(seed=0).hybridize()
+    x = floats(2, 3)
+    assert net(x).shape == (2, 4)
+    net.add(nn.Dense(2, in_units=4))
+    net.initialize(seed=1)
+    assert net(x).shape == (2, 2)
+    net.hybridize(False)
+    close(net.hybridize()(x), net.hybridize(False)(x))
