@@ -198,6 +198,26 @@ def _softmax(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: 
     return lower.create(hy.SoftmaxOp, [x], {"axis": IntAttr(axis)})
 
 
+@builtin("argmax", "argmin")
+def _arg_extremum(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+    name = call.func.id  # type: ignore[attr-defined]
+    args = Args(call, ["x", "axis", "keepdims"], 1)
+    x = lower.value(args.nodes["x"], env)
+    rank = len(shape_of(x.type))
+    if not rank or element_type(x.type) == i1:
+        raise LoweringError(f"{name}() needs an integer or float tensor, got {show_type(x.type)}",
+                            call)
+    axis_node = args.get("axis")
+    if axis_node is None and rank > 1:
+        raise LoweringError(f"{name}() of a rank-{rank} tensor needs an axis", call)
+    axis = 0 if axis_node is None else constant_int(axis_node, "axis")
+    (axis,) = normalize_axes([axis], rank, axis_node or call)
+    attrs = {"axis": IntAttr(axis), "keepdims": BoolAttr(constant_bool(args.get("keepdims"),
+                                                                       "keepdims"))}
+    lower.at(call)
+    return lower.create(hy.ArgmaxOp if name == "argmax" else hy.ArgminOp, [x], attrs)
+
+
 # -- shapes ----------------------------------------------------------------------------------------------
 @builtin("transpose")
 def _transpose(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]

@@ -34,6 +34,8 @@ BAD_PROGRAMS = [
      'def add(a: f32, b: f32) -> f32:\n    return a + b\ndef f(x: f32) -> f32:\n    return add(x)\n'),
     ('builtin_arity', 2, 12, 'exp() takes at most 1 argument(s) but 2 were given',
      'def f(x: f32) -> f32:\n    return exp(x, x)\n'),
+    ('argmax_without_axis', 2, 12, 'argmax() of a rank-2 tensor needs an axis',
+     'def f(x: f32[2, 3]) -> i64:\n    return argmax(x)\n'),
     ('dtype_mismatch', 2, 14, 'dtype mismatch: f32[3] and f64[3]',
      'def f(x: f32[3], y: f64[3]) -> f32[3]:\n    return x + y\n'),
     ('float_literal_with_int', 2, 16, 'the number 1.5 cannot be used as i32 without a cast',
