@@ -132,7 +132,7 @@ class JitFunction:
         self._last: Specialization | None = None  # tried first, when every argument is an array
         self._last_arity = -1
         self._by_layout: dict[tuple[Any, ...], Specialization] = {}  # (dtype, shape)s -> version
-        self.latest: Specialization | None = None  # the version the last careful call used
+        self.latest: Specialization | None = None  # the version the last call used
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def _check_dynamic(self, dynamic: Dynamic) -> dict[str, dict[int, str]]:
@@ -179,7 +179,7 @@ class JitFunction:
                 out = spec.function.try_fast(
                     args + (spec.param_arrays if spec.epoch == _EPOCH[0] else spec.gather()))
                 if out is not None:
-                    self._last, self._last_arity = spec, len(args)
+                    self._last, self._last_arity, self.latest = spec, len(args), spec
                     return spec.result(out)
         return self._call(args, kwargs)
 

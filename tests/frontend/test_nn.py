@@ -161,6 +161,14 @@ def test_export_then_load_and_the_cli(tmp_path):
     np.testing.assert_allclose(printed, want.reshape(-1), rtol=1e-6)
 
 
+def test_export_writes_the_version_that_ran_last(tmp_path):
+    net = nn.Sequential(nn.Dense(2)).initialize(seed=0).hybridize()
+    for batch in (1, 3, 1):
+        net(floats(batch, 4))
+    ir_path, _ = net.export(tmp_path / "m")
+    assert "tensor<1x4xf32>" in open(ir_path).read()
+
+
 def _exported(tmp_path):
     net = nn.Sequential(nn.Dense(3, activation="tanh"), nn.Dense(2)).initialize(seed=0)
     net.hybridize()
