@@ -51,6 +51,11 @@ class Specialization:
         self.param_arrays: tuple[np.ndarray, ...] = ()
         self.epoch = -1  # the _EPOCH that param_arrays were gathered in
 
+    def try_fast(self, args: tuple[Any, ...]) -> Any:
+        """The native entry's call with the parameters appended, or None (see CompiledFunction)."""
+        return self.function.try_fast(
+            args + (self.param_arrays if self.epoch == _EPOCH[0] else self.gather()))
+
     def gather(self) -> tuple[np.ndarray, ...]:
         self.param_arrays, self.epoch = tuple(map(_DATA, self.params)), _EPOCH[0]
         return self.param_arrays
@@ -167,8 +172,7 @@ class JitFunction:
             # the version used last, then the one for these arrays' dtypes and shapes
             last = self._last
             if last is not None and len(args) == self._last_arity:
-                out = last.function.try_fast(
-                    args + (last.param_arrays if last.epoch == _EPOCH[0] else last.gather()))
+                out = last.try_fast(args)
                 if out is not None:
                     return out if last.structure == "single" else last.result(out)
             try:
@@ -176,8 +180,7 @@ class JitFunction:
             except AttributeError:  # not all arrays
                 spec = None
             if spec is not None:
-                out = spec.function.try_fast(
-                    args + (spec.param_arrays if spec.epoch == _EPOCH[0] else spec.gather()))
+                out = spec.try_fast(args)
                 if out is not None:
                     self._last, self._last_arity, self.latest = spec, len(args), spec
                     return spec.result(out)
