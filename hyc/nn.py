@@ -20,7 +20,7 @@ from hyc.ir import HycError, print_ir
 from hyc.ir.attributes import ArrayAttr, StringAttr
 
 from . import functions as F
-from .jitted import JitFunction, parameters_changed
+from .jitted import JitFunction, Lowered, parameters_changed
 
 
 class Parameter:
@@ -147,6 +147,33 @@ class Block:
             out[name] = param.data
         return out
 
+    def save_parameters(self, path: str | os.PathLike[str]) -> None:
+        """Write the parameters to an ``.npz`` archive, by name."""
+        np.savez(path, **self.collect_params())
+
+    def load_parameters(self, path: str | os.PathLike[str]) -> None:
+        """Read parameters written by ``save_parameters`` (with ``allow_pickle=False``): every
+        parameter must be there, with its dtype and (known) shape."""
+        from .saved import read_parameters
+        arrays = read_parameters(os.fspath(path))
+        named = dict(self.named_parameters())
+        problems = []
+        if missing := sorted(set(named) - set(arrays)):
+            problems.append(f"it lacks {', '.join(missing)}")
+        if unexpected := sorted(set(arrays) - set(named)):
+            problems.append(f"it holds {', '.join(unexpected)}, which the block does not have")
+        if problems:
+            raise HycError(f"{os.fspath(path)} does not match the block: {'; '.join(problems)}")
+        for name, param in named.items():
+            array = arrays[name]
+            if array.dtype != param.dtype:
+                raise HycError(f"{os.fspath(path)}: '{name}' is {array.dtype}, the parameter "
+                               f"is {param.dtype}")
+            try:
+                param.set_data(array)
+            except ValueError as e:
+                raise HycError(f"{os.fspath(path)}: '{name}': {e}") from None
+
     def initialize(self, seed: int | None = None, force_reinit: bool = False) -> Block:
         """Draw the parameters from a generator seeded with ``seed``; those whose shape
         depends on the input are drawn on the first call."""
@@ -187,6 +214,13 @@ class HybridBlock(Block):
         object.__setattr__(self, "_hybrid_options", {"opt_level": opt_level, "target": target,
                                                      "dynamic": dynamic})
         return self
+
+    def lower(self, *args: Any) -> Lowered:
+        """Trace ``forward`` for these inputs, as ``hyc.jit(f).lower`` does: the IR after the
+        pipeline (``.as_text()``), the LLVM IR, the assembly (whether hybridized or not)."""
+        jitted = self._jit or JitFunction(self.forward, name=type(self).__name__,
+                                          parameter_names=self._parameter_ids)
+        return jitted.lower(*args)
 
     def _structure_changed(self) -> None:
         # compiled versions hold the old structure: compile again on the next call

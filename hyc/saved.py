@@ -27,12 +27,14 @@ def _paths(path: str | os.PathLike[str]) -> tuple[str, str]:
     return base + ".hyir", base + ".npz"
 
 
-def _read_parameters(path: str) -> dict[str, np.ndarray]:
+def read_parameters(path: str) -> dict[str, np.ndarray]:
+    """Named arrays from an ``.npz`` archive, never unpickling; a damaged file is a HycError."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise HycError(f"{path}: not an .npz archive of named arrays")
-            return {name: archive[name] for name in archive.files}
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise HycError(f"{path}: not an .npz archive of named arrays")
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise HycError(f"cannot load the parameters '{path}': {e}") from None
 
@@ -63,7 +65,7 @@ class LoadedModel:
         if len(functions) != 1:
             raise HycError(f"{ir_path}: an exported model has one function, found {len(functions)}")
         func: FuncOp = functions[0]
-        params = _read_parameters(params_path)
+        params = read_parameters(params_path)
         args = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
         names = {n for n, _ in args}
         missing = [p for p in func.parameters if p not in params]  # type: ignore[attr-defined]

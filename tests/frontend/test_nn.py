@@ -237,3 +237,35 @@ def test_adding_a_layer_to_a_hybridized_sequential_compiles_again():
     assert net(x).shape == (2, 2)
     net.hybridize(False)
     close(net.hybridize()(x), net.hybridize(False)(x))
+
+
+def test_save_and_load_parameters(tmp_path):
+    x = floats(2, 5)
+    net = get_net()
+    want = net(x)
+    net.save_parameters(tmp_path / "p.npz")
+    other = nn.Sequential(nn.Dense(256, activation="relu"), nn.Dense(128, activation="relu"),
+                          nn.Dense(2)).hybridize()
+    other.load_parameters(tmp_path / "p.npz")  # shapes come from the file
+    close(other(x), want)
+    np.savez(tmp_path / "s.npz", **{"dense0.weight": net.collect_params()["dense0.weight"],
+                                    "extra": x})
+    with pytest.raises(HycError, match="it lacks dense0.bias, dense1.bias, .*; it holds extra"):
+        get_net().load_parameters(tmp_path / "s.npz")
+    with pytest.raises(HycError, match="'dense0.weight' is float64"):
+        params = dict(net.collect_params())
+        params["dense0.weight"] = params["dense0.weight"].astype(np.float64)
+        np.savez(tmp_path / "q.npz", **params)
+        get_net().load_parameters(tmp_path / "q.npz")
+    np.save(tmp_path / "r.npy", x)
+    with pytest.raises(HycError, match="not an .npz archive"):
+        get_net().load_parameters(tmp_path / "r.npy")
+
+
+def test_a_block_lowers_for_inspection_hybridized_or_not():
+    net = get_net()
+    x = floats(1, 8)
+    net(x)
+    text = net.lower(x).as_text()
+    assert "hy.fused_matmul %x, %dense0.weight, %dense0.bias" in text
+    assert "define" in net.hybridize().lower(x).llvm_ir()
