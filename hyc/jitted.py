@@ -28,12 +28,14 @@ from hyc.ir.types import make_type
 Dynamic = dict[str, "list[int] | dict[int, str]"]
 _DATA = operator.attrgetter("data")  # a block parameter's array
 _LAYOUT = operator.attrgetter("dtype", "shape")  # what selects a version, for array arguments
-_EPOCH = [0]  # counts changes of block parameters' arrays (see parameters_changed)
+_EPOCH = [0]  # counts changes of blocks: parameters' arrays, children (see parameters_changed)
 
 
 def parameters_changed() -> None:
-    """Tell compiled versions to gather their block parameters' arrays again (hyc.nn calls
-    this when a parameter gets a new array; changing an array in place needs nothing)."""
+    """Tell compiled versions to gather their block parameters' arrays again, and to check
+    that their blocks are still built as when traced (hyc.nn calls this when a parameter
+    gets a new array or a block a new child or parameter; changing an array in place needs
+    nothing)."""
     _EPOCH[0] += 1
 
 
@@ -41,24 +43,36 @@ class Specialization:
     """One compiled version of a function: for one signature of its arguments."""
 
     def __init__(self, module: ModuleOp, compiled: CompiledModule, name: str, array_positions: list[int],
-                 params: list[Any], structure: str) -> None:
+                 params: list[Any], structure: str, blocks: Callable[[], Hashable] | None) -> None:
         self.module = module
         self.compiled = compiled
         self.function: CompiledFunction = compiled.functions[name]
         self.array_positions = array_positions  # which bound arguments the compiled code takes
         self.params = params  # block parameters, passed after them
         self.structure = structure  # "single", "tuple" or "list"
+        self.blocks = blocks  # how the traced blocks are built now (for hybridized blocks)
+        self.built = blocks() if blocks else None  # ... and how they were when traced
+        self.stale = False
         self.param_arrays: tuple[np.ndarray, ...] = ()
         self.epoch = -1  # the _EPOCH that param_arrays were gathered in
 
     def try_fast(self, args: tuple[Any, ...]) -> Any:
         """The native entry's call with the parameters appended, or None (see CompiledFunction)."""
-        return self.function.try_fast(
-            args + (self.param_arrays if self.epoch == _EPOCH[0] else self.gather()))
+        arrays = self.param_arrays if self.epoch == _EPOCH[0] else self.gather()
+        return None if self.stale else self.function.try_fast(args + arrays)
 
     def gather(self) -> tuple[np.ndarray, ...]:
+        """The parameters' arrays, after a change to some block (which may make this version
+        stale: then the function is traced again)."""
+        if self.blocks is not None and self.blocks() != self.built:
+            self.stale = True
         self.param_arrays, self.epoch = tuple(map(_DATA, self.params)), _EPOCH[0]
         return self.param_arrays
+
+    def current(self) -> bool:
+        if self.epoch != _EPOCH[0]:
+            self.gather()
+        return not self.stale
 
     def arguments(self, values: list[Any]) -> tuple[Any, ...]:
         arrays = tuple(values[i] if not isinstance(values[i], np.ndarray) or values[i].flags.c_contiguous
@@ -118,7 +132,8 @@ class JitFunction:
 
     def __init__(self, fn: Callable[..., Any], opt_level: int = 2, target: str = "cpu",
                  dynamic: Dynamic | None = None, name: str | None = None,
-                 parameter_names: Callable[[], dict[int, str]] | None = None) -> None:
+                 parameter_names: Callable[[], dict[int, str]] | None = None,
+                 blocks: Callable[[], Hashable] | None = None) -> None:
         if opt_level not in (0, 1, 2, 3):
             raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
         check_target(target)
@@ -132,6 +147,7 @@ class JitFunction:
                 [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
         self.dynamic = self._check_dynamic(dynamic or {})
         self.parameter_names = parameter_names
+        self.blocks = blocks
         self._cache: dict[Hashable, Specialization] = {}
         self._lock = threading.RLock()
         self._last: Specialization | None = None  # tried first, when every argument is an array
@@ -192,6 +208,10 @@ class JitFunction:
         names, values, bound = self._bind(args, kwargs)
         key = tuple(self._key(n, v) for n, v in zip(names, values))
         spec = self._cache.get(key)
+        if spec is not None and not spec.current():  # its blocks changed: start over
+            self._cache.clear()
+            self._by_layout.clear()
+            self._last, spec = None, None
         if spec is None:
             with self._lock:  # one thread traces and compiles a signature; the others wait
                 spec = self._cache.get(key)
@@ -252,7 +272,7 @@ class JitFunction:
     def _specialize(self, names: list[str], values: list[Any], bound: Any) -> Specialization:
         module, positions, params, structure = self._trace(names, values, bound)
         compiled = compile_module(module, self.opt_level, self.target)
-        return Specialization(module, compiled, self.name, positions, params, structure)
+        return Specialization(module, compiled, self.name, positions, params, structure, self.blocks)
 
     def _trace(self, names: list[str], values: list[Any],
                bound: Any) -> tuple[ModuleOp, list[int], list[Any], str]:

@@ -110,15 +110,18 @@ class Block:
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Block):
             self._children[name] = value
-            self._structure_changed()
+            parameters_changed()  # compiled blocks holding this one check their structure
         elif isinstance(value, Parameter):
             self._params[name] = value
-            self._structure_changed()
+            parameters_changed()
         else:
             object.__setattr__(self, name, value)
 
-    def _structure_changed(self) -> None:
-        """A child or parameter was added or replaced."""
+    def structure(self) -> tuple[int, ...]:
+        """What the block is built of, as identities: its parameters and children, all the
+        way down, in order."""
+        return (*map(id, self._params.values()),
+                *(i for child in self._children.values() for i in (id(child), *child.structure())))
 
     def __getattr__(self, name: str) -> Any:
         params = self.__dict__.get("_params", {})
@@ -209,10 +212,9 @@ class HybridBlock(Block):
         jitted = None
         if active:
             jitted = JitFunction(self.forward, opt_level, target, dynamic,
-                                 name=type(self).__name__, parameter_names=self._parameter_ids)
+                                 name=type(self).__name__, parameter_names=self._parameter_ids,
+                                 blocks=self.structure)
         object.__setattr__(self, "_jit", jitted)
-        object.__setattr__(self, "_hybrid_options", {"opt_level": opt_level, "target": target,
-                                                     "dynamic": dynamic})
         return self
 
     def lower(self, *args: Any) -> Lowered:
@@ -221,11 +223,6 @@ class HybridBlock(Block):
         jitted = self._jit or JitFunction(self.forward, name=type(self).__name__,
                                           parameter_names=self._parameter_ids)
         return jitted.lower(*args)
-
-    def _structure_changed(self) -> None:
-        # compiled versions hold the old structure: compile again on the next call
-        if self.__dict__.get("_jit") is not None:
-            self.hybridize(**self._hybrid_options)
 
     def _parameter_ids(self) -> dict[int, str]:
         return {id(p): name for name, p in self.named_parameters()}

@@ -269,3 +269,16 @@ def test_a_block_lowers_for_inspection_hybridized_or_not():
     text = net.lower(x).as_text()
     assert "hy.fused_matmul %x, %dense0.weight, %dense0.bias" in text
     assert "define" in net.hybridize().lower(x).llvm_ir()
+
+
+def test_changing_a_nested_block_of_a_hybridized_block_compiles_again():
+    inner = nn.Sequential(nn.Dense(4, in_units=3))
+    net = nn.Sequential(inner, nn.Dense(2, in_units=4)).initialize(seed=0).hybridize()
+    x = floats(2, 3)
+    net(x)
+    inner.add(nn.Dense(4, activation="tanh", in_units=4))  # deep inside: no call to net
+    net.initialize(seed=1)
+    got = net(x)
+    net.hybridize(False)
+    close(got, net(x))
+    assert len(net.parameters()) == 6
