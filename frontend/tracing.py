@@ -450,6 +450,5 @@ def replace_in_place(target: Traced, new: Traced, what: str) -> Traced:
     return target
 
 
-
 # The numpy tables (which also install Traced's operators and methods).
 from . import numpy_api  # noqa: E402

@@ -164,7 +164,8 @@ class JitFunction:
                                 f"{self.signature}")
             # default names: the parameter's, upper-cased (no 'x' to quote), and the axis
             out[name] = dict(axes) if isinstance(axes, dict) else \
-                {int(a): f"{name.upper()}{int(a) % 100}" for a in axes}
+                {int(a): f"{name.upper()}{a}" if int(a) >= 0 else f"{name.upper()}M{-int(a)}"
+                 for a in axes}
         return out
 
     @property
@@ -252,15 +253,18 @@ class JitFunction:
                 values.append(value)
         return names, values, bound
 
+    def _shape(self, name: str, value: np.ndarray | np.generic) -> tuple[int | str, ...]:
+        """An array argument's shape in the signature: its dynamic axes by name."""
+        axes = self.dynamic.get(name, {})
+        for axis in axes:
+            if not -value.ndim <= axis < value.ndim:
+                raise ValueError(f"dynamic axis {axis} of '{name}' is out of range for an "
+                                 f"array of shape {value.shape}")
+        return tuple(axes.get(i, axes.get(i - value.ndim, d)) for i, d in enumerate(value.shape))
+
     def _key(self, name: str, value: Any) -> Hashable:
         if isinstance(value, (np.ndarray, np.generic)):
-            axes = self.dynamic.get(name, {})
-            for axis in axes:
-                if not -value.ndim <= axis < value.ndim:
-                    raise ValueError(f"dynamic axis {axis} of '{name}' is out of range for an "
-                                     f"array of shape {value.shape}")
-            shape = tuple(axes.get(i, axes.get(i - value.ndim, d)) for i, d in enumerate(value.shape))
-            return ("array", value.dtype.str, shape)
+            return ("array", value.dtype.str, self._shape(name, value))
         try:
             static = _static(value)
             hash(static)
@@ -286,9 +290,7 @@ class JitFunction:
             proxies = []
             for i, (name, value) in enumerate(zip(names, values)):
                 if isinstance(value, (np.ndarray, np.generic)):
-                    axes = self.dynamic.get(name, {})
-                    shape = tuple(axes.get(a, axes.get(a - value.ndim, d)) for a, d in enumerate(value.shape))
-                    t = make_type(ir_element(value.dtype), shape)
+                    t = make_type(ir_element(value.dtype), self._shape(name, value))
                     proxies.append(trace.argument(t, name, f"argument '{name}'"))
                     positions.append(i)
                 else:

@@ -145,7 +145,7 @@ class Block:
         """The parameters by name (``dense0.weight``, ...), as their numpy arrays."""
         out = {}
         for name, param in self.named_parameters():
-            if param.data is None:
+            if not param.initialized:
                 raise HycError(f"parameter '{name}' is not initialized yet")
             out[name] = param.data
         return out
