@@ -14,6 +14,7 @@ import hashlib
 import os
 from array import array as word_array
 from collections.abc import Callable
+from typing import NoReturn
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -22,10 +23,12 @@ from llvmlite import ir
 
 from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir, verify
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
-from hyc.ir.types import DYNAMIC, is_scalar, numpy_dtype, shape_of
+from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
-from . import cache, jit, pyentry
-from .lower import lower_module
+from . import cache, interrupts, jit, pyentry
+from .lower import INTERRUPTED, lower_module
+
+SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the careful path
 
 
 class RunTimeCheckError(HycError, ValueError):
@@ -109,6 +112,11 @@ class CompiledFunction:
                      for t in self.type.inputs]
         self.outputs = [(numpy_dtype(t), shape_of(t)) for t in self.type.results]
         self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address)
+        # a function written at the buffer level may write into any buffer it is given: those
+        # must be writeable arrays (the careful path checks; the native entry does not)
+        self.writes_arguments = any(isinstance(t, MemRefType) for t in self.type.inputs)
+        if self.writes_arguments:
+            entry = None
         self._builtin = pyentry.Builtin(self.name, entry) if entry and _LAYOUT_OK else None
         self._entry = self._builtin.function if self._builtin else None
         # where each result size comes from: a constant, or (argument, axis)
@@ -142,9 +150,9 @@ class CompiledFunction:
         status = self._entry(args, results)
         if status == 0:
             return results[0] if len(results) == 1 else results
-        if status > 0:
-            raise RunTimeCheckError(self.messages[status - 1])
-        return None
+        if status == SLOW_PATH:
+            return None
+        self._failed(status)
 
     def _call(self, args: tuple, out: object) -> object:  # type: ignore[type-arg]
         if len(args) != len(self.plan):
@@ -154,7 +162,8 @@ class CompiledFunction:
         words: list[int] = []
         for i, (value, (dtype, scalar, rank, dims)) in enumerate(zip(args, self.plan)):
             if scalar or type(value) is not np.ndarray or value.dtype is not dtype \
-                    or not value.flags.c_contiguous or value.ndim != rank:
+                    or not value.flags.c_contiguous or value.ndim != rank \
+                    or (self.writes_arguments and not value.flags.writeable):
                 value = self._argument(value, i, bindings)
                 if scalar:
                     words.append(_scalar_word(value))  # type: ignore[arg-type]
@@ -179,7 +188,7 @@ class CompiledFunction:
         packed = word_array("q", words)
         status = self._native(packed.buffer_info()[0])
         if status:
-            raise RunTimeCheckError(self.messages[status - 1])
+            self._failed(status)
         if given is not None:
             for target, result in zip(given, results):
                 if target is not result:
@@ -187,6 +196,11 @@ class CompiledFunction:
             return out
         values = [r[()] if r.ndim == 0 else r for r in results]
         return values[0] if len(values) == 1 else tuple(values) if values else None
+
+    def _failed(self, status: int) -> NoReturn:
+        if status == INTERRUPTED:
+            interrupts.interrupted()
+        raise RunTimeCheckError(self.messages[status - 1])
 
     def _argument(self, value: object, i: int, bindings: dict[str, int]) -> np.ndarray:
         """The full checks: the errors, and conversion of Python scalars."""
@@ -196,6 +210,9 @@ class CompiledFunction:
         check_shape(array, t, dict(bindings) if not is_scalar(t) else bindings, what)
         if array.ndim and not array.flags.c_contiguous:
             raise ArgumentValueError(f"{what} must be C-contiguous (use np.ascontiguousarray)")
+        if self.writes_arguments and not is_scalar(t) and not array.flags.writeable:
+            raise ArgumentValueError(f"{what} must be writeable: @{self.name} is written at the "
+                                     "buffer level, where it may write into any buffer")
         return array
 
     @staticmethod

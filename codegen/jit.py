@@ -18,7 +18,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from . import pyentry
+from . import interrupts, pyentry
 
 _lock = threading.RLock()
 _state: dict[str, object] = {}
@@ -104,6 +104,7 @@ def compile_module(module: ir.Module, opt_level: int) -> JitModule:
         obj = _compiled_objects[-1] if _compiled_objects else b""
         compiled = JitModule(addresses, llvm_ir, tm, parsed, obj)
         _cache[key] = compiled
+        hook_interrupts()
         return compiled
 
 
@@ -130,6 +131,7 @@ def load_object(obj: bytes, names: list[str]) -> dict[str, int]:
             if not all(addresses.values()):
                 raise ValueError("the cached object lacks a function")
             _cache[key] = JitModule(addresses, "", target_machine(), None)  # type: ignore[arg-type]
+            hook_interrupts()
         return _cache[key].addresses
 
 
@@ -164,3 +166,14 @@ _print_callback = PRINT_HOOK(_print_value)
 def _install_runtime() -> None:
     llvm.add_symbol("hyc_print_value", ctypes.cast(_print_callback, ctypes.c_void_p).value)
     llvm.add_symbol(pyentry.TABLE_SYMBOL, ctypes.addressof(pyentry.TABLE))
+    interrupts.add_symbols()
+    hook = llvm.parse_assembly(interrupts.HANDLER_IR)
+    engine: llvm.ExecutionEngine = _state["engine"]  # type: ignore[assignment]
+    engine.add_module(hook)
+    engine.finalize_object()
+    _state["interrupt_handler"] = engine.get_function_address(interrupts.HANDLER)
+
+
+def hook_interrupts() -> None:
+    """(Re)install the SIGINT hook (Python's signal.signal may have replaced it)."""
+    interrupts.install(_state["interrupt_handler"])  # type: ignore[arg-type]

@@ -7,8 +7,11 @@ Every function uses one calling convention, like MLIR's packed wrappers::
 ``%args`` is an array of 64-bit words holding the parameters one after the other (results
 included, as trailing buffer parameters): a buffer takes ``1 + rank`` words (its data
 pointer, then its sizes), a scalar one word (its value in the low bytes). The function
-returns 0, or the number (from 1) of the ``buf.check`` that failed; the module's
-``messages`` say what each means. Buffers are contiguous and row-major, so a buffer in the
+returns 0, or the number (from 1) of the check that failed (a ``buf.check``, an
+allocation, a loop step, the call depth), or ``INTERRUPTED`` (-2) when a
+``buf.interrupt_point`` saw an interrupt; the module's ``messages`` say what each number
+means. Calls between functions go to an internal body that also takes the call depth, so
+that unbounded recursion stops with an error instead of overflowing the stack. Buffers are contiguous and row-major, so a buffer in the
 generated code is its data pointer and its sizes, and an element is reached with one GEP.
 """
 
@@ -20,8 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from llvmlite import ir
 
-from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, Value, YieldOp
+from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, OpResult, Value, YieldOp
 from hyc.ir.diagnostics import HycError
+from hyc.ir.interpreter import MAX_CALL_DEPTH
 from hyc.ir.dialects import buf, hy
 from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, is_scalar, numpy_dtype
@@ -35,6 +39,9 @@ I8P = ir.PointerType(ir.IntType(8))
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
 PACKED = ir.FunctionType(I32, [ir.PointerType(I64)])
+BODY = ir.FunctionType(I32, [ir.PointerType(I64), I64])  # the words and the call depth
+INTERRUPTED = -2
+INTERRUPT_COUNTER = "hyc_interrupts"  # bumped by the process's SIGINT hook (codegen/interrupts.py)
 DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
 
 
@@ -75,8 +82,15 @@ class ModuleCodegen:
     messages: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.functions = {f.sym_name: ir.Function(self.llvm, PACKED, self.prefix + f.sym_name)  # type: ignore[attr-defined]
-                          for f in self.module.functions}
+        self.functions: dict[str, ir.Function] = {}
+        for f in self.module.functions:
+            name = self.prefix + f.sym_name  # type: ignore[attr-defined]
+            body = ir.Function(self.llvm, BODY, name + ".body")
+            body.linkage = "internal"
+            self.functions[f.sym_name] = body  # type: ignore[attr-defined]
+            packed = ir.Function(self.llvm, PACKED, name)  # the entry: depth 0
+            b = ir.IRBuilder(packed.append_basic_block("entry"))
+            b.ret(b.call(body, [packed.args[0], ir.Constant(I64, 0)]))
 
     def run(self) -> ir.Module:
         for func in self.module.functions:
@@ -88,6 +102,15 @@ class ModuleCodegen:
         return existing if existing is not None else ir.Function(
             self.llvm, ir.FunctionType(ret, args), name)
 
+    def message(self, text: str) -> ir.Constant:
+        """The status code that reports ``text``."""
+        self.messages.append(text)
+        return ir.Constant(I32, len(self.messages))
+
+    def interrupt_counter(self) -> ir.GlobalVariable:
+        found = self.llvm.globals.get(INTERRUPT_COUNTER)
+        return found if found is not None else ir.GlobalVariable(self.llvm, I64, INTERRUPT_COUNTER)
+
 
 class FunctionCodegen:
     def __init__(self, parent: ModuleCodegen, func: FuncOp | None,
@@ -95,10 +118,21 @@ class FunctionCodegen:
         self.parent = parent
         self.func = func
         self.fn = fn if fn is not None else parent.functions[func.sym_name]  # type: ignore[union-attr,attr-defined]
+        # Stack memory and values read once per call go in a block of their own in front of
+        # the code (an alloca inside a loop would grow the stack on every iteration).
+        prologue = self.fn.append_basic_block("prologue")
         entry = self.fn.append_basic_block("entry")
+        self.prologue = ir.IRBuilder(prologue)
+        self.prologue.position_before(self.prologue.branch(entry))
         self.b = ir.IRBuilder(entry)
         self.scalars = ScalarEmitter(self.b, parent.llvm)
         self.values: dict[Value, ir.Value | Buffer] = {}
+        self.depth = self.fn.args[1] if func is not None else None
+        self.interrupts_seen: ir.Value | None = None
+
+    def alloca(self, t: ir.Type, count: int = 1) -> ir.Value:
+        """Stack memory allocated once per call, in the prologue."""
+        return self.prologue.alloca(t, ir.Constant(I64, count))
 
     # -- values -----------------------------------------------------------------------------------
     def get(self, value: Value) -> ir.Value:
@@ -113,7 +147,7 @@ class FunctionCodegen:
 
     def run(self) -> None:
         assert self.func is not None
-        (words,) = self.fn.args
+        words = self.fn.args[0]
         self.unpack_all(words, list(self.func.body.args))
         self.block(self.func.body)
 
@@ -142,7 +176,7 @@ class FunctionCodegen:
 
     def pack(self, values: list[Value]) -> ir.Value:
         """The argument words for a call, on the stack."""
-        words = self.b.alloca(I64, ir.Constant(I64, sum(word_count(v.type) for v in values)))
+        words = self.alloca(I64, max(sum(word_count(v.type) for v in values), 1))
         offset = 0
         for v in values:
             found = self.values[v]
@@ -181,19 +215,32 @@ class FunctionCodegen:
         self.b.ret(ir.Constant(I32, 0))
 
     def op_func_call(self, op: Operation) -> None:
-        assert isinstance(op, CallOp)
+        assert isinstance(op, CallOp) and self.depth is not None
         callee = self.parent.functions[op.callee]  # type: ignore[attr-defined]
-        status = self.b.call(callee, [self.pack(list(op.operands))])
+        depth = self.b.add(self.depth, ir.Constant(I64, 1))
+        self.require(self.b.icmp_signed("<", depth, ir.Constant(I64, MAX_CALL_DEPTH)), op,
+                     f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)")
+        status = self.b.call(callee, [self.pack(list(op.operands)), depth])
         self.fail_unless(self.b.icmp_signed("==", status, ir.Constant(I32, 0)), status)
 
     def fail_unless(self, ok: ir.Value, status: ir.Value) -> None:
         with self.b.if_then(self.b.not_(ok), likely=False):
             self.b.ret(status)
 
+    def require(self, ok: ir.Value, op: Operation, message: str) -> None:
+        """Stop with ``message`` (located at ``op``) unless ``ok``."""
+        self.fail_unless(ok, self.parent.message(f"{describe(op.loc)}: {message}"))
+
     def op_buf_check(self, op: Operation) -> None:
-        self.parent.messages.append(f"{describe(op.loc)}: {op.attributes['message'].value}")  # type: ignore[attr-defined]
-        code = ir.Constant(I32, len(self.parent.messages))
-        self.fail_unless(self.get(op.operands[0]), code)
+        self.require(self.get(op.operands[0]), op, op.attributes["message"].value)  # type: ignore[attr-defined]
+
+    def op_buf_interrupt_point(self, op: Operation) -> None:
+        counter = self.parent.interrupt_counter()
+        if self.interrupts_seen is None:  # the count when the call began
+            self.interrupts_seen = self.prologue.load_atomic(counter, "monotonic", 8)
+        now = self.b.load_atomic(counter, "monotonic", 8)
+        self.fail_unless(self.b.icmp_signed("==", now, self.interrupts_seen),
+                         ir.Constant(I32, INTERRUPTED))
 
     def op_buf_dim(self, op: Operation) -> None:
         self.values[op.result] = self.buffer(op.operands[0]).sizes[op.axis]  # type: ignore[attr-defined]
@@ -205,11 +252,28 @@ class FunctionCodegen:
         for d in t.shape:
             sizes.append(ir.Constant(I64, d) if isinstance(d, int) else next(given))
         element = llvm_type(t.element)
-        count = Buffer(ir.Constant(ir.PointerType(element), None), sizes, element).count(self.b)
-        nbytes = self.b.mul(count, ir.Constant(I64, numpy_dtype(t.element).itemsize))
+        nbytes = self.byte_count(op, sizes, numpy_dtype(t.element).itemsize)
         malloc = self.parent.runtime("malloc", I8P, [I64])
         raw = self.b.call(malloc, [self.b.add(nbytes, ir.Constant(I64, 1))])  # never malloc(0)
+        self.require(self.b.icmp_unsigned("!=", raw, ir.Constant(I8P, None)), op,
+                     "out of memory")
         self.values[op.result] = Buffer(self.b.bitcast(raw, ir.PointerType(element)), sizes, element)
+
+    def byte_count(self, op: Operation, sizes: list[ir.Value], itemsize: int) -> ir.Value:
+        """The bytes of a buffer of ``sizes``, checked: no size negative, no overflow."""
+        total: ir.Value = ir.Constant(I64, itemsize)
+        ok: ir.Value = ir.Constant(ir.IntType(1), 1)
+        for size in sizes:
+            if isinstance(size, ir.Constant):
+                if size.constant < 0:
+                    ok = ir.Constant(ir.IntType(1), 0)
+            else:
+                ok = self.b.and_(ok, self.b.icmp_signed(">=", size, ir.Constant(I64, 0)))
+            product = self.b.smul_with_overflow(total, size)
+            ok = self.b.and_(ok, self.b.not_(self.b.extract_value(product, 1)))
+            total = self.b.extract_value(product, 0)
+        self.require(ok, op, "a buffer size is negative or too large")
+        return total
 
     def op_buf_free(self, op: Operation) -> None:
         free = self.parent.runtime("free", ir.VoidType(), [I8P])
@@ -255,20 +319,20 @@ class FunctionCodegen:
             code = ir.Constant(I32, DTYPE_CODES[numpy_dtype(v.type).name])
             last = ir.Constant(I32, int(i == len(op.operands) - 1))
             if isinstance(found, Buffer):
-                sizes = self.b.alloca(I64, ir.Constant(I64, max(len(found.sizes), 1)))
+                sizes = self.alloca(I64, max(len(found.sizes), 1))
                 for k, size in enumerate(found.sizes):
                     self.b.store(size, self.b.gep(sizes, [ir.Constant(I64, k)]))
                 args = [code, ir.Constant(I64, len(found.sizes)), self.b.bitcast(found.data, I8P),
                         sizes, last]
             else:
-                cell = self.b.alloca(found.type)
+                cell = self.alloca(found.type)
                 self.b.store(found, cell)
                 args = [code, ir.Constant(I64, 0), self.b.bitcast(cell, I8P),
-                        self.b.alloca(I64), last]
+                        self.alloca(I64), last]
             self.b.call(hook, args)
         if not op.operands:
             self.b.call(hook, [ir.Constant(I32, -1), ir.Constant(I64, 0),
-                               ir.Constant(I8P, None), self.b.alloca(I64), ir.Constant(I32, 1)])
+                               ir.Constant(I8P, None), self.alloca(I64), ir.Constant(I32, 1)])
 
     # -- loops and branches ---------------------------------------------------------------------
     def counted_loop(self, upper: ir.Value, carried: list[ir.Value], body) -> list[ir.Value]:  # type: ignore[no-untyped-def]
@@ -352,7 +416,7 @@ class FunctionCodegen:
         its body is plain computation (no checks, calls, prints or allocations inside)."""
         # Only the function body's own loops: never loops nested in loops or outlined bodies.
         if self.func is None or op.parent is not self.func.body or any(
-                nested.name in UNTHREADABLE for nested in op.walk()):
+                reports_status(nested) for nested in op.walk()):
             return False
         sizes = self.work_sizes(op)
         if all(isinstance(s, ir.Constant) for s in sizes) and math.prod(
@@ -418,6 +482,9 @@ class FunctionCodegen:
         assert isinstance(op, ForOp)
         body = op.body
         lower, upper, step = (self.get(v) for v in op.operands[:3])
+        if not positive_constant(op.operands[2]):
+            self.require(self.b.icmp_signed(">", step, ir.Constant(I64, 0)), op,
+                         "scf.for step must be positive")
         inits = self.flatten([self.values[v] for v in op.operands[3:]])
 
         def step_body(iv: ir.Value, carried: list[ir.Value]) -> list[ir.Value]:
@@ -452,7 +519,20 @@ class FunctionCodegen:
 # costs some tens of microseconds).
 PARALLEL_WORK = 1 << 18
 MATMUL_WORK = 1 << 22
-UNTHREADABLE = {"buf.check", "buf.print", "buf.alloc", "buf.free", "func.call"}
+UNTHREADABLE = {"buf.check", "buf.print", "buf.alloc", "buf.free", "func.call",
+                "buf.interrupt_point"}
+
+
+def positive_constant(value: Value) -> bool:
+    attr = value.op.attributes.get("value") if isinstance(value, OpResult) and \
+        value.op.name == "hy.constant" else None
+    return attr is not None and attr.array.ndim == 0 and int(attr.array) > 0  # type: ignore[attr-defined]
+
+
+def reports_status(op: Operation) -> bool:
+    """Whether ``op`` may stop the function with a status (an outlined body cannot): a loop
+    whose step is not a known positive constant checks it."""
+    return op.name in UNTHREADABLE or (isinstance(op, ForOp) and not positive_constant(op.operands[2]))
 
 
 def free_values(op: Operation) -> list[Value]:

@@ -185,22 +185,39 @@ class Kernel:
         a wide strip of accumulators, so ``rhs`` streams through row by row."""
         b = self.fc.b
         self.has_rows = has_rows
-        tall = b.icmp_signed(">=", m, ir.Constant(I64, 4)) if has_rows else ir.Constant(
-            ir.IntType(1), 0)
+        packed = self.packing_buffer(m, k) if has_rows else ir.Constant(I8P, None)
+        # without memory for the packed strip (malloc failed), the short path does it all
+        tall = b.icmp_unsigned("!=", packed, ir.Constant(I8P, None))
         with b.if_else(tall) as (then, otherwise):
             with then:
                 done = self.strips(batch_ivs, m, n, k, ir.Constant(I64, 0), rows=4, vectors=2,
-                                   pack=True)
+                                   pack=packed)
                 self.leftover_columns(batch_ivs, m, n, k, done)
             with otherwise:  # ever narrower strips, so that a narrow matrix still gets tiles
                 done = ir.Constant(I64, 0)
                 for vectors in (16, 4, 1):
                     done = self.strips(batch_ivs, m, n, k, done, rows=1, vectors=vectors,
-                                       pack=False)
+                                       pack=None)
                 self.leftover_columns(batch_ivs, m, n, k, done)
+        b.call(self.fc.parent.runtime("free", ir.VoidType(), [I8P]), [packed])
+
+    def packing_buffer(self, m: ir.Value, k: ir.Value) -> ir.Value:
+        """Memory for one packed strip of ``rhs`` when there are rows enough to use it (4 or
+        more), else null; null too when malloc fails."""
+        b = self.fc.b
+        before = b.block
+        with b.if_then(b.icmp_signed(">=", m, ir.Constant(I64, 4))):
+            malloc = self.fc.parent.runtime("malloc", I8P, [I64])
+            width = 2 * self.lanes * self.element_bytes
+            raw = b.call(malloc, [b.add(b.mul(k, ir.Constant(I64, width)), ir.Constant(I64, 64))])
+            inside = b.block
+        packed = b.phi(I8P)
+        packed.add_incoming(ir.Constant(I8P, None), before)
+        packed.add_incoming(raw, inside)
+        return packed
 
     def strips(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
-               start: ir.Value, rows: int, vectors: int, pack: bool) -> ir.Value:
+               start: ir.Value, rows: int, vectors: int, pack: ir.Value | None) -> ir.Value:
         """Full strips of ``vectors`` vectors from column ``start``; where they end. With sizes
         known when compiling, strips that cannot run are not emitted at all."""
         b = self.fc.b
@@ -220,11 +237,8 @@ class Kernel:
         # reading it in place would touch a new page for every row of a wide matrix.
         from .lower import Buffer
         packed: Buffer | None = None
-        if pack:
-            malloc = self.fc.parent.runtime("malloc", I8P, [I64])
-            nbytes = b.mul(b.mul(k, width), ir.Constant(I64, self.element_bytes))
-            raw = b.call(malloc, [b.add(nbytes, ir.Constant(I64, 64))])
-            packed = Buffer(b.bitcast(raw, ir.PointerType(self.lhs.element)), [k, width],
+        if pack is not None:
+            packed = Buffer(b.bitcast(pack, ir.PointerType(self.lhs.element)), [k, width],
                             self.lhs.element)
 
         def strip(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
@@ -243,8 +257,6 @@ class Kernel:
             return []
 
         self.fc.stepped_loop(start, full_cols, width, [], strip)
-        if packed is not None:
-            b.call(self.fc.parent.runtime("free", ir.VoidType(), [I8P]), [raw])
         return full_cols
 
     def leftover_columns(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,

@@ -1,6 +1,7 @@
 """Loading exported models: ``path.hyir`` (textual IR) plus ``path.npz`` (parameters).
 
-Loading can never run code: the IR is parsed and verified, the arrays are read with
+Loading can never run code: the IR is parsed and verified (and must be at the tensor level,
+where compiled code is in bounds by construction), the arrays are read with
 ``allow_pickle=False``, and every array must match the argument it is for (name, dtype,
 shape) before anything is compiled.
 """
@@ -17,6 +18,7 @@ from hyc.codegen.compiled import CompiledFunction, compile_module
 from hyc.ir import FuncOp, HycError, parse_module, verify
 from hyc.ir.interpreter import ArgumentTypeError
 from hyc.ir.types import DYNAMIC, numpy_dtype, shape_of
+from hyc.passes.safety import is_buffer_level
 
 
 def _paths(path: str | os.PathLike[str]) -> tuple[str, str]:
@@ -65,6 +67,10 @@ class LoadedModel:
         if len(functions) != 1:
             raise HycError(f"{ir_path}: an exported model has one function, found {len(functions)}")
         func: FuncOp = functions[0]
+        if is_buffer_level(func):
+            raise HycError(f"{ir_path}: an exported model is tensor-level IR, as export writes "
+                           "it; this one holds buffer-level values or ops, which hyc.load refuses",
+                           func.loc)
         params = read_parameters(params_path)
         args = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
         names = {n for n, _ in args}

@@ -16,7 +16,7 @@ import re
 
 from .attributes import Attribute
 from .core import Block, Operation, Region, Value
-from .opdef import IsolatedFromAbove
+from .opdef import IsolatedFromAbove, Terminator
 from .types import format_result_types
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
@@ -133,8 +133,9 @@ class Printer:
         in_types = [v.type for v in op.operands]
         out_types = [r.type for r in op.results]
         everything = in_types + out_types
-        if not everything and not self.generic:
-            return
+        if not everything and not self.generic and (op.has_trait(Terminator) or op.regions):
+            return  # nothing follows in its block, or its regions end it: no operand can be misread
+
         if everything and not self.generic and all(t == everything[0] for t in everything):
             self.write(f" : {everything[0]}")
             return

@@ -23,6 +23,7 @@ from hyc.ir.types import MemRefType, TensorType, Type, element_type, shape_of
 from .bufferize_ops import check_equal, const, dims_of, load, lowering_rule, store
 from .manager import Pass, register_pass
 from .memory import plan_function
+from .safety import is_buffer_level
 
 
 def memref_for(t: Type) -> Type:
@@ -199,6 +200,8 @@ class FunctionLowering:
             inits.append(self.copy_of(init, old.type) if isinstance(init.type, MemRefType)
                          else init)
         new = self.b.insert(ForOp.create(lower, upper, step, inits, loc=op.loc))
+        # the program chose this loop's trip count: it polls for Ctrl-C on every iteration
+        new.body.append(buf.InterruptPointOp(loc=op.loc))
         old_body = op.regions[0].block
         self.map.update(zip(old_body.args, new.body.args))
         for arg, old in zip(new.body.args, old_body.args):
@@ -324,8 +327,10 @@ class Bufferize(Pass):
 
     def run(self, module: ModuleOp) -> None:
         signatures = {f.sym_name: f for f in module.functions}  # type: ignore[attr-defined]
-        lowered = [FunctionLowering(f, signatures).run() for f in module.functions]  # type: ignore[arg-type]
-        for old, new in zip(list(module.functions), lowered):
+        # functions written at the buffer level are there already (and hardened)
+        tensor_level = [f for f in module.functions if not is_buffer_level(f)]
+        lowered = [FunctionLowering(f, signatures).run() for f in tensor_level]  # type: ignore[arg-type]
+        for old, new in zip(tensor_level, lowered):
             module.body.insert(module.body.ops.index(old), new)
             old.drop_all_references()
             module.body.ops.remove(old)

@@ -13,5 +13,6 @@ O3 = ("inline,canonicalize,refine-shapes,canonicalize,fold-loops,canonicalize,cs
 
 LEVELS = {0: O0, 1: O1, 2: O2, 3: O3}
 
-# From the optimized tensor level to the buffer level the backends start from.
-LOWER_TO_LOOPS = "bufferize,canonicalize,cse,canonicalize,licm,dce"
+# From the optimized tensor level to the buffer level the backends start from (functions
+# written at the buffer level are checked and guarded first: passes/safety.py).
+LOWER_TO_LOOPS = "harden-buffers,bufferize,canonicalize,cse,canonicalize,licm,dce"

@@ -34,3 +34,12 @@ __attribute__((weak)) void hyc_print_value(int32_t code, int64_t rank, void *dat
     if (code >= 0) print_nested(code, (const char *)data, rank, sizes, 0);
     printf(last ? "\n" : " ");
 }
+
+/* Compiled loops whose trip count the program chose stop with status -2 once this counter
+ * moves during the call: a program's SIGINT handler calls hyc_interrupt() (it is
+ * async-signal-safe) to stop a long-running hyc function. */
+__attribute__((weak)) volatile int64_t hyc_interrupts = 0;
+
+__attribute__((weak)) void hyc_interrupt(void) {
+    __atomic_fetch_add(&hyc_interrupts, 1, __ATOMIC_RELAXED);
+}

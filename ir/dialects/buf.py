@@ -224,6 +224,18 @@ class CheckOp(Operation):
         return []
 
 
+class InterruptPointOp(Operation):
+    """Stops the function when the process was interrupted (Ctrl-C) while it ran: the first op
+    of every sequential loop whose trip count the program chose, so that a long loop answers
+    ``KeyboardInterrupt`` within an iteration. (The interpreter is Python: Python itself
+    interrupts it.)"""
+    name = "buf.interrupt_point"
+    traits = frozenset({HasSideEffects})
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return []
+
+
 class PrintOp(Operation):
     """Prints scalars and buffers like ``hy.print``."""
     name = "buf.print"

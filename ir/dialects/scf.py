@@ -81,6 +81,9 @@ class ForOp(Operation):
                           carried)
         if len(self.regions[0].blocks) != 1:
             raise VerifyError("the loop body must be one block")
+        step = _constant_int(self.operands[2])
+        if step is not None and step <= 0:
+            raise VerifyError(f"scf.for step must be positive, got {step}")
         arg_types = [a.type for a in self.body.args]
         if not arg_types or arg_types[0] != index:
             raise VerifyError("the loop body's first argument must be the index induction variable")
