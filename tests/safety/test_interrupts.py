@@ -22,7 +22,6 @@ SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading, time
     import numpy as np
     import hyc
-from hyc.ir import Interpreter, parse_module
     mod = hyc.compile(sys.argv[1], opt_level=int(sys.argv[2]))
     {setup}
     sent = []
