@@ -3,8 +3,17 @@
 An entry is keyed by everything that decides the machine code: the source text, the
 optimization level, the target, the CPU's name and features, the versions of hyc, numpy and
 LLVM, and the compiler's own files (their sizes and modification times). Writes are atomic
-(a temporary file renamed into place); an entry that fails to read,
-to parse or to match its checksum is ignored and recompiled, never trusted.
+(a temporary file renamed into place). One digest covers every file of an entry (the
+metadata, which the calls trust for types and sizes, and the object code): an entry that
+fails to read, to parse or to match its digest is ignored and recompiled, never trusted.
+
+The threat model (docs/backend.md, "Safety"): the cache holds machine code that hyc loads
+and runs, so whoever can write to the directory can run code in every process that uses it.
+The digest catches damage (a disk error, a truncated write, an edit by hand), not an
+attacker, who can write a matching digest; the defence is the directory's permissions. As
+pip and ccache do, hyc creates it private to its user (0700) and refuses to use one that
+another user owns or that others may write to: it then compiles without the cache and warns
+once.
 
 ``HYC_CACHE_DIR`` chooses the directory (default ``$XDG_CACHE_HOME/hyc`` or ``~/.cache/hyc``);
 ``HYC_CACHE_DIR=off`` turns the cache off. ``hyc --clear-cache`` or ``hyc.clear_cache()``
@@ -20,9 +29,10 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_dir() -> Path | None:
@@ -59,10 +69,40 @@ def compiler_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def digest(meta: dict, obj: bytes) -> str:  # type: ignore[type-arg]
+    """One hash over an entry's metadata (all but the digest itself) and its object code."""
+    body = json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True)
+    return hashlib.sha256(body.encode() + b"\0" + obj).hexdigest()
+
+
+_warned: set[str] = set()
+
+
+def trusted_dir(directory: Path, create: bool) -> bool:
+    """Whether ``directory`` is this user's own and private from writers (created so when
+    ``create``); a warning, once per directory, when it is not."""
+    try:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = directory.stat()
+    except OSError:
+        return False
+    owner_ok = not hasattr(os, "getuid") or status.st_uid == os.getuid()
+    if owner_ok and not status.st_mode & 0o022:
+        return True
+    if str(directory) not in _warned:
+        _warned.add(str(directory))
+        warnings.warn(f"hyc: not using the compiled-code cache {directory}: "
+                      f"{'another user owns it' if not owner_ok else 'others may write to it'}, "
+                      "and it holds machine code that hyc runs (chmod 700 it, or set "
+                      "HYC_CACHE_DIR)", RuntimeWarning, stacklevel=3)
+    return False
+
+
 def load(key: str) -> tuple[dict, bytes] | None:  # type: ignore[type-arg]
-    """The metadata and object code of an entry, if it is there and intact."""
+    """The metadata and object code of an entry, if it is there, intact and trusted."""
     directory = cache_dir()
-    if directory is None:
+    if directory is None or not directory.is_dir() or not trusted_dir(directory, create=False):
         return None
     try:
         meta = json.loads((directory / f"{key}.json").read_text())
@@ -70,7 +110,7 @@ def load(key: str) -> tuple[dict, bytes] | None:  # type: ignore[type-arg]
     except (OSError, ValueError):
         return None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key \
-            or meta.get("object_sha256") != hashlib.sha256(obj).hexdigest():
+            or meta.get("digest") != digest(meta, obj):
         return None
     return meta, obj
 
@@ -80,9 +120,11 @@ def store(key: str, meta: dict, obj: bytes) -> None:  # type: ignore[type-arg]
     directory = cache_dir()
     if directory is None:
         return
-    meta = {**meta, "format": FORMAT, "key": key, "object_sha256": hashlib.sha256(obj).hexdigest()}
+    meta = {**meta, "format": FORMAT, "key": key}
+    meta["digest"] = digest(meta, obj)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        if not trusted_dir(directory, create=True):
+            return
         _atomic_write(directory / f"{key}.o", obj)
         _atomic_write(directory / f"{key}.json", json.dumps(meta).encode())
     except OSError:

@@ -61,3 +61,34 @@ def test_an_edited_compiler_does_not_reuse_old_entries(monkeypatch):
     assert key == cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
     monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "edited")
     assert key != cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
+
+
+def test_damaged_metadata_is_recompiled_not_trusted(tmp_path):
+    """The metadata says what the machine code computes on (types, sizes): an entry whose
+    metadata was edited (f32 turned into f64) fails its digest and is compiled again."""
+    first = run_compile(tmp_path)
+    (meta,) = tmp_path.glob("*.json")
+    meta.write_text(meta.read_text().replace("f32", "f64"))
+    assert run_compile(tmp_path) == first
+    assert "xf64" not in meta.read_text()
+
+
+def test_a_cache_others_may_write_to_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    script = ("import warnings, hyc, numpy as np\n"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              "    m = hyc.compile('def f(a: f32) -> f32:\\n    return a + 1.0\\n')\n"
+              "print(m.f(np.float32(1)), [str(w.message) for w in caught])\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={"HYC_CACHE_DIR": str(shared), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert "2.0" in done.stdout and "others may write to it" in done.stdout
+    assert list(shared.iterdir()) == []
+
+
+def test_a_new_cache_directory_is_private(tmp_path):
+    run_compile(tmp_path / "fresh")
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o700
