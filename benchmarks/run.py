@@ -1,6 +1,6 @@
 """hyc beside numpy and, where installed, numba, PyTorch, JAX and ONNX Runtime.
 
-    python benchmarks/run.py            # everything (B1..B4)
+    python benchmarks/run.py            # everything (B1..B5)
     python benchmarks/run.py B1 B3      # some sections
 
 Every section runs its contenders in the same process on the same inputs, interleaving the
@@ -325,7 +325,32 @@ def b4() -> None:
         print(f"  {name:<40} {min(samples):>8.3f} {statistics.median(samples):>8.3f}")
 
 
-SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4}
+def b5() -> None:
+    """The -O2 pipeline on ever longer programs: its time should grow linearly in the ops."""
+    from hyc.frontend.irgen import compile_source
+    from hyc.ir import print_ir
+    from hyc.passes import optimize
+    print("\nB5  -O2 pipeline (verified after each pass) on y = y + b repeated, seconds")
+    print(f"  {'terms':>8} {'ops in':>8} {'seconds':>8} {'us/op':>8}  native compile, s")
+    for terms in (500, 1000, 2000, 5000, 10000, 20000):
+        body = "".join("    y = y + b\n" for _ in range(terms))
+        source = f"def f(x: f32[N, 4], b: f32[4]) -> f32[N, 4]:\n    y = x\n{body}    return y\n"
+        module = compile_source(source, "chain.hy")
+        ops = sum(1 for _ in module.walk())
+        start = time.perf_counter()
+        optimize(module, 2)
+        seconds = time.perf_counter() - start
+        native = ""
+        if terms <= 5000:  # the whole compile, LLVM included, once
+            start = time.perf_counter()
+            os.environ["HYC_CACHE_DIR"] = "off"
+            import hyc
+            hyc.compile(print_ir(compile_source(source, "chain.hy")))
+            native = f"{time.perf_counter() - start:.2f}"
+        print(f"  {terms:>8} {ops:>8} {seconds:>8.3f} {seconds / ops * 1e6:>8.1f}  {native}")
+
+
+SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5}
 
 if __name__ == "__main__":
     chosen = [a.upper() for a in sys.argv[1:]] or list(SECTIONS)

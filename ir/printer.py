@@ -28,7 +28,10 @@ class Printer:
         self.generic = generic
         self.parts: list[str] = []
         self.indent = 0
-        self.scopes: list[tuple[dict[Value, str], set[str], list[int]]] = []
+        # per scope: the names given, the names taken, the counters of unnamed results and
+        # arguments, and per hint the last suffix taken (the smallest free suffix only grows,
+        # so a thousand values hinted "y" are named in linear time)
+        self.scopes: list[tuple[dict[Value, str], set[str], list[int], dict[str, int]]] = []
         self.all_names: dict[Value, str] = {}  # every name given, for reports about the text
         self.start_scope()
 
@@ -44,21 +47,25 @@ class Printer:
 
     # -- value names: unique per isolated scope (a function), hints kept where possible --------
     def start_scope(self) -> None:
-        self.scopes.append(({}, set(), [0, 0]))
+        self.scopes.append(({}, set(), [0, 0], {}))
 
     def end_scope(self) -> None:
         self.scopes.pop()
 
     def name(self, value: Value) -> str:
-        names, used, counters = self.scopes[-1]
+        names, used, counters, suffixes = self.scopes[-1]
         if value in names:
             return names[value]
         hint = value.name_hint
         if hint and _IDENT.fullmatch(hint):
-            candidate, k = hint, 0
+            candidate, k = hint, suffixes.get(hint, 0)
+            if candidate in used:
+                k += 1
+                candidate = f"{hint}_{k}"
             while candidate in used:
                 k += 1
                 candidate = f"{hint}_{k}"
+            suffixes[hint] = k
         else:
             is_arg = not hasattr(value, "op")
             prefix, slot = ("arg", 1) if is_arg else ("", 0)

@@ -93,9 +93,13 @@ class FuseElementwise(Pass):
     def run(self, module: ModuleOp) -> None:
         blocks = [b for op in module.walk() for r in op.regions for b in r.blocks]
         for block in blocks:
+            # positions, for ordering a group's members; a fused op takes its root's place
+            self.position = {op: i for i, op in enumerate(block.ops)}
+            self.rewriter = Rewriter(deferred=True)
             for root in reversed(list(block.ops)):
-                if root.parent is block and fusible(root):
+                if root.parent is block and not root.erased and fusible(root):
                     self.fuse_from(root, block)
+            self.rewriter.finish()
 
     def grow(self, root: Operation, block: Block) -> list[Operation]:
         members, frontier = {root}, [root]
@@ -108,7 +112,7 @@ class FuseElementwise(Pass):
                     continue
                 members.add(p)
                 frontier.append(p)
-        return sorted(members, key=block.ops.index)
+        return sorted(members, key=self.position.__getitem__)
 
     def fuse_from(self, root: Operation, block: Block) -> None:
         members = self.grow(root, block)
@@ -139,8 +143,9 @@ class FuseElementwise(Pass):
         if not derivable(inputs, root.result.type):
             return
         fused = build_fused(members, root, inputs, aliases)
-        rewriter = Rewriter()
+        rewriter = self.rewriter
         rewriter.insert_before(root, fused)
+        self.position[fused] = self.position[root]
         fused.result.name_hint = root.result.name_hint
         root.result.replace_all_uses_with(fused.result)
         for op in reversed(members):

@@ -41,15 +41,31 @@ def is_splat_of(value: Value, number: float) -> bool:
 
 
 class Rewriter:
-    """What patterns may do to the IR; it tracks that something changed."""
+    """What patterns may do to the IR. It tracks that something changed and tells the driver
+    which ops to look at again: new ops, users of replaced values, producers of erased ops'
+    operands (they may have become dead)."""
 
-    def __init__(self) -> None:
+    def __init__(self, revisit: Callable[[Operation], None] = lambda op: None,
+                 deferred: bool = False) -> None:
         self.changed = False
+        self.revisit = revisit
+        # Deferred: erased ops stay listed (marked) in their blocks until finish(), which
+        # takes them out with one pass per block: erasing k ops of an n-op block costs O(n),
+        # not O(k n). Only for walks that skip erased ops (the greedy driver, CSE).
+        self.deferred = deferred
+        self.holding: list[Block] = []
+
+    def set_operand(self, op: Operation, index: int, value: Value) -> None:
+        """Change one operand of ``op`` in place."""
+        op.set_operand(index, value)
+        self.changed = True
+        self.revisit(op)
 
     def insert_before(self, anchor: Operation, op: Operation) -> Operation:
         assert anchor.parent is not None
         anchor.parent.insert(anchor.parent.ops.index(anchor), op)
         self.changed = True
+        self.revisit(op)
         return op
 
     def constant(self, anchor: Operation, attr: DenseAttr) -> Value:
@@ -60,20 +76,34 @@ class Rewriter:
         for result, value in zip(op.results, values):
             if value.name_hint is None:
                 value.name_hint = result.name_hint
+            for use in result.uses:
+                self.revisit(use.op)
             result.replace_all_uses_with(value)
         self.erase(op)
 
     def erase(self, op: Operation) -> None:
-        op.erase()
+        for operand in op.operands:
+            if isinstance(operand, OpResult):
+                self.revisit(operand.op)
+        if op.parent is not None and self.deferred:
+            self.holding.append(op.parent)
+        op.erase(unlink=not self.deferred)
         self.changed = True
+
+    def finish(self) -> None:
+        """Take erased ops out of their blocks (once per block)."""
+        for block in dict.fromkeys(self.holding):
+            block.drop_erased()
+        self.holding.clear()
 
     def inline_block_before(self, block: Block, anchor: Operation) -> list[Value]:
         """Move a region's ops (all but its terminator) before ``anchor``; return the
         terminator's operands."""
         terminator = block.ops[-1]
         for op in block.ops[:-1]:
-            op.parent = None
-            self.insert_before(anchor, op)
+            if not op.erased:
+                op.parent = None
+                self.insert_before(anchor, op)
         block.ops = [terminator]
         return list(terminator.operands)
 
@@ -123,27 +153,32 @@ def simplify(op: Operation, rewriter: Rewriter, effects: Effects) -> None:
             return
 
 
-def _attached(op: Operation, root: Operation) -> bool:
-    while op is not root:
-        block = op.parent
-        if block is None or block.parent is None or block.parent.parent is None:
-            return False
-        if op not in block.ops:
-            return False
-        op = block.parent.parent
-    return True
-
-
 def apply_greedily(root: Operation, effects: Effects,
                    step: Callable[[Operation, Rewriter, Effects], None] = simplify,
                    max_rounds: int = 20) -> bool:
-    """Apply ``step`` to every op under ``root`` (innermost first) until nothing changes."""
+    """Apply ``step`` to every op under ``root`` until nothing changes, as MLIR's greedy
+    driver does: a worklist of ops (defs before uses) to which a change adds the ops it may
+    enable, so the work grows with the changes, not with rounds over the whole IR. A round
+    that changed something is followed by another over all ops (up to ``max_rounds``), which
+    confirms the fixed point."""
     changed_any = False
     for _ in range(max_rounds):
-        rewriter = Rewriter()
-        for op in reversed(list(root.walk())):
-            if op is not root and _attached(op, root):
+        stack = [op for op in root.walk() if op is not root]
+        stack.reverse()  # popped from the end: first op first
+        queued = set(stack)
+
+        def revisit(op: Operation) -> None:
+            if op not in queued:
+                queued.add(op)
+                stack.append(op)
+
+        rewriter = Rewriter(revisit, deferred=True)
+        while stack:
+            op = stack.pop()
+            queued.discard(op)
+            if not op.erased:
                 step(op, rewriter, effects)
+        rewriter.finish()
         changed_any |= rewriter.changed
         if not rewriter.changed:
             break

@@ -56,6 +56,7 @@ class CSE(Pass):
             self._block(func.regions[0].block, ChainMap())
 
     def _block(self, block: Block, seen: ChainMap) -> None:  # type: ignore[type-arg]
+        rewriter = Rewriter(deferred=True)
         for op in list(block.ops):
             for region in op.regions:
                 for inner in region.blocks:
@@ -64,9 +65,10 @@ class CSE(Pass):
                 continue
             key = _key(op)
             if key in seen:
-                Rewriter().replace(op, list(seen[key].results))
+                rewriter.replace(op, list(seen[key].results))
             else:
                 seen[key] = op
+        rewriter.finish()
 
 
 @register_pass

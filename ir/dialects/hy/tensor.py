@@ -161,17 +161,19 @@ def _dim_of_producer(op: Operation, rewriter: Any) -> bool:
     if source.op.name == "hy.matmul" and axis < rank - 1:  # rows (and batch dims) of the lhs
         lhs = source.op.operands[0]
         if len(shape_of(lhs.type)) == rank and shape_of(lhs.type)[axis] == shape_of(source.type)[axis]:
-            new = DimOp([lhs], [index], dict(op.attributes), loc=op.loc)
-            rewriter.replace(op, [rewriter.insert_before(op, new).result])
+            rewriter.set_operand(op, 0, lhs)
             return True
     if Elementwise not in source.op.traits:
         return False
-    for operand in source.op.operands:
-        if len(shape_of(operand.type)) == rank and isinstance(operand.type, TensorType):
-            new = DimOp([operand], [index], dict(op.attributes), loc=op.loc)
-            rewriter.replace(op, [rewriter.insert_before(op, new).result])
-            return True
-    return False
+    candidates = [v for v in source.op.operands
+                  if len(shape_of(v.type)) == rank and isinstance(v.type, TensorType)]
+    # an operand that is no elementwise result ends the search at once (a chain of n ops
+    # would otherwise take n rewrites for each of its sizes)
+    candidates.sort(key=lambda v: isinstance(v, OpResult) and Elementwise in v.op.traits)
+    if not candidates:
+        return False
+    rewriter.set_operand(op, 0, candidates[0])
+    return True
 
 
 class DimOp(Operation):
