@@ -14,14 +14,15 @@ import hashlib
 import os
 from array import array as word_array
 from collections.abc import Callable
-from typing import NoReturn
 from dataclasses import dataclass
+from typing import NoReturn
 
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
 from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir, verify
+from hyc.ir.diagnostics import nesting_room
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
@@ -348,7 +349,8 @@ def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # 
     cached = _from_cache(key)
     if cached is not None:
         return cached
-    stages = lower(source, opt_level, target=target, entries=True)
+    with nesting_room():
+        stages = lower(source, opt_level, target=target, entries=True)
     compiled = jit.compile_module(stages.llvm, opt_level)
     parts = {"ir": print_ir(stages.tensor, debuginfo=True), "loops": print_ir(stages.loops),
              "llvm_ir": compiled.llvm_ir, "messages": stages.messages, "prefix": stages.prefix,

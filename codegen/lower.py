@@ -11,8 +11,9 @@ returns 0, or the number (from 1) of the check that failed (a ``buf.check``, an
 allocation, a loop step, the call depth), or ``INTERRUPTED`` (-2) when a
 ``buf.interrupt_point`` saw an interrupt; the module's ``messages`` say what each number
 means. Calls between functions go to an internal body that also takes the call depth, so
-that unbounded recursion stops with an error instead of overflowing the stack. Buffers are contiguous and row-major, so a buffer in the
-generated code is its data pointer and its sizes, and an element is reached with one GEP.
+that unbounded recursion stops with an error instead of overflowing the stack. Buffers are
+contiguous and row-major, so a buffer in the generated code is its data pointer and its
+sizes, and an element is reached with one GEP.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from llvmlite import ir
 
 from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, OpResult, Value, YieldOp
 from hyc.ir.diagnostics import HycError
-from hyc.ir.interpreter import MAX_CALL_DEPTH
 from hyc.ir.dialects import buf, hy
+from hyc.ir.interpreter import MAX_CALL_DEPTH
 from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, is_scalar, numpy_dtype
 

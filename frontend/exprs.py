@@ -133,8 +133,11 @@ class ExprLowering:
             raise LoweringError(f"{describe(operand)} cannot be used as {show_type(target)} "
                                 f"without a cast", operand.node)
         dtype = numpy_dtype(target)
-        if dtype.kind == "i" and not np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
-            raise LoweringError(f"the number {value} does not fit in {show_type(target)}",
+        too_big = (dtype.kind == "i" and not np.iinfo(dtype).min <= value <= np.iinfo(dtype).max) \
+            or (dtype.kind == "f" and isinstance(value, int) and abs(value) > float(np.finfo(dtype).max))
+        if too_big:
+            shown = value if abs(value) < 10**30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            raise LoweringError(f"the number {shown} does not fit in {show_type(target)}",
                                 operand.node)
         self.at(operand.node)
         return self.b.constant(target, value)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import re
-import sys
 
 from hyc.ir import (
     Diagnostic,
@@ -28,7 +27,18 @@ from hyc.ir import (
 )
 from hyc.ir.core import Block, Region
 from hyc.ir.dialects import hy
-from hyc.ir.types import DYNAMIC, Type, element_type, i1, i32, index, is_integer, make_type, shape_of
+from hyc.ir.types import (
+    DYNAMIC,
+    Type,
+    element_type,
+    i1,
+    i32,
+    index,
+    is_integer,
+    make_type,
+    shape_of,
+    static_size_problem,
+)
 
 from . import builtins as _builtins  # noqa: F401  (registers the builtins)
 from . import syntax as s
@@ -269,6 +279,8 @@ class FunctionLowering(ExprLowering):
         if isinstance(operand, Literal):
             if not isinstance(operand.value, int) or isinstance(operand.value, bool):
                 raise LoweringError(f"range() needs integers, got {operand.value!r}", node)
+            if not -2**63 <= operand.value < 2**63:
+                raise LoweringError(f"range() bound {operand.value} does not fit in 64 bits", node)
             self.at(node)
             return self.b.constant(index, operand.value)
         if not is_integer(operand.type) or shape_of(operand.type):
@@ -402,6 +414,9 @@ class ModuleLowering:
             return element
         if any(isinstance(d, str) and d in DTYPES for d in t.dims):
             raise LoweringError(f"'{t.dtype}[...]' takes sizes or dimension names", t)
+        problem = static_size_problem(tuple(t.dims))
+        if problem is not None:
+            raise LoweringError(problem, t)
         return make_type(element, tuple(t.dims))
 
     def declare(self, node: s.FuncDef) -> FuncOp | None:
@@ -447,24 +462,17 @@ def _position(d: Diagnostic) -> tuple[int, int]:
     return (p.line, p.col) if p else (0, 0)
 
 
-# Parsing and lowering recurse once per nesting level of an expression; a long chain such as
-# a + b + ... is such a nesting, so allow more depth than Python's default while we work.
-RECURSION_LIMIT = 12000
-
-
 def compile_source(text: str, filename: str = "<input>") -> ModuleOp:
     """Parse and lower .hy source to a verified hy module; raises HycError with every error."""
-    from hyc.ir.diagnostics import SOURCES
+    from hyc.ir.diagnostics import SOURCES, nesting_room
     SOURCES.register(filename, text)
-    saved = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(saved, RECURSION_LIMIT))
     try:
-        return _compile(text, filename)
-    except RecursionError:
-        raise HycError("the program is nested too deeply to compile (an expression of thousands "
-                       "of terms?)", FileLineColLoc(filename, 1, 1)) from None
-    finally:
-        sys.setrecursionlimit(saved)
+        with nesting_room("the program"):
+            return _compile(text, filename)
+    except HycError as e:
+        if e.diagnostics[0].loc.primary():
+            raise
+        raise HycError(e.diagnostics[0].message, FileLineColLoc(filename, 1, 1)) from None
 
 
 def _compile(text: str, filename: str) -> ModuleOp:

@@ -9,7 +9,13 @@ from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.indenter import DedentError, Indenter
 
 from hyc.ir.diagnostics import Diagnostic
@@ -65,6 +71,10 @@ class _ToSyntax(Transformer):
         return s.TypeExpr(*_pos(name), str(name), None)
 
     def tensor_type(self, name: Token, *dims: Token | None) -> s.TypeExpr:
+        for d in dims:
+            if d is not None and d.type == "INT" and len(d) > 20:
+                raise SyntaxProblem(f"the size {str(d)[:20]}... is too large (at most 2**48)",
+                                    *_pos(d))
         values = [int(d) if d.type == "INT" else str(d) for d in dims if d is not None]  # "?" stays
         return s.TypeExpr(*_pos(name), str(name), values)
 
@@ -73,6 +83,9 @@ class _ToSyntax(Transformer):
         return s.Name(*_pos(tok), str(tok))
 
     def int_lit(self, tok: Token) -> s.Number:
+        if len(tok) > 400:  # more digits than any type holds (f64 holds 309)
+            raise SyntaxProblem(f"the integer literal has {len(tok)} digits: more than any type "
+                                "holds", *_pos(tok))
         return s.Number(*_pos(tok), int(tok))
 
     def float_lit(self, tok: Token) -> s.Number:
@@ -172,6 +185,17 @@ class _ToSyntax(Transformer):
         return list(functions)
 
 
+def source_lines(text: str, keepends: bool = False) -> list[str]:
+    """Lines as Lark counts them: only ``\n`` ends a line (``str.splitlines`` also splits at
+    U+2028, U+0085, form feeds, ..., which may stand in a comment)."""
+    lines = text.split("\n")
+    if keepends:
+        lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    elif lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 # -- indentation checks Lark cannot locate ------------------------------------------------------------
 _CODE_LINE = re.compile(r"^([ \t]*)([^ \t\r\n#])")
 
@@ -255,14 +279,14 @@ def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
 
 
 def _end_of_file(text: str, expected: set[str]) -> SyntaxProblem:
-    line, col = _end_of_previous_code(text, len(text.splitlines()) + 1)
+    line, col = _end_of_previous_code(text, len(source_lines(text)) + 1)
     return SyntaxProblem(f"unexpected end of file; expected {_describe_expected(set(expected))}",
                          line, col)
 
 
 def _end_of_previous_code(text: str, line: int) -> tuple[int, int]:
     """Just after the last code on or before ``line`` (where a missing token belongs)."""
-    lines = text.splitlines()
+    lines = source_lines(text)
     for number in range(min(line, len(lines)), 0, -1):
         code = lines[number - 1].split("#", 1)[0].rstrip()
         if code:
@@ -273,7 +297,7 @@ def _end_of_previous_code(text: str, line: int) -> tuple[int, int]:
 # -- entry point -------------------------------------------------------------------------------------
 def _chunks(text: str) -> list[str]:
     """Split at top-level lines, padding with blank lines so positions stay those of the file."""
-    lines = text.splitlines(keepends=True)
+    lines = source_lines(text, keepends=True)
     starts = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#")]
     if not starts or starts[0] != 0:
         starts = [0] + starts
@@ -290,7 +314,7 @@ def parse_source(text: str, filename: str) -> tuple[s.Module, list[Diagnostic]]:
         diagnostics.append(Diagnostic(problem.message,
                                       FileLineColLoc(filename, problem.line, problem.col)))
 
-    indentation = _check_indentation(text.splitlines())
+    indentation = _check_indentation(source_lines(text))
     if indentation:
         report(indentation[0])
         return module, diagnostics
@@ -300,6 +324,11 @@ def parse_source(text: str, filename: str) -> tuple[s.Module, list[Diagnostic]]:
             module.functions.extend(_ToSyntax().transform(tree))
         except UnexpectedInput as e:
             report(_syntax_problem(e, chunk))
+        except VisitError as e:  # a problem found while building the syntax tree
+            if isinstance(e.orig_exc, SyntaxProblem):
+                report(e.orig_exc)
+            else:
+                raise e.orig_exc from None
         except DedentError:
             report(SyntaxProblem("unindent does not match any outer indentation level", 1, 1))
     return module, diagnostics

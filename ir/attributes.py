@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .diagnostics import VerifyError
 from .types import Type, is_scalar, numpy_dtype, static_shape
 
 # Dense constants above this many elements print as a hex blob instead of a nested list.
@@ -100,6 +101,10 @@ class ArrayAttr(Attribute):
         return "[" + ", ".join(map(str, self.value)) + "]"
 
 
+# The most elements a constant may have: the compiler holds (and embeds) every one of them.
+CONSTANT_ELEMENT_LIMIT = 2**27
+
+
 @dataclass(frozen=True, eq=False)
 class DenseAttr(Attribute):
     """A constant scalar or tensor: ``dense<[1.0, 2.0]> : tensor<2xf32>``.
@@ -113,8 +118,11 @@ class DenseAttr(Attribute):
     @staticmethod
     def from_values(type_: Type, values: object) -> DenseAttr:
         dtype = numpy_dtype(type_)
-        array = np.array(values, dtype=dtype)
         shape = static_shape(type_)
+        if math.prod(shape) > CONSTANT_ELEMENT_LIMIT:
+            raise VerifyError(f"a constant {type_} is too large to build while compiling (more "
+                              f"than 2**{CONSTANT_ELEMENT_LIMIT.bit_length() - 1} elements)")
+        array = np.array(values, dtype=dtype)
         if array.shape != shape:
             array = np.broadcast_to(array, shape).copy()
         array.setflags(write=False)

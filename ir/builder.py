@@ -78,5 +78,8 @@ class Builder:
     def constant(self, type_: Type, value: object, loc: Location | None = None) -> Value:
         """A ``hy.constant`` of a scalar or (static) tensor type filled from ``value``."""
         from .dialects.hy import ConstantOp
-        attr = DenseAttr.from_values(type_, value)
+        try:
+            attr = DenseAttr.from_values(type_, value)
+        except VerifyError as e:
+            raise VerifyError(e.diagnostics[0].message, loc or self.loc) from None
         return self.create(ConstantOp, attributes={"value": attr}, loc=loc).result

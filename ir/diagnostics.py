@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .location import UNKNOWN, Location
@@ -47,6 +50,11 @@ class InterpreterError(HycError):
     """A failure while executing IR (bad argument, runtime shape mismatch, ...)."""
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as the parsers count them: split at ``\n`` only (not at U+2028 and the like)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 class SourceManager:
     """Remembers source text by file name so diagnostics can quote lines of stdin too."""
 
@@ -54,14 +62,14 @@ class SourceManager:
         self._texts: dict[str, list[str]] = {}
 
     def register(self, filename: str, text: str) -> None:
-        self._texts[filename] = text.splitlines()
+        self._texts[filename] = _lines(text)
 
     def line(self, filename: str, lineno: int) -> str | None:
         lines = self._texts.get(filename)
         if lines is None and os.path.isfile(filename):
             try:
                 with open(filename, encoding="utf-8", errors="replace") as f:
-                    lines = f.read().splitlines()
+                    lines = _lines(f.read())
             except OSError:
                 return None
             self._texts[filename] = lines
@@ -89,3 +97,27 @@ def render(diag: Diagnostic, with_source: bool = True) -> str:
 
 def render_all(diagnostics: list[Diagnostic], with_source: bool = True) -> str:
     return "\n".join(render(d, with_source) for d in diagnostics)
+
+
+# Frames that the recursive walks over a program (parsers, lowering, printer, verifier,
+# passes, codegen) may use on top of the caller's: a long chain ``a + b + ...`` or deeply
+# nested loops recurse once per level.
+NESTING_FRAMES = 12000
+
+
+@contextmanager
+def nesting_room(what: str = "the input") -> Iterator[None]:
+    """Allow ``NESTING_FRAMES`` of recursion beyond the caller's own depth, whatever that is,
+    and turn running out of them into a HycError (not a RecursionError)."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back  # type: ignore[assignment]
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(saved, depth + NESTING_FRAMES))
+    try:
+        yield
+    except RecursionError:
+        raise HycError(f"{what} is nested too deeply to compile (an expression of thousands of "
+                       "terms, or hundreds of nested blocks?)") from None
+    finally:
+        sys.setrecursionlimit(saved)

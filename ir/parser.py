@@ -26,7 +26,7 @@ from .attributes import (
     dense_from_hex,
 )
 from .core import Block, Operation, Region, Value
-from .diagnostics import SOURCES, ParseError
+from .diagnostics import SOURCES, HycError, ParseError, nesting_room
 from .lexer import Lexer, Token, string_value
 from .location import UNKNOWN, FileLineColLoc, FusedLoc, Location
 from .opdef import IsolatedFromAbove, lookup_op
@@ -43,6 +43,7 @@ from .types import (
     numpy_dtype,
     shape_of,
     static_shape,
+    static_size_problem,
 )
 
 _ELEMENT_END = re.compile(r"(f32|f64|i1|i32|i64|index)(?=,|$)")
@@ -199,9 +200,15 @@ class Parser:
                                        "dimension (integer, ? or name) followed by 'x', or an "
                                        "element type (f32 f64 i1 i32 i64 index)", offset + pos)
             text = dim.group(1)
+            if text.isdigit() and len(text) > 20:
+                raise self.lexer.error(f"the size {text[:20]}... is too large (at most 2**48)",
+                                       offset + pos)
             dims.append(int(text) if text.isdigit() else
                         text.strip('"') if text.startswith('"') else text)
             pos = dim.end()
+        problem = static_size_problem(tuple(dims))
+        if problem is not None:
+            raise self.lexer.error(f"{kind}<{body}>: {problem}", offset)
         element = SCALAR_TYPES[end.group(1)]
         space = body[end.end():].strip(", ")
         if kind == "tensor":
@@ -238,8 +245,7 @@ class Parser:
     def parse_attribute(self) -> Attribute:
         tok = self.tok
         if tok.kind == "int":
-            self.advance()
-            return IntAttr(int(tok.text))
+            return IntAttr(self._int(self.advance()))
         if tok.kind == "float" or tok.text in _FLOAT_WORDS or tok.is_("-"):
             return FloatAttr(self._parse_float())
         if tok.kind == "string":
@@ -262,7 +268,7 @@ class Parser:
         negative = self.accept("-")
         tok = self.advance()
         if tok.kind in ("float", "int"):
-            value = float(tok.text)
+            value = float(self._int(tok)) if tok.kind == "int" else float(tok.text)
         elif tok.text in _FLOAT_WORDS:
             value = _FLOAT_WORDS[tok.text]
         else:
@@ -276,8 +282,16 @@ class Parser:
         if tok.is_("true") or tok.is_("false"):
             return self.advance().text == "true"
         if tok.kind == "int":
-            return int(self.advance().text)
+            return self._int(self.advance())
         return self._parse_float()
+
+    def _int(self, tok: Token) -> int:
+        """An integer token's value; more digits than any type holds is an error (and Python
+        refuses to convert more than 4300)."""
+        if len(tok.text.lstrip("-")) > 40:
+            raise self.error(f"the integer {tok.text[:20]}... has {len(tok.text)} digits: more "
+                             "than any type holds", tok)
+        return int(tok.text)
 
     def _parse_dense(self) -> DenseAttr:
         start = self.advance()
@@ -333,9 +347,9 @@ class Parser:
             return FusedLoc(tuple(self.comma_list(self._parse_location_body, "]")))
         filename = string_value(self.expect_kind("string", "a location"), self.lexer)
         self.expect(":")
-        line = int(self.expect_kind("int", "a line number").text)
+        line = self._int(self.expect_kind("int", "a line number"))
         self.expect(":")
-        col = int(self.expect_kind("int", "a column number").text)
+        col = self._int(self.expect_kind("int", "a column number"))
         if line < 0 or col < 0:
             raise self.error("negative line or column in location", tok)
         return FileLineColLoc(filename, line, col)
@@ -501,7 +515,10 @@ class Parser:
 def parse_module(text: str, filename: str = "<input>") -> Operation:
     """Parse textual IR into a module (ops at top level are wrapped in one)."""
     try:
-        return Parser(text, filename).parse_module()
-    except RecursionError:
-        raise ParseError("input is nested too deeply", FileLineColLoc(filename, 1, 1)) from None
+        with nesting_room("the IR"):
+            return Parser(text, filename).parse_module()
+    except HycError as e:
+        if isinstance(e, ParseError) or e.diagnostics[0].loc.primary():
+            raise
+        raise ParseError(e.diagnostics[0].message, FileLineColLoc(filename, 1, 1)) from None
 

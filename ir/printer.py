@@ -16,6 +16,7 @@ import re
 
 from .attributes import Attribute
 from .core import Block, Operation, Region, Value
+from .diagnostics import nesting_room
 from .opdef import IsolatedFromAbove, Terminator
 from .types import format_result_types
 
@@ -153,5 +154,6 @@ class Printer:
 def print_ir(op: Operation, debuginfo: bool = False, generic: bool = False) -> str:
     """The text of ``op`` (usually a module), newline-terminated."""
     printer = Printer(debuginfo=debuginfo, generic=generic)
-    printer.print_op(op)
+    with nesting_room("the IR"):
+        printer.print_op(op)
     return printer.text() + "\n"

@@ -65,6 +65,29 @@ def _format_shaped(kind: str, shape: Shape, element: Type, suffix: str = "") -> 
     return f"{kind}<{dims}{element}{suffix}>"
 
 
+# The most elements a static shape may hold (and so the largest static size): a buffer's byte
+# count must fit in 64 bits with room to spare.
+MAX_STATIC_ELEMENTS = 2**48
+
+
+def static_size_problem(shape: Shape) -> str | None:
+    """Why a shape's static sizes cannot be compiled, or None."""
+    total = 1
+    for d in shape:
+        if isinstance(d, int):
+            if d > MAX_STATIC_ELEMENTS:
+                return f"the size {_abbreviated(d)} is too large (at most 2**48)"
+            total *= d
+    if total > MAX_STATIC_ELEMENTS:
+        return f"{_abbreviated(total)} elements are too many for one tensor (at most 2**48)"
+    return None
+
+
+def _abbreviated(n: int) -> str:
+    text = str(n) if n.bit_length() < 200 else f"a {len(hex(n)) * 6 // 5}-digit number"
+    return text
+
+
 @dataclass(frozen=True)
 class TensorType(Type):
     """An immutable n-d array value (rank >= 1)."""

@@ -6,7 +6,7 @@ All problems found are reported together; each names the op and its location.
 from __future__ import annotations
 
 from .core import BlockArgument, Operation, OpResult, Value
-from .diagnostics import Diagnostic, VerifyError
+from .diagnostics import Diagnostic, VerifyError, nesting_room
 from .opdef import IsolatedFromAbove, NoTerminator, Terminator, operand_groups
 from .shapes import types_compatible
 
@@ -74,6 +74,10 @@ class Verifier:
         if len(op.regions) != op.region_count:
             self.error(op, f"expects {op.region_count} region(s), got {len(op.regions)}")
             ok = False
+        for i, region in enumerate(op.regions):
+            if len(region.blocks) != 1:  # the passes and backends rely on one block
+                self.error(op, f"region #{i} must hold exactly one block, found {len(region.blocks)}")
+                ok = False
         parent = op.parent_op
         if op.parent_names and (parent is None or parent.name not in op.parent_names):
             self.error(op, f"must be nested directly in {' or '.join(op.parent_names)}")
@@ -127,6 +131,7 @@ def _expected_terminator(owner: Operation) -> str:
 def verify(op: Operation) -> None:
     """Raise ``VerifyError`` listing every problem in ``op`` (usually a module)."""
     verifier = Verifier()
-    verifier.verify_op(op, set())
+    with nesting_room("the IR"):
+        verifier.verify_op(op, set())
     if verifier.diagnostics:
         raise VerifyError(diagnostics=verifier.diagnostics)

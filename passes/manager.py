@@ -181,8 +181,12 @@ class PassManager:
             self.dump("After", p.name, module)
 
     def write_reproducer(self, original: str) -> str:
-        """The pipeline's input and the pipeline, so that hyc-opt reproduces the crash."""
-        fd, path = tempfile.mkstemp(prefix="hyc-reproducer-", suffix=".hyir")
+        """The pipeline's input and the pipeline, so that hyc-opt reproduces the crash; in
+        ``HYC_REPRODUCER_DIR`` when set, else in the temporary directory."""
+        directory = os.environ.get("HYC_REPRODUCER_DIR") or None
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="hyc-reproducer-", suffix=".hyir", dir=directory)
         pipeline = pipeline_text(self.passes)
         with os.fdopen(fd, "w") as f:
             f.write(f"// hyc-opt reproducer: hyc-opt {os.path.basename(path)} "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hyc.ir import Block, DenseAttr, Operation, OpResult, Value
+from hyc.ir import Block, DenseAttr, HycError, Operation, OpResult, Value
 from hyc.ir.attributes import Attribute
 from hyc.ir.dialects import hy
 from hyc.ir.opdef import Pure
@@ -134,8 +134,18 @@ def fold_constants(op: Operation) -> list[Attribute] | None:
             results = op.evaluate([a.array for a in attrs])  # type: ignore[union-attr]
         except Exception:  # e.g. a shape error the program would hit at run time: leave it
             return None
-    out = [constant_for(result, array) for result, array in zip(op.results, results)]
+    if any(np.size(array) > FOLD_ELEMENT_LIMIT and not _uniform(array) for array in results):
+        return None
+    try:
+        out = [constant_for(result, array) for result, array in zip(op.results, results)]
+    except HycError:  # too large to hold as a constant: it stays a computation
+        return None
     return out if all(small(a) for a in out) else None  # type: ignore[return-value]
+
+
+def _uniform(array: np.ndarray) -> bool:
+    flat = np.asarray(array).reshape(-1)
+    return bool(flat.size) and bool(np.all(flat == flat[0]))
 
 
 def simplify(op: Operation, rewriter: Rewriter, effects: Effects) -> None:
@@ -163,23 +173,29 @@ def apply_greedily(root: Operation, effects: Effects,
     confirms the fixed point."""
     changed_any = False
     for _ in range(max_rounds):
-        stack = [op for op in root.walk() if op is not root]
-        stack.reverse()  # popped from the end: first op first
-        queued = set(stack)
-
-        def revisit(op: Operation) -> None:
-            if op not in queued:
-                queued.add(op)
-                stack.append(op)
-
-        rewriter = Rewriter(revisit, deferred=True)
-        while stack:
-            op = stack.pop()
-            queued.discard(op)
-            if not op.erased:
-                step(op, rewriter, effects)
-        rewriter.finish()
-        changed_any |= rewriter.changed
-        if not rewriter.changed:
+        changed = _run_worklist(root, effects, step)
+        changed_any |= changed
+        if not changed:
             break
     return changed_any
+
+
+def _run_worklist(root: Operation, effects: Effects,
+                  step: Callable[[Operation, Rewriter, Effects], None]) -> bool:
+    stack = [op for op in root.walk() if op is not root]
+    stack.reverse()  # popped from the end: first op first
+    queued = set(stack)
+
+    def revisit(op: Operation) -> None:
+        if op not in queued:
+            queued.add(op)
+            stack.append(op)
+
+    rewriter = Rewriter(revisit, deferred=True)
+    while stack:
+        op = stack.pop()
+        queued.discard(op)
+        if not op.erased:
+            step(op, rewriter, effects)
+    rewriter.finish()
+    return rewriter.changed

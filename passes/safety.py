@@ -33,6 +33,7 @@ from hyc.ir.types import MemRefType, TensorType, index, shape_of
 
 from .manager import Pass, register_pass
 
+
 def is_buffer_level(func: Operation) -> bool:
     """Whether a function is written at the buffer level (memref values or buf ops)."""
     return any(isinstance(v.type, MemRefType) for v in _values(func)) or any(

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from hyc.ir import HycError, Operation, parse_module, render_all, verify
+from hyc.ir.diagnostics import nesting_room
 
 
 def read_source(path: str) -> tuple[str, str]:
@@ -37,7 +38,8 @@ def load_module(text: str, filename: str) -> Operation:
 def run_tool(tool: str, body: Callable[[], int]) -> int:
     """Run a driver: user errors become diagnostics and exit status 1, never a traceback."""
     try:
-        return body()
+        with nesting_room():
+            return body()
     except HycError as e:
         sys.stderr.write(render_all(e.diagnostics) + "\n")
         return 1

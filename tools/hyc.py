@@ -57,6 +57,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
     functions = {f.sym_name: f for f in module.functions}  # type: ignore[attr-defined]
+    if not functions:
+        raise HycError("the module has no function to run")
     if name is None:
         if "main" in functions:
             name = "main"

@@ -62,4 +62,6 @@ class ModuleOp(Operation):
     @classmethod
     def parse_custom(cls, parser: Parser, loc: Location) -> Operation:
         region = parser.parse_region(entry_args=None)
+        if not region.blocks:  # `module {}`: an empty module has its one (empty) block
+            region.add_block(Block())
         return cls(regions=[region], loc=loc)

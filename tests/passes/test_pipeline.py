@@ -1,5 +1,6 @@
 """The pass manager and the pipelines as users drive them through hyc and hyc-opt."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -200,6 +201,7 @@ def test_a_crashing_pass_leaves_a_reproducer(capsys):
     assert "Traceback" not in err
     assert "internal error in pass 'test-crash': ZeroDivisionError: division by zero" in err
     path = err.split("reproducer was written to ")[1].split()[0]
+    assert path.startswith(os.environ["HYC_REPRODUCER_DIR"])  # the suite cleans it up
     text = Path(path).read_text()
     assert text.startswith("// hyc-opt reproducer:") and "--pass-pipeline='inline,test-crash'" in text
     assert "func.func @fancy_func" in text
