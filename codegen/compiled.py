@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 from array import array as word_array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from llvmlite import ir
 from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir, verify
 from hyc.ir.diagnostics import nesting_room
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
+from hyc.ir.location import FileLineColLoc
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import cache, interrupts, jit, pyentry
@@ -34,6 +36,18 @@ SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the caref
 
 class RunTimeCheckError(HycError, ValueError):
     """A size the program only knew when it ran broke a rule (the interpreter's errors)."""
+
+    @staticmethod
+    def from_message(text: str) -> RunTimeCheckError:
+        """The error for a check's message (``file:line:col: what``), located at that place."""
+        found = _LOCATED.fullmatch(text)
+        if found is None:
+            return RunTimeCheckError(text.removeprefix("<unknown>: "))
+        where = FileLineColLoc(found.group(1), int(found.group(2)), int(found.group(3)))
+        return RunTimeCheckError(found.group(4), where)
+
+
+_LOCATED = re.compile(r"(.+?):(\d+):(\d+): (.*)", re.DOTALL)
 
 
 def _address(array: np.ndarray) -> int:
@@ -201,7 +215,7 @@ class CompiledFunction:
     def _failed(self, status: int) -> NoReturn:
         if status == INTERRUPTED:
             interrupts.interrupted()
-        raise RunTimeCheckError(self.messages[status - 1])
+        raise RunTimeCheckError.from_message(self.messages[status - 1])
 
     def _argument(self, value: object, i: int, bindings: dict[str, int]) -> np.ndarray:
         """The full checks: the errors, and conversion of Python scalars."""
@@ -249,14 +263,24 @@ class CompiledModule:
         self.loops: str = parts["loops"]
         self.llvm_ir: str = parts["llvm_ir"]
         prefix, messages = parts["prefix"], parts["messages"]
-        self.functions = {f.sym_name: CompiledFunction(  # type: ignore[attr-defined]
-            f, addresses[prefix + f.sym_name], messages,  # type: ignore[attr-defined]
-            addresses.get(prefix + f.sym_name + "_py")) for f in tensor.functions}  # type: ignore[attr-defined]
+        self.functions: dict[str, CompiledFunction] = {}
+        # a function Python cannot call (its result size is known only at run time) is an
+        # error when it is asked for, not for the whole module
+        self.uncallable: dict[str, HycError] = {}
+        for f in tensor.functions:
+            name = f.sym_name  # type: ignore[attr-defined]
+            try:
+                self.functions[name] = CompiledFunction(f, addresses[prefix + name], messages,  # type: ignore[arg-type]
+                                                        addresses.get(prefix + name + "_py"))
+            except HycError as e:
+                self.uncallable[name] = e
 
     def __getattr__(self, name: str) -> CompiledFunction:
         functions = self.__dict__.get("functions", {})
         if name in functions:
             return functions[name]  # type: ignore[no-any-return]
+        if name in self.__dict__.get("uncallable", {}):
+            raise self.uncallable[name]
         raise AttributeError(f"the module has no function '{name}' "
                              f"(it has {', '.join(sorted(functions)) or 'none'})")
 

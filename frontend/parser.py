@@ -4,6 +4,7 @@ on its own, so one broken function does not hide the errors of the others."""
 
 from __future__ import annotations
 
+import keyword
 import re
 from functools import cache
 from pathlib import Path
@@ -62,6 +63,26 @@ def _pos(item: Tree | Token) -> tuple[int, int]:
     return item.meta.line, item.meta.column
 
 
+# Python's keywords that .hy does not have: as a name, each gets an error naming the feature.
+_NOT_IN_THE_LANGUAGE = {
+    "while": "'while' loops are not part of the .hy language; use 'for i in range(n)'",
+    "break": "'break' is not part of the .hy language (loops run their whole range)",
+    "continue": "'continue' is not part of the .hy language (use 'if' in the loop body)",
+    "lambda": "'lambda' is not part of the .hy language; define a function with 'def'",
+}
+_KEYWORDS = set(keyword.kwlist)
+
+
+def _name(tok: Token) -> str:
+    """A token used as a name: keywords (Python's, which .hy reserves) are refused."""
+    text = str(tok)
+    if text in _NOT_IN_THE_LANGUAGE:
+        raise SyntaxProblem(_NOT_IN_THE_LANGUAGE[text], *_pos(tok))
+    if text in _KEYWORDS:
+        raise SyntaxProblem(f"'{text}' is a keyword and cannot be used as a name", *_pos(tok))
+    return text
+
+
 @v_args(inline=True)
 class _ToSyntax(Transformer):
     """Lark tree -> syntax nodes."""
@@ -80,7 +101,7 @@ class _ToSyntax(Transformer):
 
     # -- expressions --
     def name(self, tok: Token) -> s.Name:
-        return s.Name(*_pos(tok), str(tok))
+        return s.Name(*_pos(tok), _name(tok))
 
     def int_lit(self, tok: Token) -> s.Number:
         if len(tok) > 400:  # more digits than any type holds (f64 holds 309)
@@ -118,7 +139,7 @@ class _ToSyntax(Transformer):
         return s.UnaryOp(*_pos(op), str(op), operand)
 
     def keyword(self, name: Token, value: s.Expr) -> s.Keyword:
-        return s.Keyword(*_pos(name), str(name), value)
+        return s.Keyword(*_pos(name), _name(name), value)
 
     def arguments(self, *items: s.Expr | s.Keyword | None) -> list:  # type: ignore[type-arg]
         return [i for i in items if i is not None]
@@ -132,10 +153,10 @@ class _ToSyntax(Transformer):
 
     # -- statements --
     def assign(self, target: Token, value: s.Expr) -> s.Assign:
-        return s.Assign(*_pos(target), str(target), value)
+        return s.Assign(*_pos(target), _name(target), value)
 
     def aug_assign(self, target: Token, op: Token, value: s.Expr) -> s.Assign:
-        return s.Assign(*_pos(target), str(target), value, op=str(op)[0])
+        return s.Assign(*_pos(target), _name(target), value, op=str(op)[0])
 
     @v_args(meta=True, inline=True)
     def return_stmt(self, meta, value: s.Expr | None) -> s.Return:  # type: ignore[no-untyped-def]
@@ -168,17 +189,17 @@ class _ToSyntax(Transformer):
 
     @v_args(meta=True, inline=True)
     def for_stmt(self, meta, var: Token, iterable: s.Expr, body: list[s.Stmt]) -> s.For:  # type: ignore[no-untyped-def]
-        return s.For(meta.line, meta.column, str(var), iterable, body)
+        return s.For(meta.line, meta.column, _name(var), iterable, body)
 
     def param(self, name: Token, type_: s.TypeExpr) -> s.Param:
-        return s.Param(*_pos(name), str(name), type_)
+        return s.Param(*_pos(name), _name(name), type_)
 
     def params(self, *items: s.Param | None) -> list[s.Param]:
         return [p for p in items if p is not None]
 
     @v_args(meta=True, inline=True)
     def funcdef(self, meta, name, params, returns, body):  # type: ignore[no-untyped-def]
-        return s.FuncDef(meta.line, meta.column, str(name), params or [], returns, body,
+        return s.FuncDef(meta.line, meta.column, _name(name), params or [], returns, body,
                          meta.end_line)
 
     def start(self, *functions: s.FuncDef) -> list[s.FuncDef]:
@@ -258,11 +279,25 @@ def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
         char = text[pos] if pos < len(text) else "?"
         if char in "'\"":
             return SyntaxProblem("strings are not part of the .hy language", error.line, error.column)
+        if char == "." and pos and (text[pos - 1].isalnum() or text[pos - 1] in "_)"):
+            return SyntaxProblem("methods and attributes (like x.sum()) are not part of the .hy "
+                                 "language; call the builtin instead (sum(x))", error.line,
+                                 error.column)
         return SyntaxProblem(f"unexpected character {char!r}", error.line, error.column)
     if isinstance(error, UnexpectedToken):
         tok = error.token
         if tok.type == "_INDENT":
-            return SyntaxProblem("unexpected indent", tok.line or 1, tok.column or 1)
+            return SyntaxProblem("unexpected indent", *_next_code(text, tok.line or 1))
+        feature = _statement_keyword(text, tok)
+        if feature is not None:
+            return feature
+        if tok.type == "LSQB":
+            return SyntaxProblem("indexing and slicing are not part of the .hy language",
+                                 tok.line or 1, tok.column or 1)
+        header = source_lines(text)[(tok.line or 1) - 1].lstrip().startswith("def ")
+        if tok.type == "EQUAL" and "RPAR" in error.expected and header:
+            return SyntaxProblem("default parameter values are not part of the .hy language",
+                                 tok.line or 1, tok.column or 1)
         if tok.type == "$END" or (tok.type == "_DEDENT" and not tok.value):
             return _end_of_file(text, error.expected)
         if error.expected <= {"DEF", "_NEWLINE"} and tok.column == 1:
@@ -276,6 +311,27 @@ def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
                              line, col)
     assert isinstance(error, UnexpectedEOF)
     return _end_of_file(text, set(error.expected))
+
+
+def _statement_keyword(text: str, tok: Token) -> SyntaxProblem | None:
+    """The error for a statement that starts with a keyword .hy does not have (``while``)."""
+    lines = source_lines(text)
+    line = lines[(tok.line or 1) - 1] if 0 < (tok.line or 1) <= len(lines) else ""
+    words = line.split("#", 1)[0].split()
+    first = words[0].rstrip(":") if words else ""
+    if first in _NOT_IN_THE_LANGUAGE:
+        return SyntaxProblem(_NOT_IN_THE_LANGUAGE[first], tok.line or 1, line.index(first) + 1)
+    return None
+
+
+def _next_code(text: str, line: int) -> tuple[int, int]:
+    """The first code after line ``line`` (where an unexpected indent begins)."""
+    lines = source_lines(text)
+    for number in range(line + 1, len(lines) + 1):
+        code = lines[number - 1].split("#", 1)[0]
+        if code.strip():
+            return number, len(code) - len(code.lstrip()) + 1
+    return line, 1
 
 
 def _end_of_file(text: str, expected: set[str]) -> SyntaxProblem:

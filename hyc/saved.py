@@ -9,7 +9,6 @@ shape) before anything is compiled.
 from __future__ import annotations
 
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,8 @@ from hyc.ir.interpreter import ArgumentTypeError
 from hyc.ir.types import DYNAMIC, numpy_dtype, shape_of
 from hyc.passes.safety import is_buffer_level
 
+from .archives import Check, read_npz
+
 
 def _paths(path: str | os.PathLike[str]) -> tuple[str, str]:
     base = os.fspath(path)
@@ -29,22 +30,16 @@ def _paths(path: str | os.PathLike[str]) -> tuple[str, str]:
     return base + ".hyir", base + ".npz"
 
 
-def read_parameters(path: str) -> dict[str, np.ndarray]:
-    """Named arrays from an ``.npz`` archive, never unpickling; a damaged file is a HycError."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise HycError(f"{path}: not an .npz archive of named arrays")
-        with loaded:
-            return {name: loaded[name] for name in loaded.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise HycError(f"cannot load the parameters '{path}': {e}") from None
+def read_parameters(path: str, check: Check | None = None) -> dict[str, np.ndarray]:
+    """Named arrays from an ``.npz`` archive (hyc/archives.py: never unpickling, each header
+    checked before its data is read); a damaged file is a HycError."""
+    return read_npz(path, check)
 
 
-def _fits(array: np.ndarray, t: Any) -> bool:
-    shape = shape_of(t)
-    return array.dtype == numpy_dtype(t) and array.ndim == len(shape) and all(
-        not isinstance(d, int) or d == s for d, s in zip(shape, array.shape))
+def _fits(dtype: np.dtype, shape: tuple[int, ...], t: Any) -> bool:
+    wanted = shape_of(t)
+    return dtype == numpy_dtype(t) and len(shape) == len(wanted) and all(
+        not isinstance(d, int) or d == s for d, s in zip(wanted, shape))
 
 
 def _show(t: Any) -> str:
@@ -61,6 +56,9 @@ class LoadedModel:
                 text = f.read()
         except OSError as e:
             raise HycError(f"cannot read the model '{ir_path}': {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise HycError(f"cannot read the model '{ir_path}': byte {e.start} is not UTF-8 "
+                           "text") from None
         module = parse_module(text, ir_path)
         verify(module)
         functions = module.functions  # type: ignore[attr-defined]
@@ -71,25 +69,28 @@ class LoadedModel:
             raise HycError(f"{ir_path}: an exported model is tensor-level IR, as export writes "
                            "it; this one holds buffer-level values or ops, which hyc.load refuses",
                            func.loc)
-        params = read_parameters(params_path)
         args = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
-        names = {n for n, _ in args}
+        types = dict(args)
+        callee = f"@{func.sym_name}"  # type: ignore[attr-defined]
+
+        def fits(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> str | None:
+            if name not in types:
+                return (f"it holds {name}, which {callee} does not take (its arguments: "
+                        f"{', '.join(n for n, _ in args)})")
+            if not _fits(dtype, shape, types[name]):
+                return (f"'{name}' is a {dtype} array of shape {shape}, but {callee} takes "
+                        f"{_show(types[name])}")
+            return None
+
+        params = read_parameters(params_path, fits)
         missing = [p for p in func.parameters if p not in params]  # type: ignore[attr-defined]
         if missing:
-            raise HycError(f"{params_path} lacks {', '.join(missing)}, which @{func.sym_name} "  # type: ignore[attr-defined]
+            raise HycError(f"{params_path} lacks {', '.join(missing)}, which {callee} "
                            "takes as parameters")
-        unexpected = sorted(set(params) - names)
-        if unexpected:
-            raise HycError(f"{params_path} holds {', '.join(unexpected)}, which @{func.sym_name} "  # type: ignore[attr-defined]
-                           f"does not take (its arguments: {', '.join(n for n, _ in args)})")
-        for name, t in args:
-            if name in params and not _fits(params[name], t):
-                raise HycError(f"{params_path}: '{name}' is a {params[name].dtype} array of shape "
-                               f"{params[name].shape}, but @{func.sym_name} takes {_show(t)}")  # type: ignore[attr-defined]
         self.input_names = [n for n, _ in args if n not in params]
         self.parameters = params
         self._slots = [(n in params, params.get(n)) for n, _ in args]
-        self.function: CompiledFunction = compile_module(module, opt_level, target).functions[func.sym_name]  # type: ignore[attr-defined]
+        self.function: CompiledFunction = getattr(compile_module(module, opt_level, target), func.sym_name)  # type: ignore[attr-defined]
         self.ir = text
 
     def __call__(self, *inputs: Any) -> Any:

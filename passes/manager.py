@@ -92,11 +92,11 @@ def parse_pipeline(text: str) -> list[Pass]:
     """``inline,canonicalize,fuse-elementwise{max-ops=8}`` -> pass instances."""
     passes = []
     for item in _split_top_level(text):
-        name, _, rest = item.partition("{")
+        name, brace, rest = item.partition("{")
         name = name.strip()
         if name not in PASSES:
             raise HycError(f"unknown pass '{name}' (hyc-opt --list-passes lists the passes)")
-        if rest and not rest.endswith("}"):
+        if brace and (not rest.endswith("}") or "{" in rest or "}" in rest[:-1]):
             raise HycError(f"pass '{name}': options must be written {{name=value,...}}")
         cls = PASSES[name]
         fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

@@ -48,6 +48,9 @@ def check_random_program(seed, level):
         assert "result sizes that the arguments determine" in str(e)
         return
     for func in module.functions:
+        if func.sym_name in compiled.uncallable:  # a '?' result: Python cannot size it
+            assert "result sizes that the arguments determine" in str(compiled.uncallable[func.sym_name])
+            continue
         args = random_arguments(func, seed)
         printed = io.StringIO()
         try:

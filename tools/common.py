@@ -100,10 +100,15 @@ def dim_sizes(items: list[str]) -> dict[str, int]:
     sizes = {}
     for item in items:
         name, _, size = item.partition("=")
-        if not size.isdigit():
-            raise HycError(f"--dim expects NAME=SIZE, got '{item}'")
+        if not size.isdigit() or len(size) > 15:
+            raise HycError(f"--dim expects NAME=SIZE with a size below 10**15, got '{item}'")
         sizes[name] = int(size)
     return sizes
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    from hyc import __version__
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
 
 def _names(items: list[str]) -> set[str]:

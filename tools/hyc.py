@@ -4,11 +4,13 @@ it and runs it with the reference interpreter; the backends plug in behind the s
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
 import numpy as np
 
+from hyc.archives import read_npy, read_npz
 from hyc.ir import FuncOp, HycError, ModuleOp, Operation, parse_module, print_ir
 from hyc.ir.interpreter import Interpreter, format_value
 from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
@@ -16,6 +18,7 @@ from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
 from .common import (
     SOURCE_KINDS,
     add_pipeline_options,
+    add_version,
     dim_sizes,
     level_was_given,
     load_module,
@@ -50,9 +53,41 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--args", metavar="FILE.npz", help="arguments of the entry function by name")
     p.add_argument("--random-args", action="store_true",
                    help="fill missing arguments from a seeded random generator")
-    p.add_argument("--seed", type=int, default=0, help="seed for --random-args (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for --random-args (default 0)")
     add_pipeline_options(p, default_level=2)
+    add_version(p)
     return p
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+RUN_ONLY = ("interpret", "random_args", "arg", "args", "entry")
+
+
+def check_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Flags that would do nothing in this combination are errors, not silently ignored."""
+    if not args.run:
+        given = [f"--{name.replace('_', '-')}" for name in RUN_ONLY if getattr(args, name)]
+        if args.seed:
+            given.append("--seed")
+        if given:
+            parser.error(f"{', '.join(given)} only work(s) with --run")
+    elif args.output is not None and args.emit is None:
+        parser.error("-o says where --emit writes; --run prints its results (redirect them, or "
+                     "give --emit=STAGE too)")
+
+
+def check_dims(module: ModuleOp, dims: dict[str, int]) -> None:
+    named = {d for f in module.functions for t in f.type.inputs  # type: ignore[attr-defined]
+             for d in shape_of(t) if isinstance(d, str)}
+    unknown = sorted(set(dims) - named)
+    if unknown:
+        raise HycError(f"--dim {', '.join(unknown)}: the program has no dimension named so "
+                       f"(its dimensions: {', '.join(sorted(named - {'?'})) or 'none'})")
 
 
 def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
@@ -72,34 +107,24 @@ def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
     return functions[name]  # type: ignore[return-value]
 
 
-def _load_array(path: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
-    except (OSError, ValueError, EOFError) as e:
-        raise HycError(f"cannot load '{path}': {e}") from None
-
-
 def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
     params = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
     known = {n for n, _ in params}
     given: dict[str, object] = {}
     if args.args:
-        try:
-            with np.load(args.args, allow_pickle=False) as archive:
-                given.update({k: archive[k] for k in archive.files})
-        except (OSError, ValueError, EOFError) as e:
-            raise HycError(f"cannot load '{args.args}': {e}") from None
+        given.update(read_npz(args.args))
     for item in args.arg:
         name, sep, path = item.partition("=")
         if not sep:
             raise HycError(f"--arg expects NAME=FILE.npy, got '{item}'")
-        given[name] = _load_array(path)
+        given[name] = read_npy(path)
     unknown = sorted(set(given) - known)
     if unknown and not args.args:
         raise HycError(f"@{func.sym_name} has no parameter named {', '.join(unknown)} "  # type: ignore[attr-defined]
                        f"(parameters: {', '.join(n for n, _ in params)})")
     rng = np.random.default_rng(args.seed)
     sizes = dim_sizes(args.dim)
+    check_dims(func.parent_op, sizes)  # type: ignore[arg-type]
     values = []
     for name, type_ in params:
         if name in given:
@@ -112,9 +137,16 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
     return values
 
 
+# --random-args makes arrays of at most this many elements (4 GiB of f64)
+RANDOM_ELEMENT_LIMIT = 2**29
+
+
 def random_value(type_: Type, rng: np.random.Generator, sizes: dict[str, int]) -> np.ndarray:
     shape = tuple(d if isinstance(d, int) else sizes.get(d, DEFAULT_DYNAMIC_SIZE)
                   for d in shape_of(type_))
+    if math.prod(shape) > RANDOM_ELEMENT_LIMIT:
+        raise HycError(f"--random-args would make a {type_} argument of shape {shape}: more "
+                       f"than 2**29 elements (choose smaller --dim sizes)")
     dtype = numpy_dtype(type_)
     if is_float(type_):
         return rng.standard_normal(shape).astype(dtype)
@@ -165,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_arg_parser()
     args = parser.parse_args(argv)
     args.explicit_level = level_was_given(argv)
+    check_flags(args, parser)
     if args.clear_cache:
         import hyc
         hyc.clear_cache()
@@ -178,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             raise HycError(f"'{args.input}': hyc reads .hy source and .hyir textual IR files")
         text, filename = read_source(args.input)
         module: Operation = load_module(text, filename)
+        check_dims(module, dim_sizes(args.dim))  # type: ignore[arg-type]
         run_pipeline(module, args, dim_sizes(args.dim))
         if args.emit in ("llvm", "asm", "obj", "lib"):
             emit_native(module, args)  # type: ignore[arg-type]
+            if args.run:
+                run_entry(module, args)  # type: ignore[arg-type]
             return 0
         shown = module
         if args.emit == "loops":

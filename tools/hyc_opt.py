@@ -10,6 +10,7 @@ from hyc.ir import HycError, print_ir, render_all
 
 from .common import (
     add_pipeline_options,
+    add_version,
     dim_sizes,
     level_was_given,
     load_module,
@@ -35,6 +36,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help="treat '// -----' lines as separators of independent inputs")
     p.add_argument("--list-passes", action="store_true", help="list the passes and exit")
     add_pipeline_options(p, default_level=None)
+    add_version(p)
     return p
 
 

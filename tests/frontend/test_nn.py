@@ -198,11 +198,12 @@ def test_loading_never_unpickles_and_rejects_damaged_files(tmp_path):
     params = _exported(tmp_path)
     params["dense0.bias"] = np.array([object(), 1, 2], dtype=object)
     np.savez(tmp_path / "m.npz", **params)
-    with pytest.raises(HycError, match="cannot load the parameters .*allow_pickle=False"):
+    with pytest.raises(HycError, match="object array; hyc reads only .*never pickled"):
         hyc.load(tmp_path / "m")
     (tmp_path / "m.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(HycError, match="cannot load the parameters"):
+    with pytest.raises(HycError, match="cannot load .*not an .npz") as caught:
         hyc.load(tmp_path / "m")
+    assert "allow_pickle" not in str(caught.value)
     _exported(tmp_path)
     text = (tmp_path / "m.hyir").read_text()
     (tmp_path / "m.hyir").write_text(text.replace("hy.matmul", "hy.matmull", 1))
@@ -258,7 +259,7 @@ def test_save_and_load_parameters(tmp_path):
         np.savez(tmp_path / "q.npz", **params)
         get_net().load_parameters(tmp_path / "q.npz")
     np.save(tmp_path / "r.npy", x)
-    with pytest.raises(HycError, match="not an .npz archive"):
+    with pytest.raises(HycError, match="not an .npz"):
         get_net().load_parameters(tmp_path / "r.npy")
 
 
