@@ -102,6 +102,18 @@ def _div(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     return e.b.select(by_zero, zero, quotient)
 
 
+@rule(hy.FmodOp)
+def _fmod(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
+    a, b = args
+    if is_float(op.operands[0].type):
+        return e.b.frem(a, b)  # LLVM's frem is C's fmod
+    t = a.type
+    zero, one, minus_one = (ir.Constant(t, v) for v in (0, 1, -1))
+    # a zero divisor gives 0; so does -1 (srem of the lowest value by -1 would overflow)
+    trivial = e.b.or_(e.b.icmp_signed("==", b, zero), e.b.icmp_signed("==", b, minus_one))
+    return e.b.select(trivial, zero, e.b.srem(a, e.b.select(trivial, one, b)))
+
+
 @rule(hy.PowOp)
 def _pow(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     a, b = args

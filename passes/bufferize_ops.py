@@ -61,6 +61,14 @@ def check_equal(lower: FunctionLowering, a: Value, b: Value, message: str) -> No
         check(lower, binary(lower, hy.EqOp, a, b), message)
 
 
+def require_elements(lower: FunctionLowering, op: Operation, sizes: list[Value]) -> None:
+    """The interpreter's error for an extreme (max, argmax, ...) of an empty axis."""
+    for size in sizes:
+        check(lower, binary(lower, hy.GtOp, size, const(lower, 0)),
+              f"{op.name} of an empty axis (numpy: zero-size array to a reduction that has no "
+              "identity)")
+
+
 def dims_of(lower: FunctionLowering, value: Value) -> list[Value]:
     """Index values for each dimension of a buffer (constants where static). A named dimension
     is the function's one value for that name; another read once in a block is reused there,
@@ -322,6 +330,8 @@ def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
     # regroup it makes it a vector reduction.
     combine = op.combine  # type: ignore[attr-defined]
     regroup = {"reassoc": BoolAttr(True)} if combine is hy.AddOp and is_float(element) else None
+    if op.needs_elements:  # type: ignore[attr-defined]
+        require_elements(lower, op, [in_dims[a] for a in axes])
 
     def reduce_at(ivs: list[Value]) -> Value:
         outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))
@@ -363,6 +373,7 @@ def _arg_extremum(lower: FunctionLowering, op: Operation) -> list[Value]:
     out_dims = [const(lower, 1) if i == axis else in_dims[i]
                 for i in range(len(in_dims)) if keep or i != axis]
     beats = hy.GtOp if op.order == ">" else hy.LtOp  # type: ignore[attr-defined]
+    require_elements(lower, op, [in_dims[axis]])
 
     def at(ivs: list[Value]) -> Value:
         outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))

@@ -264,13 +264,17 @@ def test_reductions(axes, keepdims, dtype):
         check(run_op(op_class, [x], attrs), want)
 
 
-def test_reductions_over_empty_axes_give_identities():
+def test_reductions_over_empty_axes_give_identities_or_numpys_error():
     x = np.zeros((0, 3), np.float32)
     attrs = {"axes": int_array([0])}
     check(run_op(hy.SumOp, [x], attrs), np.zeros(3, np.float32))
-    check(run_op(hy.MaxOp, [x], attrs), np.full(3, -np.inf, np.float32))
-    check(run_op(hy.MinOp, [np.zeros((0, 2), np.int32)], attrs),
-          np.full(2, np.iinfo(np.int32).max, np.int32))
+    check(run_op(hy.ProdOp, [x], attrs), np.ones(3, np.float32))
+    for op in (hy.MaxOp, hy.MinOp):
+        with pytest.raises(InterpreterError, match="empty axis"):
+            run_op(op, [x], attrs)
+    with pytest.raises(InterpreterError, match="empty axis"):
+        run_op(hy.ArgmaxOp, [x], {"axis": IntAttr(0)})
+    check(run_op(hy.MaxOp, [np.zeros((3, 0), np.float32)], attrs), np.zeros(0, np.float32))
 
 
 @pytest.mark.parametrize("axis", [0, 1])

@@ -119,4 +119,5 @@ def _run(module, name, args):
     try:
         return Interpreter(module, out).call(name, *args), out.getvalue()
     except Exception as e:  # a run-time error must be the same error on both sides
-        return (), f"{type(e).__name__}: {e}"
+        message = e.diagnostics[0].message if hasattr(e, "diagnostics") else str(e)
+        return (), f"{type(e).__name__}: {message}"  # (text parsed back has locations)

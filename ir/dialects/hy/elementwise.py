@@ -304,6 +304,21 @@ class DivOp(BinaryOp):
         return np.where(zero, a.dtype.type(0), quotient)
 
 
+class FmodOp(BinaryOp):
+    """C's ``fmod``: the exact remainder of truncated division, with the sign of ``lhs``
+    (NaN for a zero ``rhs`` or an infinite ``lhs``); for integers the truncated remainder,
+    and 0 where ``rhs`` is 0 (so that no backend traps)."""
+    name = "hy.fmod"
+
+    @staticmethod
+    def reference(a: np.ndarray, b: np.ndarray) -> Any:
+        if a.dtype.kind == "f":
+            return np.fmod(a, b)
+        zero = b == 0
+        with np.errstate(all="ignore"):
+            return np.where(zero, a.dtype.type(0), np.fmod(a, np.where(zero, b.dtype.type(1), b)))
+
+
 class PowOp(BinaryOp):
     """``lhs ** rhs``: IEEE ``pow`` for floats; for integers a negative exponent gives
     ``1 / lhs**-rhs`` truncated (so 0 unless ``|lhs|`` is 1, and 0 for ``lhs == 0``)."""

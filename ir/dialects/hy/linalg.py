@@ -8,7 +8,7 @@ import numpy as np
 
 from ...attributes import Attribute
 from ...core import Operation, Value
-from ...diagnostics import VerifyError
+from ...diagnostics import InterpreterError, VerifyError
 from ...opdef import (
     FLOAT,
     NUMERIC,
@@ -64,6 +64,7 @@ class ReduceOp(Operation):
     attr_defs = {"axes": int_array_attr(), "keepdims": bool_attr(optional=True)}
     traits = frozenset({Pure})
     combine: ClassVar[type[Operation]] = AddOp
+    needs_elements: ClassVar[bool] = False  # an empty axis is an error (max, min)
 
     @staticmethod
     def identity(dtype: np.dtype) -> Any:  # type: ignore[type-arg]
@@ -128,32 +129,43 @@ def _highest(dtype: np.dtype) -> Any:
     return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
 
 
+def require_elements(op: Operation, x: np.ndarray, axes: list[int]) -> None:
+    """An extreme of no elements does not exist (numpy raises too)."""
+    if any(x.shape[a] == 0 for a in axes):
+        raise InterpreterError(f"{op.name} of an empty axis (numpy: zero-size array to a "
+                               "reduction that has no identity)", op.loc)
+
+
 class MaxOp(ReduceOp):
-    """Maximum over axes; NaN if any element is; the lowest value over an empty axis."""
+    """Maximum over axes; NaN if any element is; an error over an empty axis (as numpy)."""
     name = "hy.max"
     combine = MaximumOp
-    identity = staticmethod(_lowest)
+    identity = staticmethod(_lowest)  # where the accumulation starts
+    needs_elements = True
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
+        require_elements(self, x, list(self.axes))  # type: ignore[attr-defined]
         return [np.asarray(np.max(x, initial=_lowest(x.dtype), **self.reduce_args()))]
 
 
 class MinOp(ReduceOp):
-    """Minimum over axes; NaN if any element is; the highest value over an empty axis."""
+    """Minimum over axes; NaN if any element is; an error over an empty axis (as numpy)."""
     name = "hy.min"
     combine = MinimumOp
     identity = staticmethod(_highest)
+    needs_elements = True
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
+        require_elements(self, x, list(self.axes))  # type: ignore[attr-defined]
         return [np.asarray(np.min(x, initial=_highest(x.dtype), **self.reduce_args()))]
 
 
 class ArgExtremumOp(Operation):
     """Base of argmax/argmin along one ``axis`` (``keepdims`` keeps it as 1): the ``i64``
-    index of the first extreme element, or of the first NaN (numpy's rule); 0 over an empty
-    axis (numpy raises)."""
+    index of the first extreme element, or of the first NaN (numpy's rule); an error over an
+    empty axis (as numpy)."""
     operand_defs = (OperandDef("input", NUMERIC),)
     result_defs = (ResultDef("output", NUMERIC),)
     attr_defs = {"axis": int_attr(), "keepdims": bool_attr(optional=True)}
@@ -175,9 +187,7 @@ class ArgExtremumOp(Operation):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x, axis = args[0], self.attributes["axis"].value  # type: ignore[attr-defined]
         keep = bool(self.keepdims)  # type: ignore[attr-defined]
-        if x.shape[axis] == 0:
-            shape = tuple(1 if i == axis else d for i, d in enumerate(x.shape) if keep or i != axis)
-            return [np.zeros(shape, np.int64)]
+        require_elements(self, x, [axis])
         return [np.asarray(type(self).reference(x, axis=axis, keepdims=keep), np.int64)]
 
 
