@@ -10,6 +10,7 @@ and calls the machine code; a failed run-time check becomes a ``ValueError``.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import re
@@ -32,6 +33,7 @@ from . import cache, interrupts, jit, pyentry
 from .lower import INTERRUPTED, lower_module
 
 SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the careful path
+_MISSING = object()
 
 
 class RunTimeCheckError(HycError, ValueError):
@@ -146,7 +148,9 @@ class CompiledFunction:
     def __repr__(self) -> str:
         return f"<compiled @{self.name} {self.type}>"
 
-    def __call__(self, *args: object, out: object = None) -> object:
+    def __call__(self, *args: object, out: object = None, **named: object) -> object:
+        if named:
+            args = self._bind(args, named)
         if out is None:
             results = self.try_fast(args)
             if results is not None:
@@ -211,6 +215,22 @@ class CompiledFunction:
             return out
         values = [r[()] if r.ndim == 0 else r for r in results]
         return values[0] if len(values) == 1 else tuple(values) if values else None
+
+    def _bind(self, args: tuple, named: dict[str, object]) -> tuple:  # type: ignore[type-arg]
+        """Arguments given by parameter name, in their places."""
+        values: list[object] = list(args) + [_MISSING] * (len(self.param_names) - len(args))
+        for name, value in named.items():
+            if name not in self.param_names:
+                raise ArgumentTypeError(f"@{self.name} has no parameter '{name}' (its parameters: "
+                                        f"{', '.join(self.param_names)})")
+            position = self.param_names.index(name)
+            if position < len(args):
+                raise ArgumentTypeError(f"@{self.name} got '{name}' twice")
+            values[position] = value
+        missing = [n for n, v in zip(self.param_names, values) if v is _MISSING]
+        if missing:
+            raise ArgumentTypeError(f"@{self.name} is missing {', '.join(missing)}")
+        return tuple(values)
 
     def _failed(self, status: int) -> NoReturn:
         if status == INTERRUPTED:
@@ -296,6 +316,9 @@ def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type
     if isinstance(source, ModuleOp):
         return parse_module(print_ir(source, debuginfo=True))  # type: ignore[return-value]
     text, filename = str(source), "<source>"
+    if not isinstance(source, os.PathLike) and "\n" not in text and \
+            text.strip().endswith((".hy", ".hyir")) and not os.path.exists(text):
+        raise FileNotFoundError(errno.ENOENT, "no such .hy or .hyir file", text)
     if isinstance(source, os.PathLike) or ("\n" not in text and len(text) < 4096
                                             and os.path.exists(text)):
         filename = os.fspath(source)

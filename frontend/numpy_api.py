@@ -53,6 +53,20 @@ def implements(*funcs: Any) -> Callable[[Impl], Impl]:
 
 
 # -- dispatch --------------------------------------------------------------------------------------
+def _operand(value: Any) -> Any:
+    """A ufunc operand as numpy sees it: a list or tuple of numbers is an array."""
+    if isinstance(value, (list, tuple)):
+        try:
+            array = np.asarray(value)
+        except ValueError as e:
+            raise error(f"cannot use the {type(value).__name__} {value!r} as an array: {e}") from None
+        if array.dtype.kind not in "biuf":
+            raise error(f"cannot use the {type(value).__name__} {value!r} as an array: it holds "
+                        "traced values or non-numbers (use np.stack for traced values)")
+        return array
+    return value
+
+
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     out = kwargs.pop("out", None)
     if method == "reduce" and ufunc in REDUCTIONS:
@@ -68,7 +82,7 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
     if unknown:
         raise error(f"numpy.{ufunc.__name__}: the argument(s) {', '.join(sorted(unknown))} are "
                     "not supported while tracing")
-    result = impl(*inputs, dtype=kwargs.get("dtype"))
+    result = impl(*map(_operand, inputs), dtype=kwargs.get("dtype"))
     if out is None:
         return result
     targets = out if isinstance(out, tuple) else (out,)

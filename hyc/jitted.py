@@ -219,7 +219,8 @@ class JitFunction:
                 if spec is None:
                     spec = self._cache[key] = self._specialize(names, values, bound)
         self.latest = spec
-        all_arrays = len(spec.array_positions) == len(values) == len(args) and not kwargs
+        all_arrays = len(spec.array_positions) == len(values) == len(args) and not kwargs \
+            and all(v is a for v, a in zip(values, args))  # (no list made into an array)
         self._last, self._last_arity = (spec, len(args)) if all_arrays else (None, -1)
         if all_arrays:
             if len(self._by_layout) >= 256:  # many sizes of a dynamic dimension: start over
@@ -251,6 +252,11 @@ class JitFunction:
             else:
                 names.append(name)
                 values.append(value)
+        # a list of numbers is an array, as numpy functions take it (a tuple stays a static
+        # value: shapes and axes are tuples); so new lists do not compile new versions
+        for i, value in enumerate(values):
+            if isinstance(value, list):
+                values[i] = _list_as_array(names[i], value, self.name)
         return names, values, bound
 
     def _shape(self, name: str, value: np.ndarray | np.generic) -> tuple[int | str, ...]:
@@ -300,6 +306,17 @@ class JitFunction:
             structure, results = _flatten(out, self.name)
             module = trace.finish([as_value(trace, r) for r in results])
         return module, positions, trace.bound, structure
+
+
+def _list_as_array(name: str, value: list[Any], fn: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except ValueError as e:
+        raise TypeError(f"argument '{name}' of {fn}: the list is not an array ({e})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"argument '{name}' of {fn}: a list of {array.dtype} values is not an "
+                        "array of numbers")
+    return array
 
 
 def _static(value: Any) -> Any:

@@ -72,7 +72,10 @@ def convert_argument(value: object, type_: Type, what: str) -> np.ndarray:
             raise ArgumentTypeError(f"{what} has dtype {array.dtype}, expected {dtype} ({type_})")
         return array
     if isinstance(value, (bool, int, float)):
-        converted = np.asarray(value, dtype=dtype)
+        try:
+            converted = np.asarray(value, dtype=dtype)
+        except OverflowError:
+            raise ArgumentTypeError(f"{what} is {value!r}, which does not fit in {type_}") from None
         if converted != value or (dtype != np.bool_ and isinstance(value, bool)) or \
                 (dtype.kind in "iub" and isinstance(value, float)):
             raise ArgumentTypeError(f"{what} is {value!r}, which is not a valid {type_} value")
