@@ -11,13 +11,19 @@ Fortran-ordered arrays load as C-ordered copies.
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import IO
 
 import numpy as np
 
 from hyc.ir import HycError
+
+# what zipfile and zlib raise for a damaged or unusual archive
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, RuntimeError,
+            NotImplementedError, KeyError, zlib.error, struct.error, UnicodeDecodeError)
 
 DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_))
 
@@ -29,7 +35,7 @@ def read_npz(path: str, check: Check | None = None) -> dict[str, np.ndarray]:
     """The named arrays of an ``.npz`` archive."""
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile, ValueError) as e:
+    except (OSError, *_DAMAGED) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else "not an .npz (zip) archive"
         raise HycError(f"cannot load '{path}': {reason}") from None
     arrays: dict[str, np.ndarray] = {}
@@ -42,7 +48,7 @@ def read_npz(path: str, check: Check | None = None) -> dict[str, np.ndarray]:
             try:
                 with archive.open(info) as member:
                     arrays[name] = _read(member, info.file_size, path, name, check)
-            except (OSError, zipfile.BadZipFile, EOFError, ValueError, RuntimeError) as e:
+            except (OSError, *_DAMAGED) as e:
                 raise HycError(f"cannot load '{path}': '{name}' is damaged ({e})") from None
     return arrays
 
