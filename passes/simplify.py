@@ -23,7 +23,8 @@ class Canonicalize(Pass):
     Runs each op's ``fold`` (``x + -0.0``, ``x * 1``, ``neg(neg(x))``, ``select`` on a constant
     condition, sizes of static dimensions, ...), evaluates pure ops whose operands are all
     constants, applies the ops' rewrite patterns (transpose of transpose, reshape of reshape,
-    ``scf.if`` on a constant, loops that never run, ...) and erases unused pure ops.
+    ``scf.if`` on a constant, loops that never run, ...) and erases unused pure ops, driven by
+    a worklist (passes/rewrite.py) so that the work grows linearly with the program.
     """
 
     name: ClassVar[str] = "canonicalize"
