@@ -53,18 +53,24 @@ def implements(*funcs: Any) -> Callable[[Impl], Impl]:
 
 
 # -- dispatch --------------------------------------------------------------------------------------
+def numbers_as_array(value: list | tuple) -> np.ndarray:  # type: ignore[type-arg]
+    """A list or tuple of numbers as the array numpy makes of it; ValueError otherwise."""
+    array = np.asarray(value)  # raises ValueError for a ragged list
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"a {type(value).__name__} of {array.dtype} values is not an array of "
+                         "numbers")
+    return array
+
+
 def _operand(value: Any) -> Any:
     """A ufunc operand as numpy sees it: a list or tuple of numbers is an array."""
-    if isinstance(value, (list, tuple)):
-        try:
-            array = np.asarray(value)
-        except ValueError as e:
-            raise error(f"cannot use the {type(value).__name__} {value!r} as an array: {e}") from None
-        if array.dtype.kind not in "biuf":
-            raise error(f"cannot use the {type(value).__name__} {value!r} as an array: it holds "
-                        "traced values or non-numbers (use np.stack for traced values)")
-        return array
-    return value
+    if not isinstance(value, (list, tuple)):
+        return value
+    try:
+        return numbers_as_array(value)
+    except ValueError as e:
+        raise error(f"cannot use {value!r} as an array ({e}; np.stack makes an array of "
+                    "traced values)") from None
 
 
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:

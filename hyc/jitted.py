@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hyc.codegen.compiled import CompiledFunction, CompiledModule, check_target, compile_module
+from hyc.frontend.numpy_api import numbers_as_array
 from hyc.frontend.tracing import TRACES, Trace, Traced, TracingError, as_value, ir_element, tracing
 from hyc.ir import FileLineColLoc, ModuleOp, print_ir
 from hyc.ir.types import make_type
@@ -310,13 +311,9 @@ class JitFunction:
 
 def _list_as_array(name: str, value: list[Any], fn: str) -> np.ndarray:
     try:
-        array = np.asarray(value)
+        return numbers_as_array(value)
     except ValueError as e:
-        raise TypeError(f"argument '{name}' of {fn}: the list is not an array ({e})") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"argument '{name}' of {fn}: a list of {array.dtype} values is not an "
-                        "array of numbers")
-    return array
+        raise TypeError(f"argument '{name}' of {fn}: {e}") from None
 
 
 def _static(value: Any) -> Any:

@@ -232,6 +232,13 @@ class Operation:
             mapping[old] = result
         return new
 
+    def ancestor_in(self, block: Block) -> Operation | None:
+        """The op of ``block`` that is this op or holds it in a region; None if none does."""
+        op: Operation | None = self
+        while op is not None and op.parent is not block:
+            op = op.parent_op
+        return op
+
     def walk(self) -> Iterator[Operation]:
         """This op and every op nested in its regions, in pre-order."""
         yield self

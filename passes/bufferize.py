@@ -286,7 +286,7 @@ def insert_frees(block: Block, owned: set[Value]) -> None:
     mine += [r for op in block.ops for r in op.results if r in owned]
     frees: list[tuple[int, Value]] = []
     for value in mine:
-        users = [_containing(use.op, block) for use in value.uses]
+        users = [use.op.ancestor_in(block) for use in value.uses]
         if any(u is block.terminator for u in users) or any(
                 isinstance(use.op, ForOp) and use.index >= 3 for use in value.uses):
             continue  # handed on: to the parent by a yield, or to a loop as its initial value
@@ -302,13 +302,6 @@ def insert_frees(block: Block, owned: set[Value]) -> None:
                 insert_frees(inner, owned)
 
 
-def _containing(op: Operation, block: Block) -> Operation | None:
-    while op.parent is not block:
-        parent = op.parent_op
-        if parent is None:
-            return None
-        op = parent
-    return op
 
 
 @register_pass
@@ -335,4 +328,3 @@ class Bufferize(Pass):
             old.drop_all_references()
             module.body.ops.remove(old)
             old.parent = None
-

@@ -39,6 +39,7 @@ def is_buffer_level(func: Operation) -> bool:
     return any(isinstance(v.type, MemRefType) for v in _values(func)) or any(
         op.name.startswith("buf.") for op in func.walk())
 
+
 def _values(func: Operation) -> Iterator[Value]:
     for op in func.walk():
         yield from op.results
@@ -46,13 +47,16 @@ def _values(func: Operation) -> Iterator[Value]:
             for block in region.blocks:
                 yield from block.args
 
+
 def _is_memref(value: Value) -> bool:
     return isinstance(value.type, MemRefType)
+
 
 def _consumes(op: Operation, position: int) -> bool:
     """Whether operand ``position`` of ``op`` takes over the buffer (frees or hands it on)."""
     return isinstance(op, buf.FreeOp) or isinstance(op, YieldOp) or (
         isinstance(op, ForOp) and position >= 3)
+
 
 def _owned(block: Block) -> list[Value]:
     """The buffers a block owns: its allocations, what its loops and branches hand out, and
@@ -64,13 +68,6 @@ def _owned(block: Block) -> list[Value]:
             owned += [r for r in op.results if _is_memref(r)]
     return owned
 
-def _ancestor_in(op: Operation, block: Block) -> Operation | None:
-    while op.parent is not block:
-        parent = op.parent_op
-        if parent is None:
-            return None
-        op = parent
-    return op
 
 def check_ownership(func: FuncOp) -> None:
     """Buffers are freed or handed on only by their owner, once, after their last use."""
@@ -78,6 +75,7 @@ def check_ownership(func: FuncOp) -> None:
         for region in op.regions:
             for block in region.blocks:
                 _check_block(block)
+
 
 def _check_block(block: Block) -> None:
     owned = _owned(block)
@@ -93,7 +91,7 @@ def _check_block(block: Block) -> None:
             raise VerifyError("a buffer may be freed or handed on only in the block that owns it",
                               consumer.loc)
         for use in value.uses:
-            at = _ancestor_in(use.op, block)
+            at = use.op.ancestor_in(block)
             if use.op is not consumer and (at is None or position[at] >= position[consumer]):
                 raise VerifyError("a buffer is used after it was freed or handed on", use.op.loc)
     mine = set(owned)
@@ -107,6 +105,7 @@ def _check_block(block: Block) -> None:
                     not _reads(op, i):
                 raise VerifyError(f"'{op.name}' may write to a buf.constant, which is read-only "
                                   "(copy it into a buf.alloc first)", op.loc)
+
 
 def _check_static_sizes(op: Operation) -> None:
     """Where a buffer flows into a loop, or out of a loop or branch, the code that receives it
@@ -133,6 +132,7 @@ def _reads(op: Operation, position: int) -> bool:
     if isinstance(op, buf.MatmulOp):
         return position != 2
     return isinstance(op, (buf.LoadOp, buf.DimOp, buf.PrintOp))
+
 
 class Guard:
     """Builds the run-time checks in front of one op."""
@@ -172,11 +172,13 @@ class Guard:
         one = self.b.constant(index, 1)
         return self.test(hy.OrOp, self.test(hy.EqOp, size, target), self.test(hy.EqOp, size, one))
 
+
 def _guard_access(op: Operation, buffer: Value, indices: list[Value]) -> None:
     guard = Guard(op)
     for axis, i in enumerate(indices):
         guard.require(guard.inside(i, guard.dim(buffer, axis)),
                       f"{op.name}: index {axis} out of bounds")
+
 
 def _guard_matmul(op: Operation) -> None:
     guard = Guard(op)
@@ -193,6 +195,7 @@ def _guard_matmul(op: Operation) -> None:
         for size, wanted in zip(reversed(sizes), reversed(target)):
             guard.require(guard.fits(size, wanted), "buf.matmul: an operand does not broadcast "
                                                     "to the output")
+
 
 def harden(func: FuncOp) -> None:
     """Check ownership, then put a run-time check in front of every access."""
@@ -220,6 +223,7 @@ def harden(func: FuncOp) -> None:
         elif isinstance(op, CallOp):
             _guard_call(op)
 
+
 def _guard_call(op: CallOp) -> None:
     """The callee trusts its parameter types: sizes the caller only knows at run time are
     checked against the sizes the callee's types state."""
@@ -236,6 +240,7 @@ def _guard_call(op: CallOp) -> None:
                 guard.require(guard.test(hy.EqOp, guard.dim(value, axis), guard.b.constant(index, want)),
                               f"call of @{op.callee}: an argument has another size than its "  # type: ignore[attr-defined]
                               "parameter type")
+
 
 @register_pass
 @dataclass
