@@ -16,6 +16,7 @@ NUL, combining marks), huge numbers, deep nesting and buffer-level ops spliced i
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import re
@@ -297,17 +298,26 @@ def run_model_case(ir: bytes, npz: bytes, seed: int) -> str:
     return "loaded"
 
 
-def cases(kind: str, count: int, seed: int = 0) -> list[tuple[str, int]]:
-    """``count`` mutated inputs of ``kind`` ('hy' or 'ir'), reproducibly from ``seed``."""
+@functools.cache
+def _sources(kind: str) -> tuple:  # type: ignore[type-arg]
     if kind == "model":
-        ir, npz = _model_files()
-        rng = random.Random(f"model-{seed}")
-        return [(tamper(ir, npz, rng), i) for i in range(count)]  # type: ignore[misc]
-    sources = HY_SOURCES if kind == "hy" else IR_SOURCES
+        return _model_files()
+    return tuple(p.read_text() for p in (HY_SOURCES if kind == "hy" else IR_SOURCES))
+
+
+def case(kind: str, number: int, seed: int = 0) -> tuple[object, int]:
+    """Mutated input ``number`` of ``kind`` ('hy', 'ir' or 'model'), reproducibly: each case
+    has its own generator, so a worker starts at any case at once."""
+    rng = random.Random(f"{kind}-{seed}-{number}")
+    if kind == "model":
+        return tamper(*_sources(kind), rng), number
+    texts = _sources(kind)
     token = HY_TOKEN if kind == "hy" else IR_TOKEN
-    rng = random.Random(f"{kind}-{seed}")
-    texts = [p.read_text() for p in sources]
-    return [(mutate_more(texts[i % len(texts)], rng, token, kind == "ir"), i) for i in range(count)]
+    return mutate_more(texts[number % len(texts)], rng, token, kind == "ir"), number
+
+
+def cases(kind: str, count: int, seed: int = 0) -> list[tuple[object, int]]:
+    return [case(kind, i, seed) for i in range(count)]
 
 
 # -- a campaign in worker processes ----------------------------------------------------------------
@@ -315,10 +325,9 @@ def _worker(kind: str, count: int, first: int, connection) -> None:  # type: ign
     """Run cases from ``first`` on, saying which one starts before running it."""
     import os
     os.environ["HYC_CACHE_DIR"] = "off"
-    for number, (text, seed) in enumerate(cases(kind, count)):
-        if number < first:
-            continue
+    for number in range(first, count):
         connection.send(("start", number))
+        text, seed = case(kind, number)
         try:
             connection.send(("ok", run_case(kind, text, seed)))
         except Failure as e:
@@ -332,7 +341,6 @@ def campaign(kind: str, count: int, timeout: float = 10.0) -> dict[str, int]:
     it. Failing inputs are written to fuzz-failures/."""
     import multiprocessing as mp
     context = mp.get_context("fork")
-    texts = cases(kind, count)
     tally: dict[str, int] = {}
     first = 0
 
@@ -343,12 +351,13 @@ def campaign(kind: str, count: int, timeout: float = 10.0) -> dict[str, int]:
             failures = ROOT / "fuzz-failures"
             failures.mkdir(exist_ok=True)
             suffix = ".hy" if kind == "hy" else ".hyir"
+            text = case(kind, number)[0]
             if kind == "model":
-                ir, npz = texts[number][0]
+                ir, npz = text  # type: ignore[misc]
                 (failures / f"model-{number}.hyir").write_bytes(ir)  # type: ignore[arg-type]
                 (failures / f"model-{number}.npz").write_bytes(npz)  # type: ignore[arg-type]
             else:
-                (failures / f"{kind}-{number}{suffix}").write_text(texts[number][0])
+                (failures / f"{kind}-{number}{suffix}").write_text(text)  # type: ignore[arg-type]
             (failures / f"{kind}-{number}.txt").write_text(f"{status}: {detail}\n")
             print(f"case {number}: {status}: {detail[:300]}", flush=True)
         if sum(tally.values()) % 1000 == 0:
