@@ -316,7 +316,7 @@ def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type
     if isinstance(source, ModuleOp):
         return parse_module(print_ir(source, debuginfo=True))  # type: ignore[return-value]
     text, filename = str(source), "<source>"
-    if not isinstance(source, os.PathLike) and "\n" not in text and \
+    if not isinstance(source, os.PathLike) and "\n" not in text and "def " not in text and \
             text.strip().endswith((".hy", ".hyir")) and not os.path.exists(text):
         raise FileNotFoundError(errno.ENOENT, "no such .hy or .hyir file", text)
     if isinstance(source, os.PathLike) or ("\n" not in text and len(text) < 4096
