@@ -123,3 +123,36 @@ def test_llvm_ir_and_assembly(capsys):
     assert "define" in llvm_ir and "@hyc_packed_mlp" in llvm_ir and "fmul" in llvm_ir
     assert hyc.main([str(EXAMPLES / "mlp.hy"), "--emit=asm"]) == 0
     assert "hyc_packed_mlp:" in capsys.readouterr().out
+
+
+SPIN = "def spin(n: i64) -> i32:\n    t = 0\n    for i in range(n):\n        t = t + 1\n    return t\n"
+SPIN_PROGRAM = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include "spin.h"
+static void on_alarm(int sig) { (void)sig; hyc_interrupt(); }
+int main(void) {
+    int32_t t = 0;
+    signal(SIGALRM, on_alarm);
+    alarm(1);
+    int32_t status = hyc_spin(1000000000000000LL, &t);
+    printf("%d %s\n", status, hyc_spin_message(status));
+    status = hyc_spin(5, &t);  /* a later call is not stopped by the old interrupt */
+    printf("%d %d\n", status, t);
+    return 0;
+}
+"""
+
+
+@needs_cc
+def test_a_c_program_stops_a_long_loop_with_hyc_interrupt(tmp_path):
+    (tmp_path / "spin.hy").write_text(SPIN)
+    assert hyc.main([str(tmp_path / "spin.hy"), "--emit=lib", "-o", str(tmp_path / "spin.so")]) == 0
+    (tmp_path / "main.c").write_text(SPIN_PROGRAM)
+    build = subprocess.run([CC, "-O2", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
+                            str(tmp_path / "spin.so"), f"-Wl,-rpath,{tmp_path}", f"-I{tmp_path}"],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60)
+    assert run.stdout.split("\n")[:2] == ["-2 interrupted", "0 5"], run.stdout + run.stderr
