@@ -260,7 +260,13 @@ def cast(b: ir.IRBuilder, x: ir.Value, source: Type, target: Type) -> ir.Value:
     if is_float(source) and is_float(target):
         return b.fpext(x, to) if x.type == ir.FloatType() else b.fptrunc(x, to)
     if is_float(source):
-        return b.fptosi(x, to)
+        # saturating (NaN gives 0): a plain fptosi of an out-of-range value is poison in LLVM,
+        # and a bounds check of a poison index could be optimized away
+        name = f"llvm.fptosi.sat.i{to.width}.{'f32' if x.type == ir.FloatType() else 'f64'}"
+        module = b.module
+        found = module.globals.get(name)
+        convert = found if found is not None else ir.Function(module, ir.FunctionType(to, [x.type]), name)
+        return b.call(convert, [x])
     unsigned = x.type == ir.IntType(1)  # a bool is 0 or 1, not 0 or -1
     if is_float(target):
         return b.uitofp(x, to) if unsigned else b.sitofp(x, to)

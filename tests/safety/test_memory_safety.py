@@ -245,3 +245,32 @@ def test_buffer_level_functions_refuse_read_only_arrays():
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         mod.f(frozen, np.int64(0))
+
+
+@pytest.mark.parametrize("element,target", [("f32", "i32"), ("f32", "i64"), ("f64", "i32"), ("f64", "i64")])
+def test_float_to_integer_casts_saturate_in_both_the_interpreter_and_compiled_code(element, target):
+    from hyc.frontend.irgen import compile_source
+    from hyc.ir import Interpreter
+    source = f"def f(x: {element}[N]) -> {target}[N]:\n    return cast(x, {target})\n"
+    x = np.array([1.7, -1.7, 1e30, -1e30, np.nan, np.inf, -np.inf, 2.5e9, -2.5e9, 2**31],
+                 np.float32 if element == "f32" else np.float64)
+    info = np.iinfo(np.int32 if target == "i32" else np.int64)
+    want = Interpreter(compile_source(source, "cast.hy")).call("f", x)[0]
+    np.testing.assert_array_equal(hyc.compile(source).f(x), want)
+    assert want[2] == info.max and want[3] == info.min and want[4] == 0
+
+
+def test_an_index_cast_from_a_huge_float_is_still_checked():
+    """fptosi of an out-of-range float is poison in LLVM; the cast saturates instead, so the
+    bounds check in front of the store sees a real (out-of-range) index."""
+    text = """func.func @f(%big: memref<4xf32>, %x: f32) {
+  %i = hy.cast %x : (f32) -> index
+  buf.store %x, %big, %i : (f32, memref<4xf32>, index) -> ()
+  func.return
+}"""
+    mod = hyc.compile(text)
+    memory = np.zeros(8, np.float32)
+    for value in (1e30, -1e30, np.inf, 5.0):
+        with pytest.raises(ValueError, match="out of bounds"):
+            mod.f(memory[:4], np.float32(value))
+    assert not memory.any()

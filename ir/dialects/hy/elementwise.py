@@ -428,7 +428,9 @@ class SelectOp(ElementwiseOp):
 class CastOp(Operation):
     """Converts each element to the result's element type, shape unchanged.
 
-    Float to integer truncates toward zero (out of range: unspecified); to i1 means ``!= 0``.
+    Float to integer truncates toward zero and saturates: out of range gives the type's
+    lowest or highest value, NaN gives 0 (as XLA does; numpy's result is the platform's);
+    to i1 means ``!= 0``.
     """
     name = "hy.cast"
     fold = _fold_cast
@@ -445,5 +447,10 @@ class CastOp(Operation):
         x, dtype = args[0], numpy_dtype(self.result.type)
         if dtype == np.bool_:
             return [x != 0]
+        if x.dtype.kind == "f" and dtype.kind == "i":
+            info, wide = np.iinfo(dtype), x.astype(np.float64)
+            high, low = wide >= 2.0 ** (info.bits - 1), wide < -(2.0 ** (info.bits - 1))
+            inside = np.where(high | low | np.isnan(wide), 0, np.trunc(wide)).astype(dtype)
+            return [np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype)]
         return [x.astype(dtype)]
 
