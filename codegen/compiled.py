@@ -304,6 +304,17 @@ class CompiledModule:
         raise AttributeError(f"the module has no function '{name}' "
                              f"(it has {', '.join(sorted(functions)) or 'none'})")
 
+    def __getitem__(self, name: str) -> CompiledFunction:
+        """The function ``name``, also where an attribute of the module has that name
+        (``mod["loops"]``: ``mod.loops`` is the loop-level IR)."""
+        if name in self.uncallable:
+            raise self.uncallable[name]
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise KeyError(f"the module has no function '{name}' (it has "
+                           f"{', '.join(sorted(self.functions)) or 'none'})") from None
+
     def asm(self) -> str:
         """This CPU's assembly for the module."""
         module = llvm.parse_assembly(self.llvm_ir)

@@ -254,8 +254,12 @@ class FunctionCodegen:
             sizes.append(ir.Constant(I64, d) if isinstance(d, int) else next(given))
         element = llvm_type(t.element)
         nbytes = self.byte_count(op, sizes, numpy_dtype(t.element).itemsize)
-        malloc = self.parent.runtime("malloc", I8P, [I64])
-        raw = self.b.call(malloc, [self.b.add(nbytes, ir.Constant(I64, 1))])  # never malloc(0)
+        size = self.b.add(nbytes, ir.Constant(I64, 1))  # never malloc(0)
+        if "zeroed" in op.attributes and op.attributes["zeroed"].value:  # type: ignore[attr-defined]
+            calloc = self.parent.runtime("calloc", I8P, [I64, I64])
+            raw = self.b.call(calloc, [size, ir.Constant(I64, 1)])
+        else:
+            raw = self.b.call(self.parent.runtime("malloc", I8P, [I64]), [size])
         self.require(self.b.icmp_unsigned("!=", raw, ir.Constant(I8P, None)), op,
                      "out of memory")
         self.values[op.result] = Buffer(self.b.bitcast(raw, ir.PointerType(element)), sizes, element)

@@ -47,7 +47,7 @@ class Specialization:
                  params: list[Any], structure: str, blocks: Callable[[], Hashable] | None) -> None:
         self.module = module
         self.compiled = compiled
-        self.function: CompiledFunction = getattr(compiled, name)
+        self.function: CompiledFunction = compiled[name]
         self.array_positions = array_positions  # which bound arguments the compiled code takes
         self.params = params  # block parameters, passed after them
         self.structure = structure  # "single", "tuple" or "list"
@@ -102,7 +102,7 @@ class Lowered:
 
     def compile(self) -> CompiledFunction:
         """The compiled function (its arguments: the arrays, then any block parameters)."""
-        return getattr(self.compile_module(), self.name)  # type: ignore[no-any-return]
+        return self.compile_module()[self.name]
 
     def as_text(self, optimized: bool = True, debuginfo: bool = False) -> str:
         """The module after the ``-O`` pipeline (or as traced, with ``optimized=False``)."""

@@ -90,7 +90,7 @@ class LoadedModel:
         self.input_names = [n for n, _ in args if n not in params]
         self.parameters = params
         self._slots = [(n in params, params.get(n)) for n, _ in args]
-        self.function: CompiledFunction = getattr(compile_module(module, opt_level, target), func.sym_name)  # type: ignore[attr-defined]
+        self.function: CompiledFunction = compile_module(module, opt_level, target)[func.sym_name]  # type: ignore[attr-defined]
         self.ir = text
 
     def __call__(self, *inputs: Any) -> Any:

@@ -13,6 +13,7 @@ anything, so a function that arrives at that level (a ``.hyir`` file given to ``
 - **every access is checked** at run time unless the compiler proves it: ``buf.load`` and
   ``buf.store`` indices against the buffer's sizes, ``buf.copy`` element counts,
   ``buf.matmul`` operand and output sizes (canonicalize drops the checks that fold to true);
+  new buffers start as zeros (text may read before it writes);
 - **every sequential loop polls for interrupts** (``buf.interrupt_point``): its trip count
   is the text's to choose.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, Value, YieldOp
-from hyc.ir.attributes import IntAttr, StringAttr
+from hyc.ir.attributes import BoolAttr, IntAttr, StringAttr
 from hyc.ir.builder import Builder
 from hyc.ir.core import OpResult
 from hyc.ir.diagnostics import VerifyError
@@ -220,6 +221,8 @@ def harden(func: FuncOp) -> None:
             _guard_matmul(op)
         elif isinstance(op, ForOp):
             op.body.insert(0, buf.InterruptPointOp(loc=op.loc))
+        elif isinstance(op, buf.AllocOp):
+            op.attributes["zeroed"] = BoolAttr(True)
         elif isinstance(op, CallOp):
             _guard_call(op)
 

@@ -172,7 +172,7 @@ def compare(module, seed: int) -> str:  # type: ignore[no-untyped-def]
             printed = io.StringIO()
             jit.set_print_stream(printed)
             try:
-                got = getattr(compiled, name)(*placed)
+                got = compiled[name](*placed)
             except (HycError, ValueError, TypeError) as e:
                 if want is not None and level == 0:
                     raise Failure(f"-O0 @{name}: compiled code failed ({e}) where the "
@@ -207,7 +207,7 @@ def _compare_buffer_level(compiled, func, args, level):  # type: ignore[no-untyp
     from hyc.codegen import jit
     jit.set_print_stream(io.StringIO())
     try:
-        getattr(compiled, func.sym_name)(*placed)
+        compiled[func.sym_name](*placed)
         ran = True
     except (HycError, ValueError, TypeError):
         ran = False

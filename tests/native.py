@@ -19,7 +19,7 @@ def run_native(module, name, args, opt_level=0):
     out = io.StringIO()
     jit.set_print_stream(out)
     try:
-        result = getattr(compiled, name)(*args)
+        result = compiled[name](*args)
     finally:
         jit.set_print_stream(None)
     values = list(result) if isinstance(result, tuple) else [] if result is None else [result]
@@ -58,12 +58,12 @@ def check_random_program(seed, level):
         except HycError:
             if level == 0:  # unoptimized, a run-time error stays an error
                 with pytest.raises(ValueError):
-                    getattr(compiled, func.sym_name)(*args)
+                    compiled[func.sym_name](*args)
             continue
         got_printed = io.StringIO()
         jit.set_print_stream(got_printed)
         try:
-            got = getattr(compiled, func.sym_name)(*args)
+            got = compiled[func.sym_name](*args)
         finally:
             jit.set_print_stream(None)
         got = list(got) if isinstance(got, tuple) else [] if got is None else [got]

@@ -165,7 +165,7 @@ def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
         from hyc.codegen.compiled import compile_module
         level = args.opt_level if args.opt_level is not None else 2
         compiled = compile_module(module, opt_level=level)
-        returned = getattr(compiled, name)(*values)
+        returned = compiled[name](*values)
         results = returned if isinstance(returned, tuple) else () if returned is None else (returned,)
     sys.stdout.flush()
     for r in results:

@@ -29,6 +29,7 @@ from ..opdef import (
     ResultDef,
     Terminator,
     TypeConstraint,
+    bool_attr,
     dense_attr,
     int_attr,
     string_attr,
@@ -49,10 +50,14 @@ def _memref(t: Type) -> MemRefType:
 
 
 class AllocOp(Operation):
-    """A new buffer of the result type; one ``index`` operand per dynamic dimension."""
+    """A new buffer of the result type; one ``index`` operand per dynamic dimension. Its
+    elements are undefined until written (bufferization writes every element before reading
+    it), or zeros with ``zeroed`` (what ``harden-buffers`` asks for text, which may read
+    first: no stale memory shows through)."""
     name = "buf.alloc"
     operand_defs = (OperandDef("sizes", INDEX, variadic=True),)
     result_defs = (ResultDef("buffer", MEMREF),)
+    attr_defs = {"zeroed": bool_attr(optional=True)}
 
     def verify_(self) -> None:
         needed = dynamic_dim_count(shape_of(self.result.type))

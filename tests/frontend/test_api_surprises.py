@@ -47,3 +47,12 @@ def test_lists_are_arrays_like_numpy_takes_them():
         f(np.ones(2), ["a", "b"])
     with pytest.raises(HycError, match="has no value while tracing"):
         hyc.jit(lambda x: x + [x, x])(np.ones(2))
+
+
+def test_a_function_named_like_a_module_attribute_is_reachable(capsys):
+    source = "def loops(x: f32[N]) -> f32[N]:\n    return x * 2.0\n"
+    mod = hyc.compile(source)
+    assert isinstance(mod.loops, str)  # the loop-level IR
+    np.testing.assert_array_equal(mod["loops"](np.ones(2, np.float32)), [2.0, 2.0])
+    with pytest.raises(KeyError, match="no function 'nope'"):
+        mod["nope"]

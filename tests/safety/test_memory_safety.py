@@ -274,3 +274,16 @@ def test_an_index_cast_from_a_huge_float_is_still_checked():
         with pytest.raises(ValueError, match="out of bounds"):
             mod.f(memory[:4], np.float32(value))
     assert not memory.any()
+
+
+def test_text_that_reads_a_new_buffer_before_writing_it_reads_zeros():
+    text = """func.func @f(%out: memref<4xf32>) {
+  %t = buf.alloc : memref<4xf32>
+  buf.copy %t, %out : memref<4xf32>
+  buf.free %t : memref<4xf32>
+  func.return
+}"""
+    for level in (0, 2):
+        out = np.full(4, 7.0, np.float32)
+        hyc.compile(text, opt_level=level).f(out)
+        np.testing.assert_array_equal(out, np.zeros(4, np.float32))  # as the interpreter gives
