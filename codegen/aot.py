@@ -32,19 +32,20 @@ C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64":
 Source: TypeAlias = "str | os.PathLike[str] | ModuleOp"
 
 
-def machine_module(source: Source, opt_level: int) -> tuple[Lowered, llvm.ModuleRef,
-                                                             llvm.TargetMachine]:
-    """Lower and optimize for this CPU, as position-independent code."""
-    stages = lower(source, opt_level, prefix=PREFIX)
+def machine_module(source: Source, opt_level: int, optimized: bool = False) -> tuple[
+        Lowered, llvm.ModuleRef, llvm.TargetMachine]:
+    """Lower and optimize for this CPU, as position-independent code (``optimized``: the IR
+    pipeline ran already)."""
+    stages = lower(source, opt_level, prefix=PREFIX, optimized=optimized)
     tm = jit.target_machine(shared=True)
     module = jit.parse(stages.llvm, tm)
     jit.optimize(module, opt_level, tm)
     return stages, module, tm
 
 
-def emit(source: Source, opt_level: int, kind: str) -> str | bytes:
+def emit(source: Source, opt_level: int, kind: str, optimized: bool = False) -> str | bytes:
     """``llvm`` (optimized LLVM IR), ``asm`` or ``obj`` for ``source``."""
-    _, module, tm = machine_module(source, opt_level)
+    _, module, tm = machine_module(source, opt_level, optimized)
     if kind == "llvm":
         return str(module)
     if kind == "asm":
@@ -60,10 +61,10 @@ def c_compiler() -> str:
                    "clang), and none was found")
 
 
-def build_library(source: Source, opt_level: int,
-                  library: str | os.PathLike) -> tuple[Path, Path]:  # type: ignore[type-arg]
+def build_library(source: Source, opt_level: int, library: str | os.PathLike,  # type: ignore[type-arg]
+                  optimized: bool = False) -> tuple[Path, Path]:
     """``library`` (a .so) and its header (.h beside it)."""
-    stages, module, tm = machine_module(source, opt_level)
+    stages, module, tm = machine_module(source, opt_level, optimized)
     library = Path(library)
     header = library.with_suffix(".h")
     with tempfile.TemporaryDirectory() as tmp:

@@ -43,7 +43,7 @@ def cache_dir() -> Path | None:
     return Path(base) / "hyc"
 
 
-def entry_key(source: str, opt_level: int, target: str, machine: str) -> str:
+def entry_key(source: str, opt_level: object, target: str, machine: str) -> str:
     import numpy
 
     from hyc import __version__

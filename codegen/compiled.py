@@ -362,15 +362,18 @@ class Lowered:
 
 
 def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str | None = None,  # type: ignore[type-arg]
-          target: str = "cpu", entries: bool = False) -> Lowered:
-    """Frontend, the -O pipeline, bufferization and LLVM IR. ``prefix`` names the symbols
-    (by default a hash of the module, so that modules never clash in one process)."""
+          target: str = "cpu", entries: bool = False, optimized: bool = False) -> Lowered:
+    """Frontend, the -O pipeline (unless ``optimized``: the caller ran the user's pipeline
+    already, and ``opt_level`` is for LLVM only), bufferization and LLVM IR. ``prefix`` names
+    the symbols (by default a hash of the module, so that modules never clash in one
+    process)."""
     check_target(target)
     if opt_level not in (0, 1, 2, 3):
         raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
     from hyc.passes import LOWER_TO_LOOPS, PassManager, optimize, parse_pipeline
     module = load(source)
-    optimize(module, opt_level)
+    if not optimized:
+        optimize(module, opt_level)
     tensor = parse_module(print_ir(module, debuginfo=True))
     PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(module)
     if prefix is None:
@@ -387,7 +390,8 @@ def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str 
 _loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process
 
 
-def _cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: str) -> str:  # type: ignore[type-arg]
+def _cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: str,  # type: ignore[type-arg]
+               optimized: bool) -> str:
     if isinstance(source, ModuleOp):
         text = print_ir(source, debuginfo=True)
     elif isinstance(source, os.PathLike) or ("\n" not in str(source) and os.path.exists(str(source))):
@@ -396,19 +400,21 @@ def _cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: str
             text = path + "\0" + f.read()
     else:
         text = str(source)
-    return cache.entry_key(text, opt_level, target, jit.machine_identity())
+    return cache.entry_key(text, [opt_level, optimized], target, jit.machine_identity())
 
 
 def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
-                   target: str = "cpu") -> CompiledModule:
+                   target: str = "cpu", optimized: bool = False) -> CompiledModule:
     """Compile to native code for this machine's CPU, ready to call from Python; compiled
-    code is reused from the disk cache when the same source was compiled before."""
-    key = _cache_key(source, opt_level, target)
+    code is reused from the disk cache when the same source was compiled before.
+    ``optimized``: the IR pipeline ran already (the command line ran the user's), so only
+    bufferization and LLVM follow."""
+    key = _cache_key(source, opt_level, target, optimized)
     cached = _from_cache(key)
     if cached is not None:
         return cached
     with nesting_room():
-        stages = lower(source, opt_level, target=target, entries=True)
+        stages = lower(source, opt_level, target=target, entries=True, optimized=optimized)
     compiled = jit.compile_module(stages.llvm, opt_level)
     parts = {"ir": print_ir(stages.tensor, debuginfo=True), "loops": print_ir(stages.loops),
              "llvm_ir": compiled.llvm_ir, "messages": stages.messages, "prefix": stages.prefix,

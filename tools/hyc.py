@@ -163,7 +163,7 @@ def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
     else:
         from hyc.codegen.compiled import compile_module
         level = args.opt_level if args.opt_level is not None else 2
-        compiled = compile_module(module, opt_level=level)
+        compiled = compile_module(module, opt_level=level, optimized=True)  # the flags' pipeline ran
         returned = compiled[name](*values)
         results = returned if isinstance(returned, tuple) else () if returned is None else (returned,)
     sys.stdout.flush()
@@ -177,10 +177,10 @@ def emit_native(module: ModuleOp, args: argparse.Namespace) -> None:
     level = args.opt_level if args.opt_level is not None else 2
     stem = "module" if args.input == "-" else os.path.splitext(os.path.basename(args.input))[0]
     if args.emit == "lib":
-        library, header = aot.build_library(module, level, args.output or f"{stem}.so")
+        library, header = aot.build_library(module, level, args.output or f"{stem}.so", optimized=True)
         sys.stderr.write(f"hyc: wrote {library} and {header}\n")
         return
-    produced = aot.emit(module, level, args.emit)
+    produced = aot.emit(module, level, args.emit, optimized=True)
     if isinstance(produced, bytes):
         path = args.output or f"{stem}.o"
         try:

@@ -98,3 +98,30 @@ def test_both_tools_say_their_version(main, capsys):
     assert done.value.code == 0
     from hyc import __version__
     assert capsys.readouterr().out.strip().endswith(__version__)
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--pass-pipeline=canonicalize"], {"canonicalize": 1}),
+    (["-O2"], None),  # the -O2 pipeline, once
+    (["-O0"], {}),
+])
+@pytest.mark.parametrize("how", [["--run", "--random-args", "--entry", "g"], ["--emit=llvm"]])
+def test_the_users_pipeline_runs_exactly_once(program, capsys, monkeypatch, flags, expected, how):
+    """Before the lowering pipeline (bufferize, ...) the IR passes are the flags' and no more:
+    compiling for --run or --emit=llvm does not run -O2 a second time."""
+    from hyc.passes import LEVELS, LOWER_TO_LOOPS, PassManager, parse_pipeline
+    ran = []
+    original = PassManager._run_one
+    monkeypatch.setattr(PassManager, "_run_one",
+                        lambda self, p, *a, **k: (ran.append(p.name), original(self, p, *a, **k))[1])
+    from hyc.codegen import compiled
+    monkeypatch.setattr(compiled, "_from_cache", lambda key: None)
+    status, _, _ = run([program, *flags, *how], capsys)
+    assert status == 0
+    lowering = [p.name for p in parse_pipeline(LOWER_TO_LOOPS)]
+    assert ran[-len(lowering):] == lowering
+    before = ran[:-len(lowering)]
+    if expected is None:
+        assert before == [p.name for p in parse_pipeline(LEVELS[2])]
+    else:
+        assert {n: before.count(n) for n in set(before)} == expected
