@@ -427,7 +427,7 @@ class FunctionCodegen:
         if all(isinstance(s, ir.Constant) for s in sizes) and math.prod(
                 s.constant for s in sizes) < threshold:
             return False  # known small: no outlining, no call
-        captured = free_values(op)
+        captured = op.values_from_outside()
         body = self.outline(op, captured)
         work: ir.Value = ir.Constant(I64, 1)
         for size in sizes:
@@ -538,21 +538,6 @@ def reports_status(op: Operation) -> bool:
     """Whether ``op`` may stop the function with a status (an outlined body cannot): a loop
     whose step is not a known positive constant checks it."""
     return op.name in UNTHREADABLE or (isinstance(op, ForOp) and not positive_constant(op.operands[2]))
-
-
-def free_values(op: Operation) -> list[Value]:
-    """Values used inside ``op`` (operands included) but defined outside it, in order of first
-    use so that the generated code does not depend on object addresses."""
-    defined: set[Value] = set()
-    used: dict[Value, None] = {}
-    for nested in op.walk():
-        used.update(dict.fromkeys(nested.operands))
-        if nested is not op:
-            defined.update(nested.results)
-        for region in nested.regions:
-            for block in region.blocks:
-                defined.update(block.args)
-    return [v for v in used if v not in defined]
 
 
 def lower_module(module: ModuleOp, prefix: str = "") -> tuple[ir.Module, list[str]]:

@@ -232,6 +232,24 @@ class Operation:
             mapping[old] = result
         return new
 
+    def defined_inside(self) -> set[Value]:
+        """The values this op's regions define: their block arguments and their ops' results."""
+        defined: set[Value] = set()
+        for nested in self.walk():
+            if nested is not self:
+                defined.update(nested.results)
+            for region in nested.regions:
+                for block in region.blocks:
+                    defined.update(block.args)
+        return defined
+
+    def values_from_outside(self) -> list[Value]:
+        """Values used inside this op (its operands included) but defined outside it, in the
+        order of their first use (so that what is generated from them is deterministic)."""
+        inside = self.defined_inside()
+        used = dict.fromkeys(v for nested in self.walk() for v in nested.operands)
+        return [v for v in used if v not in inside]
+
     def ancestor_in(self, block: Block) -> Operation | None:
         """The op of ``block`` that is this op or holds it in a region; None if none does."""
         op: Operation | None = self

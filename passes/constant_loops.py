@@ -9,25 +9,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from hyc.ir import ForOp, HycError, Interpreter, ModuleOp, Operation, Value
+from hyc.ir import ForOp, HycError, Interpreter, ModuleOp
 
 from .effects import Effects
 from .manager import Pass, register_pass
 from .rewrite import Rewriter, constant_for, constant_value, small
-
-
-def free_values(op: Operation) -> set[Value]:
-    """Values used inside ``op`` but defined outside it."""
-    defined: set[Value] = set()
-    used: set[Value] = set()
-    for nested in op.walk():
-        used.update(nested.operands)
-        if nested is not op:
-            defined.update(nested.results)
-        for region in nested.regions:
-            for block in region.blocks:
-                defined.update(block.args)
-    return used - defined
 
 
 @register_pass
@@ -52,7 +38,7 @@ class FoldLoops(Pass):
                 self.try_fold(loop, interpreter)
 
     def try_fold(self, loop: ForOp, interpreter: Interpreter) -> None:
-        constants = {v: constant_value(v) for v in free_values(loop)}
+        constants = {v: constant_value(v) for v in loop.values_from_outside()}
         if any(c is None for c in constants.values()):
             return
         lower, upper, step = (int(constants[v].array) for v in loop.operands[:3])  # type: ignore[union-attr]

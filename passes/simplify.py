@@ -7,7 +7,7 @@ from collections import ChainMap
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hyc.ir import Block, ForOp, ModuleOp, Operation, Value
+from hyc.ir import Block, ForOp, ModuleOp, Operation
 from hyc.ir.dialects import buf
 
 from .effects import Effects
@@ -112,14 +112,7 @@ class LICM(Pass):
             self._hoist(loop, effects)
 
     def _hoist(self, loop: Operation, effects: Effects) -> None:
-        inside: set[Value] = set()
-        for op in loop.walk():
-            if op is not loop:
-                inside.update(op.results)
-                for region in op.regions:
-                    for block in region.blocks:
-                        inside.update(block.args)
-        inside.update(loop.regions[0].block.args)
+        inside = loop.defined_inside()
         for op in list(loop.regions[0].block.ops):
             if effects.is_pure(op) and not any(v in inside for v in op.operands):
                 op.parent.ops.remove(op)  # type: ignore[union-attr]
