@@ -141,6 +141,9 @@ class FunctionLowering:
             rule = lowering_rule(op)
             if rule is not None:
                 results = rule(self, op)
+            elif any(isinstance(v.type, TensorType) for v in (*op.operands, *op.results)):
+                raise HycError(f"bufferize has no rule for '{op.name}' on tensors (an op "
+                               "added without its lowering rule)", op.loc)
             else:  # scalar arithmetic stays as it is
                 results = self.b.insert(op.clone(dict(self.map))).results  # type: ignore[assignment]
             for old, new in zip(op.results, results):

@@ -80,3 +80,27 @@ def test_run_time_size_mismatches_are_checked_before_any_access():
     assert e.value.loc.line == 2
     with pytest.raises(InterpreterError, match="returns a value of another size"):
         run_bufferized(lowered, "f", [a, a], [b])
+
+
+def test_every_op_on_tensors_has_a_bufferization_rule():
+    """A new tensor op needs its rule (or the Elementwise trait): this lists the ones that
+    lack it; bufferize reports such an op at its location instead of copying it."""
+    from hyc.ir import OPS
+    from hyc.ir.opdef import Elementwise
+    from hyc.passes.bufferize_ops import RULES
+    structural = {"hy.yield", "hy.print"} | {n for n in OPS if not n.startswith("hy.")}
+    missing = [name for name, cls in OPS.items() if name not in structural
+               and cls not in RULES and Elementwise not in cls.traits]
+    assert missing == []
+
+
+def test_an_op_without_a_rule_is_a_located_error(monkeypatch):
+    from hyc.ir import HycError
+    from hyc.ir.dialects import hy
+    from hyc.passes import bufferize_ops
+    monkeypatch.delitem(bufferize_ops.RULES, hy.TransposeOp)
+    module = parse_module("func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {\n"
+                          "  %y = hy.transpose %x {perm = [1, 0]} : (tensor<2x3xf32>) -> tensor<3x2xf32>\n"
+                          "  func.return %y : tensor<3x2xf32>\n}\n", "t.hyir")
+    with pytest.raises(HycError, match=r"t\.hyir:2:3: error: .*no rule for 'hy.transpose'"):
+        bufferized(module)
