@@ -1,1 +1,1 @@
-"""Backends: LLVM CPU code (JIT and AOT) and NVPTX, with their runtimes."""
+"""Backends: LLVM CPU code (JIT and AOT) with its runtime. (The NVPTX backend is yet to come.)"""

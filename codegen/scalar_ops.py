@@ -1,4 +1,5 @@
-"""LLVM IR for scalar ``hy`` ops, one entry per op: the CPU and GPU backends share it.
+"""LLVM IR for scalar ``hy`` ops, one entry per op (written for the CPU backend; the math a
+GPU cannot select, such as ``llvm.exp``, will go through a per-target table).
 
 Each rule receives the IRBuilder, the op and its operands (LLVM values) and returns the
 result. The semantics are the interpreter's, exactly: numpy's NaN-propagating maximum,
