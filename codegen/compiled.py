@@ -23,7 +23,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir, verify
+from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
 from hyc.ir.location import FileLineColLoc
@@ -335,12 +335,8 @@ def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type
         filename = os.fspath(source)
         with open(filename, encoding="utf-8") as f:
             text = f.read()
-    if filename.endswith(".hy") or (not filename.endswith(".hyir") and "def " in text):
-        from hyc.frontend.irgen import compile_source
-        return compile_source(text, filename if filename != "<source>" else "<source>.hy")
-    module = parse_module(text, filename)
-    verify(module)
-    return module  # type: ignore[return-value]
+    from hyc.frontend.loading import module_from_text
+    return module_from_text(text, filename, guess=True)
 
 
 TARGETS = ("cpu",)

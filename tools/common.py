@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from hyc.ir import HycError, Operation, parse_module, render_all, verify
+from hyc.ir import HycError, Operation, render_all
 from hyc.ir.diagnostics import nesting_room
 
 
@@ -27,12 +27,8 @@ SOURCE_KINDS = (".hy", ".hyir")
 
 def load_module(text: str, filename: str) -> Operation:
     """A verified module from .hy source (by its extension) or from textual IR."""
-    if filename.endswith(".hy"):
-        from hyc.frontend.irgen import compile_source
-        return compile_source(text, filename)
-    module = parse_module(text, filename)
-    verify(module)
-    return module
+    from hyc.frontend.loading import module_from_text
+    return module_from_text(text, filename)
 
 
 def run_tool(tool: str, body: Callable[[], int]) -> int:
