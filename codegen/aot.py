@@ -21,7 +21,7 @@ from hyc.ir import FuncOp, HycError, ModuleOp
 from hyc.ir.types import DYNAMIC, Type, is_scalar, numpy_dtype, shape_of
 
 from . import jit
-from .compiled import Lowered, lower
+from .compiled import Stages, lower
 
 PREFIX = "hyc_packed_"
 RUNTIME = Path(__file__).parent / "runtime" / "hyc_runtime.c"
@@ -33,7 +33,7 @@ Source: TypeAlias = "str | os.PathLike[str] | ModuleOp"
 
 
 def machine_module(source: Source, opt_level: int, optimized: bool = False) -> tuple[
-        Lowered, llvm.ModuleRef, llvm.TargetMachine]:
+        Stages, llvm.ModuleRef, llvm.TargetMachine]:
     """Lower and optimize for this CPU, as position-independent code (``optimized``: the IR
     pipeline ran already)."""
     stages = lower(source, opt_level, prefix=PREFIX, optimized=optimized)
@@ -128,7 +128,7 @@ def c_wrapper(func: FuncOp) -> str:
             f"    return {PREFIX}{name}(words);\n}}\n")
 
 
-def c_header(stages: Lowered, library: str) -> str:
+def c_header(stages: Stages, library: str) -> str:
     guard = "HYC_" + "".join(c if c.isalnum() else "_" for c in library.upper()) + "_H"
     messages = ",\n    ".join('"' + m.replace("\\", "\\\\").replace('"', '\\"') + '"'
                                for m in stages.messages) or '""'

@@ -348,7 +348,7 @@ def check_target(target: str) -> None:
 
 
 @dataclass
-class Lowered:
+class Stages:
     """Every stage of one compilation, down to LLVM IR (before LLVM's own passes)."""
     tensor: ModuleOp  # optimized, at the tensor level
     loops: ModuleOp  # at the buffer and loop level
@@ -358,7 +358,7 @@ class Lowered:
 
 
 def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str | None = None,  # type: ignore[type-arg]
-          target: str = "cpu", entries: bool = False, optimized: bool = False) -> Lowered:
+          target: str = "cpu", entries: bool = False, optimized: bool = False) -> Stages:
     """Frontend, the -O pipeline (unless ``optimized``: the caller ran the user's pipeline
     already, and ``opt_level`` is for LLVM only), bufferization and LLVM IR. ``prefix`` names
     the symbols (by default a hash of the module, so that modules never clash in one
@@ -380,7 +380,7 @@ def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str 
             if pyentry.supported(func):
                 packed = llvm_module.get_global(prefix + func.sym_name)
                 pyentry.emit_entry(llvm_module, func, packed, prefix + func.sym_name + "_entry")
-    return Lowered(tensor, module, llvm_module, messages, prefix)  # type: ignore[arg-type]
+    return Stages(tensor, module, llvm_module, messages, prefix)  # type: ignore[arg-type]
 
 
 _loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process

@@ -36,7 +36,7 @@ def out_type(t: Type) -> MemRefType:
     return MemRefType(shape_of(t), element_type(t))
 
 
-class FunctionLowering:
+class FunctionBufferization:
     def __init__(self, func: FuncOp, signatures: dict[str, FuncOp]) -> None:
         self.old = func
         self.signatures = signatures
@@ -325,7 +325,7 @@ class Bufferize(Pass):
         signatures = {f.sym_name: f for f in module.functions}  # type: ignore[attr-defined]
         # functions written at the buffer level are there already (and hardened)
         tensor_level = [f for f in module.functions if not is_buffer_level(f)]
-        lowered = [FunctionLowering(f, signatures).run() for f in tensor_level]  # type: ignore[arg-type]
+        lowered = [FunctionBufferization(f, signatures).run() for f in tensor_level]  # type: ignore[arg-type]
         for old, new in zip(tensor_level, lowered):
             module.body.insert(module.body.ops.index(old), new)
             old.drop_all_references()

@@ -28,9 +28,9 @@ from hyc.ir.types import (
 )
 
 if TYPE_CHECKING:
-    from .bufferize import FunctionLowering
+    from .bufferize import FunctionBufferization
 
-Rule = Callable[["FunctionLowering", Operation], list[Value]]
+Rule = Callable[["FunctionBufferization", Operation], list[Value]]
 RULES: dict[type[Operation], Rule] = {}
 
 
@@ -43,25 +43,25 @@ def rule(*op_classes: type[Operation]) -> Callable[[Rule], Rule]:
 
 
 # -- helpers over index arithmetic ----------------------------------------------------------------
-def const(lower: FunctionLowering, value: int) -> Value:
+def const(lower: FunctionBufferization, value: int) -> Value:
     return lower.b.constant(index, value)
 
 
-def binary(lower: FunctionLowering, cls: type[Operation], a: Value, b: Value,
+def binary(lower: FunctionBufferization, cls: type[Operation], a: Value, b: Value,
            attributes: dict[str, Attribute] | None = None) -> Value:
     return lower.b.create(cls, [a, b], attributes or {}).result
 
 
-def check(lower: FunctionLowering, condition: Value, message: str) -> None:
+def check(lower: FunctionBufferization, condition: Value, message: str) -> None:
     lower.b.create(buf.CheckOp, [condition], {"message": StringAttr(message)}, result_types=[])
 
 
-def check_equal(lower: FunctionLowering, a: Value, b: Value, message: str) -> None:
+def check_equal(lower: FunctionBufferization, a: Value, b: Value, message: str) -> None:
     if a is not b:
         check(lower, binary(lower, hy.EqOp, a, b), message)
 
 
-def require_elements(lower: FunctionLowering, op: Operation, sizes: list[Value]) -> None:
+def require_elements(lower: FunctionBufferization, op: Operation, sizes: list[Value]) -> None:
     """The interpreter's error for an extreme (max, argmax, ...) of an empty axis."""
     for size in sizes:
         check(lower, binary(lower, hy.GtOp, size, const(lower, 0)),
@@ -69,7 +69,7 @@ def require_elements(lower: FunctionLowering, op: Operation, sizes: list[Value])
               "identity)")
 
 
-def dims_of(lower: FunctionLowering, value: Value) -> list[Value]:
+def dims_of(lower: FunctionBufferization, value: Value) -> list[Value]:
     """Index values for each dimension of a buffer (constants where static). A named dimension
     is the function's one value for that name; another read once in a block is reused there,
     so that rules can see two sizes are the same."""
@@ -88,7 +88,7 @@ def dims_of(lower: FunctionLowering, value: Value) -> list[Value]:
     return sizes
 
 
-def parallel(lower: FunctionLowering, sizes: list[Value],
+def parallel(lower: FunctionBufferization, sizes: list[Value],
              body: Callable[[list[Value]], None]) -> None:
     """A ``buf.parallel`` nest over ``sizes`` whose body ``body(ivs)`` fills."""
     if not sizes:
@@ -100,7 +100,7 @@ def parallel(lower: FunctionLowering, sizes: list[Value],
         lower.b.create(buf.EndOp, [], result_types=[])
 
 
-def sequential(lower: FunctionLowering, size: Value, init: list[Value],
+def sequential(lower: FunctionBufferization, size: Value, init: list[Value],
                body: Callable[[Value, list[Value]], list[Value]]) -> list[Value]:
     """An ``scf.for`` from 0 to ``size`` carrying scalars; ``body(iv, carried) -> next``."""
     loop = lower.b.insert(ForOp.create(const(lower, 0), size, const(lower, 1), init,
@@ -112,14 +112,14 @@ def sequential(lower: FunctionLowering, size: Value, init: list[Value],
     return list(loop.results)
 
 
-def load(lower: FunctionLowering, source: Value, indices: list[Value]) -> Value:
+def load(lower: FunctionBufferization, source: Value, indices: list[Value]) -> Value:
     if not isinstance(source.type, MemRefType):
         return source  # a scalar
     return lower.b.create(buf.LoadOp, [source, *indices],
                           result_types=[element_type(source.type)]).result
 
 
-def store(lower: FunctionLowering, value: Value, target: Value, indices: list[Value]) -> None:
+def store(lower: FunctionBufferization, value: Value, target: Value, indices: list[Value]) -> None:
     lower.b.create(buf.StoreOp, [value, target, *indices], result_types=[])
 
 
@@ -128,7 +128,7 @@ class Access:
     """How one input is read at an output index: numpy broadcasting decided at run time for
     dynamic sizes (a size-1 dimension reads index 0)."""
 
-    def __init__(self, lower: FunctionLowering, source: Value, out_dims: list[Value],
+    def __init__(self, lower: FunctionBufferization, source: Value, out_dims: list[Value],
                  strict: bool, what: str) -> None:
         self.source = source
         self.offset = len(out_dims) - len(shape_of(source.type))
@@ -160,7 +160,7 @@ class Access:
                 check(lower, ok, f"{what}: sizes do not broadcast at run time")
                 self.stretch.append(one)
 
-    def read(self, lower: FunctionLowering, ivs: list[Value]) -> Value:
+    def read(self, lower: FunctionBufferization, ivs: list[Value]) -> Value:
         if self.splat is not None:
             return self.splat
         indices = []
@@ -174,7 +174,7 @@ class Access:
         return load(lower, self.source, indices)
 
 
-def broadcast_dims(lower: FunctionLowering, inputs: list[Value], out_type: Type) -> list[Value]:
+def broadcast_dims(lower: FunctionBufferization, inputs: list[Value], out_type: Type) -> list[Value]:
     """The output sizes: static ones as constants, run-time ones numpy's broadcast of the
     inputs' aligned sizes (a 1 gives way to the other size, even 0; Access checks the rest)."""
     shape = shape_of(out_type)
@@ -199,7 +199,7 @@ def broadcast_dims(lower: FunctionLowering, inputs: list[Value], out_type: Type)
     return out
 
 
-def emit_body(lower: FunctionLowering, body: Block, args: list[Value]) -> Value:
+def emit_body(lower: FunctionBufferization, body: Block, args: list[Value]) -> Value:
     """Copy a per-element body (hy.fused style) inline; the yielded scalar."""
     mapping: dict[Value, Value] = dict(zip(body.args, args))
     for op in body.ops[:-1]:
@@ -207,7 +207,7 @@ def emit_body(lower: FunctionLowering, body: Block, args: list[Value]) -> Value:
     return mapping.get(body.ops[-1].operands[0], body.ops[-1].operands[0])
 
 
-def elementwise(lower: FunctionLowering, op: Operation, inputs: list[Value], out_type: Type,
+def elementwise(lower: FunctionBufferization, op: Operation, inputs: list[Value], out_type: Type,
                 compute: Callable[[list[Value]], Value], strict: bool) -> list[Value]:
     dims = broadcast_dims(lower, inputs, out_type) if not strict else None
     if strict:
@@ -227,26 +227,26 @@ def elementwise(lower: FunctionLowering, op: Operation, inputs: list[Value], out
 
 
 # -- rules --------------------------------------------------------------------------------------------
-def _scalar_clone(lower: FunctionLowering, op: Operation, scalars: list[Value]) -> Value:
+def _scalar_clone(lower: FunctionBufferization, op: Operation, scalars: list[Value]) -> Value:
     clone = op.clone(dict(zip(op.operands, scalars)), element_type)  # type: ignore[arg-type]
     return lower.b.insert(clone).result
 
 
-def lower_elementwise(lower: FunctionLowering, op: Operation) -> list[Value]:
+def lower_elementwise(lower: FunctionBufferization, op: Operation) -> list[Value]:
     inputs = [lower.get(v) for v in op.operands]
     return elementwise(lower, op, inputs, op.result.type,
                        lambda scalars: _scalar_clone(lower, op, scalars), strict=True)
 
 
 @rule(hy.FusedOp)
-def _fused(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _fused(lower: FunctionBufferization, op: Operation) -> list[Value]:
     inputs = [lower.get(v) for v in op.operands]
     return elementwise(lower, op, inputs, op.result.type,
                        lambda scalars: emit_body(lower, op.regions[0].block, scalars), strict=False)
 
 
 @rule(hy.BroadcastToOp)
-def _broadcast(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _broadcast(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     sizes = iter(lower.get(v) for v in op.operands[1:])
     dims = [const(lower, d) if isinstance(d, int) else next(sizes)
@@ -258,7 +258,7 @@ def _broadcast(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.ConstantOp)
-def _constant(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _constant(lower: FunctionBufferization, op: Operation) -> list[Value]:
     if not shape_of(op.result.type):
         return [lower.b.insert(op.clone({})).result]
     memref = MemRefType(shape_of(op.result.type), element_type(op.result.type))
@@ -266,11 +266,11 @@ def _constant(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.DimOp)
-def _dim(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _dim(lower: FunctionBufferization, op: Operation) -> list[Value]:
     return [lower.b.create(buf.DimOp, [lower.get(op.operands[0])], dict(op.attributes)).result]
 
 
-def _matmul_dims(lower: FunctionLowering, op: Operation, lhs: Value, rhs: Value) -> list[Value]:
+def _matmul_dims(lower: FunctionBufferization, op: Operation, lhs: Value, rhs: Value) -> list[Value]:
     a, b = dims_of(lower, lhs), dims_of(lower, rhs)
     k_rhs = b[0] if len(b) == 1 else b[-2]
     check_equal(lower, a[-1], k_rhs, f"{op.name}: inner dimensions differ at run time")
@@ -292,7 +292,7 @@ def _matmul_dims(lower: FunctionLowering, op: Operation, lhs: Value, rhs: Value)
 
 
 @rule(hy.MatmulOp, hy.FusedMatmulOp)
-def _matmul(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _matmul(lower: FunctionBufferization, op: Operation) -> list[Value]:
     lhs, rhs = lower.get(op.operands[0]), lower.get(op.operands[1])
     extras = [lower.get(v) for v in op.operands[2:]]
     dims = _matmul_dims(lower, op, lhs, rhs)
@@ -315,7 +315,7 @@ def _matmul(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.SumOp, hy.ProdOp, hy.MeanOp, hy.MaxOp, hy.MinOp)
-def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _reduce(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     if not isinstance(source.type, MemRefType):
         return [source]
@@ -362,7 +362,7 @@ def _reduce(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.ArgmaxOp, hy.ArgminOp)
-def _arg_extremum(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _arg_extremum(lower: FunctionBufferization, op: Operation) -> list[Value]:
     """A sequential loop along the axis carrying the best value and its index; a NaN wins
     once, and nothing beats it afterwards (numpy's first NaN)."""
     source = lower.get(op.operands[0])
@@ -401,7 +401,7 @@ def _arg_extremum(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.SoftmaxOp)
-def _softmax(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _softmax(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     dims = dims_of(lower, source)
     axis = op.axis  # type: ignore[attr-defined]
@@ -435,7 +435,7 @@ def _softmax(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.TransposeOp)
-def _transpose(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _transpose(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     perm = list(op.permutation)  # type: ignore[attr-defined]
     in_dims = dims_of(lower, source)
@@ -453,7 +453,7 @@ def _transpose(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.ReshapeOp)
-def _reshape(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _reshape(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     sizes = iter(lower.get(v) for v in op.operands[1:])
     dims = [const(lower, d) if isinstance(d, int) else next(sizes)
@@ -469,7 +469,7 @@ def _reshape(lower: FunctionLowering, op: Operation) -> list[Value]:
     return [out]
 
 
-def _slice_axis(lower: FunctionLowering, size: Value, start: int, stop: int,
+def _slice_axis(lower: FunctionBufferization, size: Value, start: int, stop: int,
                 step: int) -> tuple[Value, Value]:
     """Python's ``slice(start, stop, step).indices(size)``: the first index and the count."""
     zero, n = const(lower, 0), size
@@ -493,7 +493,7 @@ def _slice_axis(lower: FunctionLowering, size: Value, start: int, stop: int,
 
 
 @rule(hy.SliceOp)
-def _slice(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _slice(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     bounds = list(zip(op.starts, op.stops, op.steps))  # type: ignore[attr-defined]
     plans = [_slice_axis(lower, d, *b) for d, b in zip(dims_of(lower, source), bounds)]
@@ -511,7 +511,7 @@ def _slice(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.ConcatOp)
-def _concat(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _concat(lower: FunctionBufferization, op: Operation) -> list[Value]:
     inputs = [lower.get(v) for v in op.operands]
     axis = op.axis  # type: ignore[attr-defined]
     dims = dims_of(lower, inputs[0])
@@ -538,7 +538,7 @@ def _concat(lower: FunctionLowering, op: Operation) -> list[Value]:
 
 
 @rule(hy.PrintOp)
-def _print(lower: FunctionLowering, op: Operation) -> list[Value]:
+def _print(lower: FunctionBufferization, op: Operation) -> list[Value]:
     lower.b.create(buf.PrintOp, [lower.get(v) for v in op.operands], result_types=[])
     return []
 

@@ -21,21 +21,21 @@ from hyc.ir.types import TensorType, numpy_dtype, shape_of
 
 
 @dataclass
-class Buffer:
+class PlannedBuffer:
     value: Value
     op: Operation
     size: int  # bytes
     start: int  # index of the defining op in the function body
     end: int  # index of the last op that uses it (the end of the function if returned)
     slot: int = -1
-    donor: Buffer | None = None  # the input whose buffer this result updates in place
+    donor: PlannedBuffer | None = None  # the input whose buffer this result updates in place
     reused: bool = False  # took over a buffer freed earlier
 
 
 @dataclass
 class MemoryPlan:
     function: str
-    buffers: list[Buffer] = field(default_factory=list)
+    buffers: list[PlannedBuffer] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)  # capacity of each reusable buffer
 
     @property
@@ -71,7 +71,7 @@ def plan_function(func: FuncOp, dims: dict[str, int]) -> MemoryPlan:
             if isinstance(result.type, TensorType) and not isinstance(op, hy.ConstantOp):
                 uses = [top_level[u.op] for u in result.uses]
                 end = len(body) if any(u.op is body[-1] for u in result.uses) else max(uses, default=i)
-                plan.buffers.append(Buffer(result, op, tensor_bytes(result, dims), i, end))
+                plan.buffers.append(PlannedBuffer(result, op, tensor_bytes(result, dims), i, end))
     _assign_slots(plan, body)
     return plan
 
@@ -79,7 +79,7 @@ def plan_function(func: FuncOp, dims: dict[str, int]) -> MemoryPlan:
 def _assign_slots(plan: MemoryPlan, body: list[Operation]) -> None:
     by_value = {b.value: b for b in plan.buffers}
     free: list[int] = []
-    owner: dict[int, Buffer] = {}
+    owner: dict[int, PlannedBuffer] = {}
     for buf in sorted(plan.buffers, key=lambda b: b.start):
         for slot, holder in list(owner.items()):  # buffers whose last use came before
             if holder.end < buf.start:
