@@ -206,9 +206,8 @@ class Operation:
         for nested in self.walk():
             nested.erased = True
         self.drop_operands()
-        if self.parent is not None and unlink:
-            self.parent.ops.remove(self)
-            self.parent = None
+        if unlink:
+            self.detach()
 
     def drop_all_references(self) -> None:
         for region in self.regions:
@@ -231,6 +230,19 @@ class Operation:
             result.name_hint = old.name_hint
             mapping[old] = result
         return new
+
+    def detach(self) -> Operation:
+        """Take this op out of its block, keeping its operands and regions (to move it)."""
+        if self.parent is not None:
+            self.parent.ops.remove(self)
+            self.parent = None
+        return self
+
+    def move_before(self, anchor: Operation) -> None:
+        """Move this op to just before ``anchor`` (in anchor's block)."""
+        assert anchor.parent is not None
+        self.detach()
+        anchor.parent.insert(anchor.parent.ops.index(anchor), self)
 
     def defined_inside(self) -> set[Value]:
         """The values this op's regions define: their block arguments and their ops' results."""

@@ -329,5 +329,4 @@ class Bufferize(Pass):
         for old, new in zip(tensor_level, lowered):
             module.body.insert(module.body.ops.index(old), new)
             old.drop_all_references()
-            module.body.ops.remove(old)
-            old.parent = None
+            old.detach()

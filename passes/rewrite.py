@@ -101,10 +101,12 @@ class Rewriter:
         terminator's operands."""
         terminator = block.ops[-1]
         for op in block.ops[:-1]:
-            if not op.erased:
-                op.parent = None
-                self.insert_before(anchor, op)
-        block.ops = [terminator]
+            if op.erased:
+                op.detach()
+            else:
+                op.move_before(anchor)
+                self.changed = True
+                self.revisit(op)
         return list(terminator.operands)
 
 

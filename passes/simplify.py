@@ -115,8 +115,5 @@ class LICM(Pass):
         inside = loop.defined_inside()
         for op in list(loop.regions[0].block.ops):
             if effects.is_pure(op) and not any(v in inside for v in op.operands):
-                op.parent.ops.remove(op)  # type: ignore[union-attr]
-                op.parent = None
-                assert loop.parent is not None
-                loop.parent.insert(loop.parent.ops.index(loop), op)
+                op.move_before(loop)
                 inside.difference_update(op.results)
