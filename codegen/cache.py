@@ -32,7 +32,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-FORMAT = 3
+FORMAT = 4
 
 
 def cache_dir() -> Path | None:
@@ -43,12 +43,14 @@ def cache_dir() -> Path | None:
     return Path(base) / "hyc"
 
 
-def entry_key(source: str, opt_level: object, target: str, machine: str) -> str:
+def entry_key(source: str, options: object, target: str) -> str:
+    """``options``: the -O level and pipeline; ``target``: ``Target.identity()`` (CPU,
+    features, LLVM version)."""
     import numpy
 
     from hyc import __version__
     identity = json.dumps([FORMAT, __version__, numpy.__version__, compiler_fingerprint(), source,
-                           opt_level, target, machine])
+                           options, target])
     return hashlib.sha256(identity.encode()).hexdigest()
 
 

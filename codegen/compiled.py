@@ -1,36 +1,31 @@
 """Compiled modules and the Python side of the calling convention.
 
-``compile_module`` runs the whole pipeline — frontend, ``-O`` passes, bufferization, LLVM,
-machine code — and returns a ``CompiledModule`` whose functions are callables on numpy
-arrays. A call checks its arguments once (count, dtype, shape with named dimensions,
-contiguity), allocates the results (or takes ``out=``), fills the packed argument array
-and calls the machine code; a failed run-time check becomes a ``ValueError``.
+``driver.compile_module`` runs the stages down to machine code and returns a
+``CompiledModule`` whose functions are callables on numpy arrays. A call checks its
+arguments once (count, dtype, shape with named dimensions, contiguity), allocates the results
+(or takes ``out=``), fills the packed argument array and calls the machine code; a failed
+run-time check becomes a ``ValueError``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
-import hashlib
-import os
 import re
 from array import array as word_array
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NoReturn
 
 import llvmlite.binding as llvm
 import numpy as np
-from llvmlite import ir
 
-from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir
-from hyc.ir.diagnostics import nesting_room
+from hyc.ir import FuncOp, FunctionType, HycError, parse_module, print_ir
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
 from hyc.ir.location import FileLineColLoc
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
-from . import cache, interrupts, jit, pyentry
-from .lower import INTERRUPTED, lower_module
+from . import interrupts, pyentry
+from .lower import INTERRUPTED
+from .target import Target
 
 SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the careful path
 _MISSING = object()
@@ -277,8 +272,9 @@ class CompiledFunction:
 class CompiledModule:
     """What ``hyc.compile`` returns: each function is an attribute; each stage as text."""
 
-    def __init__(self, parts: dict, addresses: dict[str, int]) -> None:  # type: ignore[type-arg]
+    def __init__(self, parts: dict, addresses: dict[str, int], target: Target) -> None:  # type: ignore[type-arg]
         tensor = parse_module(parts["ir"])
+        self.target = target
         self.ir = print_ir(tensor)
         self.loops: str = parts["loops"]
         self.llvm_ir: str = parts["llvm_ir"]
@@ -316,119 +312,6 @@ class CompiledModule:
                            f"{', '.join(sorted(self.functions)) or 'none'})") from None
 
     def asm(self) -> str:
-        """This CPU's assembly for the module."""
+        """The target's assembly for the module."""
         module = llvm.parse_assembly(self.llvm_ir)
-        return jit.target_machine().emit_assembly(module)  # type: ignore[no-any-return]
-
-
-def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type-arg]
-    """A verified module from a path, .hy source text, .hyir text or a module (copied: the
-    compiler transforms what it loads)."""
-    if isinstance(source, ModuleOp):
-        return parse_module(print_ir(source, debuginfo=True))  # type: ignore[return-value]
-    text, filename = str(source), "<source>"
-    if not isinstance(source, os.PathLike) and "\n" not in text and "def " not in text and \
-            text.strip().endswith((".hy", ".hyir")) and not os.path.exists(text):
-        raise FileNotFoundError(errno.ENOENT, "no such .hy or .hyir file", text)
-    if isinstance(source, os.PathLike) or ("\n" not in text and len(text) < 4096
-                                            and os.path.exists(text)):
-        filename = os.fspath(source)
-        with open(filename, encoding="utf-8") as f:
-            text = f.read()
-    from hyc.frontend.loading import module_from_text
-    return module_from_text(text, filename, guess=True)
-
-
-TARGETS = ("cpu",)
-
-
-def check_target(target: str) -> None:
-    if target not in TARGETS:
-        raise HycError(f"unknown target '{target}' (hyc compiles for {', '.join(map(repr, TARGETS))})")
-
-
-@dataclass
-class Stages:
-    """Every stage of one compilation, down to LLVM IR (before LLVM's own passes)."""
-    tensor: ModuleOp  # optimized, at the tensor level
-    loops: ModuleOp  # at the buffer and loop level
-    llvm: ir.Module
-    messages: list[str]
-    prefix: str
-
-
-def lower(source: str | os.PathLike | ModuleOp, opt_level: int = 2, prefix: str | None = None,  # type: ignore[type-arg]
-          target: str = "cpu", entries: bool = False, optimized: bool = False) -> Stages:
-    """Frontend, the -O pipeline (unless ``optimized``: the caller ran the user's pipeline
-    already, and ``opt_level`` is for LLVM only), bufferization and LLVM IR. ``prefix`` names
-    the symbols (by default a hash of the module, so that modules never clash in one
-    process)."""
-    check_target(target)
-    if opt_level not in (0, 1, 2, 3):
-        raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
-    from hyc.passes import LOWER_TO_LOOPS, PassManager, optimize, parse_pipeline
-    module = load(source)
-    if not optimized:
-        optimize(module, opt_level)
-    tensor = parse_module(print_ir(module, debuginfo=True))
-    PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(module)
-    if prefix is None:
-        prefix = "hyc_" + hashlib.sha256(print_ir(module).encode()).hexdigest()[:12] + "_"
-    llvm_module, messages = lower_module(module, prefix)
-    if entries and pyentry.layout_ok():  # the fast path of calls from Python
-        for func in tensor.functions:  # type: ignore[attr-defined]
-            if pyentry.supported(func):
-                packed = llvm_module.get_global(prefix + func.sym_name)
-                pyentry.emit_entry(llvm_module, func, packed, prefix + func.sym_name + "_entry")
-    return Stages(tensor, module, llvm_module, messages, prefix)  # type: ignore[arg-type]
-
-
-_loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process
-
-
-def _cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: str,  # type: ignore[type-arg]
-               optimized: bool) -> str:
-    if isinstance(source, ModuleOp):
-        text = print_ir(source, debuginfo=True)
-    elif isinstance(source, os.PathLike) or ("\n" not in str(source) and os.path.exists(str(source))):
-        path = os.fspath(source)
-        with open(path, encoding="utf-8") as f:
-            text = path + "\0" + f.read()
-    else:
-        text = str(source)
-    return cache.entry_key(text, [opt_level, optimized], target, jit.machine_identity())
-
-
-def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
-                   target: str = "cpu", optimized: bool = False) -> CompiledModule:
-    """Compile to native code for this machine's CPU, ready to call from Python; compiled
-    code is reused from the disk cache when the same source was compiled before.
-    ``optimized``: the IR pipeline ran already (the command line ran the user's), so only
-    bufferization and LLVM follow."""
-    key = _cache_key(source, opt_level, target, optimized)
-    cached = _from_cache(key)
-    if cached is not None:
-        return cached
-    with nesting_room():
-        stages = lower(source, opt_level, target=target, entries=True, optimized=optimized)
-    compiled = jit.compile_module(stages.llvm, opt_level)
-    parts = {"ir": print_ir(stages.tensor, debuginfo=True), "loops": print_ir(stages.loops),
-             "llvm_ir": compiled.llvm_ir, "messages": stages.messages, "prefix": stages.prefix,
-             "symbols": sorted(compiled.addresses)}
-    _loaded[key] = compiled.addresses
-    cache.store(key, parts, jit.object_code(compiled))
-    return CompiledModule(parts, compiled.addresses)
-
-
-def _from_cache(key: str) -> CompiledModule | None:
-    entry = cache.load(key)
-    if entry is None:
-        return None
-    parts, obj = entry
-    try:
-        addresses = _loaded.get(key) or jit.load_object(obj, parts["symbols"])
-        _loaded[key] = addresses
-        return CompiledModule(parts, addresses)
-    except Exception:  # a stale or damaged entry: compile again rather than trust it
-        return None
-
+        return self.target.machine().emit_assembly(module)  # type: ignore[no-any-return]

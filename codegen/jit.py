@@ -1,9 +1,9 @@
-"""The JIT: one LLVM execution engine per process, behind a lock, and compiled code cached
-by (module text, optimization level, CPU).
+"""The JIT: an LLVM execution engine per (target, -O level) in this process, behind a lock,
+and compiled code cached by (module text, -O level, target).
 
-LLVM's machine code is specific to the host CPU (its name and features, AVX2 and FMA
-here); MCJIT never frees what it finalized, so each distinct module compiles once per
-process and is reused after.
+Machine code is specific to the target's CPU (its name and features: the host's unless
+--mcpu/--mattr chose a portable one); MCJIT never frees what it finalized, so each distinct
+module compiles once per process and is reused after.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import ctypes
 import hashlib
 import sys
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -19,10 +21,12 @@ import numpy as np
 from llvmlite import ir
 
 from . import interrupts, pyentry
+from .target import Target
 
 _lock = threading.RLock()
+_engines: dict[tuple[str, int], llvm.ExecutionEngine] = {}
 _state: dict[str, object] = {}
-_cache: dict[tuple[str, int], JitModule] = {}
+_cache: dict[tuple[str, int, str], JitModule] = {}
 _compiled_objects: list[bytes] = []
 
 
@@ -35,32 +39,19 @@ class JitModule:
     object_code: bytes = b""  # what MCJIT compiled, for the disk cache
 
 
-def target_machine(opt_level: int = 3, shared: bool = False) -> llvm.TargetMachine:
-    """The host's target machine: its triple, CPU name and features; position-independent
-    code for shared libraries."""
-    with _lock:
-        key = f"tm{opt_level}{shared}"
-        if key not in _state:
-            llvm.initialize_native_target()
-            llvm.initialize_native_asmprinter()
-            target = llvm.Target.from_default_triple()
-            _state[key] = target.create_target_machine(
-                cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                opt=opt_level, reloc="pic" if shared else "static",
-                codemodel="default" if shared else "jitdefault")
-        return _state[key]  # type: ignore[return-value]
-
-
-def _engine() -> llvm.ExecutionEngine:
-    if "engine" not in _state:
-        tm = target_machine()
+def _engine(target: Target, opt_level: int) -> llvm.ExecutionEngine:
+    """The execution engine that generates code for ``target`` at ``opt_level`` (MCJIT
+    compiles with the target machine it was made with)."""
+    key = (target.identity(), opt_level)
+    if key not in _engines:
         backing = llvm.parse_assembly("")
-        engine = llvm.create_mcjit_compiler(backing, tm)
+        engine = llvm.create_mcjit_compiler(backing, target.machine(opt_level))
         # MCJIT hands over each object it compiles, so the disk cache needs no second codegen
         engine.set_object_cache(lambda module, data: _compiled_objects.append(data), None)
-        _state["engine"] = engine
-        _install_runtime()
-    return _state["engine"]  # type: ignore[return-value]
+        _engines[key] = engine
+        if "interrupt_handler" not in _state:
+            _install_runtime(engine)
+    return _engines[key]
 
 
 def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> None:
@@ -75,8 +66,7 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> 
     builder.getModulePassManager().run(module, builder)
 
 
-def parse(module: ir.Module, tm: llvm.TargetMachine | None = None) -> llvm.ModuleRef:
-    tm = tm or target_machine()
+def parse(module: ir.Module, tm: llvm.TargetMachine) -> llvm.ModuleRef:
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     parsed = llvm.parse_assembly(str(module))
@@ -84,21 +74,28 @@ def parse(module: ir.Module, tm: llvm.TargetMachine | None = None) -> llvm.Modul
     return parsed
 
 
-def compile_module(module: ir.Module, opt_level: int) -> JitModule:
-    """Machine code for ``module`` (cached): the address of each of its functions."""
+Timer = Callable[[str], AbstractContextManager[None]]
+
+
+def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Timer) -> JitModule:
+    """Machine code for ``module`` (cached in this process): the address of each of its
+    functions. ``timed(stage)`` measures each of LLVM's steps."""
     text = str(module)
-    key = (hashlib.sha256(text.encode()).hexdigest(), opt_level)
+    key = (hashlib.sha256(text.encode()).hexdigest(), opt_level, target.identity())
     with _lock:
         if key in _cache:
             return _cache[key]
-        engine = _engine()
-        parsed = parse(module)
-        tm = target_machine()
-        optimize(parsed, opt_level, tm)
+        engine = _engine(target, opt_level)
+        tm = target.machine(opt_level)
+        with timed("llvm: verify"):
+            parsed = parse(module, tm)
+        with timed(f"llvm: optimize (-O{opt_level})"):
+            optimize(parsed, opt_level, tm)
         llvm_ir = str(parsed)
         _compiled_objects.clear()
-        engine.add_module(parsed)
-        engine.finalize_object()
+        with timed("llvm: machine code (JIT)"):
+            engine.add_module(parsed)
+            engine.finalize_object()
         addresses = {f.name: engine.get_function_address(f.name) for f in parsed.functions
                      if not f.is_declaration}
         obj = _compiled_objects[-1] if _compiled_objects else b""
@@ -108,29 +105,23 @@ def compile_module(module: ir.Module, opt_level: int) -> JitModule:
         return compiled
 
 
-def machine_identity() -> str:
-    """What the machine code depends on besides the module: CPU, features, LLVM."""
-    return f"{llvm.get_host_cpu_name()}|{llvm.get_host_cpu_features().flatten()}|" \
-           f"{'.'.join(map(str, llvm.llvm_version_info))}"
-
-
 def object_code(compiled: JitModule) -> bytes:
     """The machine code of a compiled module, as an object file the engine can load again."""
     return compiled.object_code or compiled.target_machine.emit_object(compiled.module)  # type: ignore[no-any-return]
 
 
-def load_object(obj: bytes, names: list[str]) -> dict[str, int]:
+def load_object(obj: bytes, names: list[str], target: Target) -> dict[str, int]:
     """Load object code compiled earlier (the disk cache); the addresses of ``names``."""
-    key = (hashlib.sha256(obj).hexdigest(), -1)
+    key = (hashlib.sha256(obj).hexdigest(), -1, target.identity())
     with _lock:
         if key not in _cache:
-            engine = _engine()
+            engine = _engine(target, 2)
             engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             engine.finalize_object()
             addresses = {n: engine.get_function_address(n) for n in names}
             if not all(addresses.values()):
                 raise ValueError("the cached object lacks a function")
-            _cache[key] = JitModule(addresses, "", target_machine(), None)  # type: ignore[arg-type]
+            _cache[key] = JitModule(addresses, "", target.machine(), None)  # type: ignore[arg-type]
             hook_interrupts()
         return _cache[key].addresses
 
@@ -163,12 +154,11 @@ def _print_value(code: int, rank: int, data: int, sizes: ctypes._Pointer, last: 
 _print_callback = PRINT_HOOK(_print_value)
 
 
-def _install_runtime() -> None:
+def _install_runtime(engine: llvm.ExecutionEngine) -> None:
     llvm.add_symbol("hyc_print_value", ctypes.cast(_print_callback, ctypes.c_void_p).value)
     llvm.add_symbol(pyentry.TABLE_SYMBOL, ctypes.addressof(pyentry.TABLE))
     interrupts.add_symbols()
     hook = llvm.parse_assembly(interrupts.HANDLER_IR)
-    engine: llvm.ExecutionEngine = _state["engine"]  # type: ignore[assignment]
     engine.add_module(hook)
     engine.finalize_object()
     _state["interrupt_handler"] = engine.get_function_address(interrupts.HANDLER)

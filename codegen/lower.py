@@ -35,6 +35,7 @@ from . import threads
 from .matmul import emit_matmul
 from .scalar_ops import RULES as SCALAR_RULES
 from .scalar_ops import ScalarEmitter, llvm_type
+from .target import Target
 
 I8P = ir.PointerType(ir.IntType(8))
 I64 = ir.IntType(64)
@@ -78,6 +79,7 @@ class Buffer:
 class ModuleCodegen:
     """Lowers a bufferized module; collects the run-time check messages."""
     module: ModuleOp
+    target: Target
     prefix: str = ""  # keeps the symbols of different modules apart in one process
     llvm: ir.Module = field(default_factory=lambda: ir.Module(name="hyc"))
     messages: list[str] = field(default_factory=list)
@@ -126,7 +128,7 @@ class FunctionCodegen:
         self.prologue = ir.IRBuilder(prologue)
         self.prologue.position_before(self.prologue.branch(entry))
         self.b = ir.IRBuilder(entry)
-        self.scalars = ScalarEmitter(self.b, parent.llvm)
+        self.scalars = ScalarEmitter(self.b, parent.llvm, parent.target)
         self.values: dict[Value, ir.Value | Buffer] = {}
         self.depth = self.fn.args[1] if func is not None else None
         self.interrupts_seen: ir.Value | None = None
@@ -420,7 +422,7 @@ class FunctionCodegen:
         """Run ``op`` split over its outermost range on several threads, when it is large and
         its body is plain computation (no checks, calls, prints or allocations inside)."""
         # Only the function body's own loops: never loops nested in loops or outlined bodies.
-        if self.func is None or op.parent is not self.func.body or any(
+        if not self.parent.target.threads or self.func is None or op.parent is not self.func.body or any(
                 reports_status(nested) for nested in op.walk()):
             return False
         sizes = self.work_sizes(op)
@@ -540,7 +542,7 @@ def reports_status(op: Operation) -> bool:
     return op.name in UNTHREADABLE or (isinstance(op, ForOp) and not positive_constant(op.operands[2]))
 
 
-def lower_module(module: ModuleOp, prefix: str = "") -> tuple[ir.Module, list[str]]:
+def lower_module(module: ModuleOp, target: Target, prefix: str = "") -> tuple[ir.Module, list[str]]:
     """LLVM IR for a bufferized module, and the messages of its run-time checks."""
-    codegen = ModuleCodegen(module, prefix)
+    codegen = ModuleCodegen(module, target, prefix)
     return codegen.run(), codegen.messages

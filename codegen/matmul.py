@@ -169,11 +169,9 @@ class Kernel:
 
     def __init__(self, fc: FunctionCodegen, lhs: Buffer, rhs: Buffer, out: Buffer,
                  operand_index, out_index) -> None:  # type: ignore[no-untyped-def]
-        import llvmlite.binding as llvm
         self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
         self.operand_index, self.out_index = operand_index, out_index
-        wide = "+avx512f" in llvm.get_host_cpu_features().flatten()
-        bits = 512 if wide else 256
+        bits = fc.parent.target.vector_bits
         self.element_bytes = 4 if lhs.element == ir.FloatType() else 8
         self.lanes = bits // (8 * self.element_bytes)
         self.vector = ir.VectorType(lhs.element, self.lanes)

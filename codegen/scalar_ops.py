@@ -1,8 +1,10 @@
-"""LLVM IR for scalar ``hy`` ops, one entry per op (written for the CPU backend; the math a
-GPU cannot select, such as ``llvm.exp``, will go through a per-target table).
+"""LLVM IR for scalar ``hy`` ops, one entry per op, for every target: math functions (exp,
+tanh, pow, ...) go through the target's math table (codegen/target.py), and a function the
+target lacks is a hyc error located at the op, before LLVM sees the module.
 
-Each rule receives the IRBuilder, the op and its operands (LLVM values) and returns the
-result. The semantics are the interpreter's, exactly: numpy's NaN-propagating maximum,
+Each rule receives the emitter, the op and its operands (LLVM values) and returns the
+result; ``rule(..., math=(...))`` records the math functions it may call, for the coverage
+table (docs/backend.md). The semantics are the interpreter's, exactly: numpy's NaN-propagating maximum,
 integer division truncating toward zero with 0 for a zero divisor (and no overflow trap),
 IEEE everywhere else.
 """
@@ -13,12 +15,15 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from hyc.ir import Operation
+from hyc.ir import HycError, Operation
 from hyc.ir.dialects import hy
 from hyc.ir.types import FloatType, IndexType, IntegerType, Type, element_type
 
+from .target import Target
+
 Rule = Callable[["ScalarEmitter", Operation, list[ir.Value]], ir.Value]
 RULES: dict[type[Operation], Rule] = {}
+MATH_NEEDED: dict[type[Operation], tuple[str, ...]] = {}  # the math functions a rule may call
 
 
 def llvm_type(t: Type) -> ir.Type:
@@ -35,28 +40,35 @@ def is_float(t: Type) -> bool:
     return isinstance(element_type(t), FloatType)
 
 
-def rule(*classes: type[Operation]) -> Callable[[Rule], Rule]:
+def rule(*classes: type[Operation], math: tuple[str, ...] = ()) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
         for cls in classes:
             RULES[cls] = fn
+            MATH_NEEDED[cls] = math
         return fn
     return register
 
 
 class ScalarEmitter:
-    """Emits scalar ops through ``builder``; ``math(name, type)`` gives a libm/intrinsic call."""
+    """Emits scalar ops through ``builder`` for ``target``."""
 
-    def __init__(self, builder: ir.IRBuilder, module: ir.Module) -> None:
+    def __init__(self, builder: ir.IRBuilder, module: ir.Module, target: Target) -> None:
         self.b = builder
         self.module = module
+        self.target = target
 
-    def intrinsic(self, name: str, t: ir.Type, arity: int = 1) -> ir.Function:
-        suffix = "f32" if t == ir.FloatType() else "f64"
-        full = f"llvm.{name}.{suffix}"
-        existing = self.module.globals.get(full)
-        if existing is not None:
-            return existing
-        return ir.Function(self.module, ir.FunctionType(t, [t] * arity), full)
+    def math(self, name: str, op: Operation, args: list[ir.Value]) -> ir.Value:
+        """A call of math function ``name`` as the target's table says (an intrinsic or a
+        library function); an error at ``op`` where the target has none."""
+        t = args[0].type
+        symbol = self.target.math_function(name, 32 if t == ir.FloatType() else 64)
+        if symbol is None:
+            raise HycError(f"'{op.name}' needs the math function '{name}', which target "
+                           f"'{self.target.name}' ({self.target.triple}) cannot lower", op.loc)
+        existing = self.module.globals.get(symbol)
+        fn = existing if existing is not None else ir.Function(
+            self.module, ir.FunctionType(t, [t] * len(args)), symbol)
+        return self.b.call(fn, args)
 
     def emit(self, op: Operation, args: list[ir.Value]) -> ir.Value:
         return RULES[type(op)](self, op, args)
@@ -115,11 +127,11 @@ def _fmod(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     return e.b.select(trivial, zero, e.b.srem(a, e.b.select(trivial, one, b)))
 
 
-@rule(hy.PowOp)
+@rule(hy.PowOp, math=("pow",))
 def _pow(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     a, b = args
     if is_float(op.operands[0].type):
-        return e.b.call(e.intrinsic("pow", a.type, 2), [a, b])
+        return e.math("pow", op, args)
     return e.b.call(_integer_power(e.module, a.type), [a, b])
 
 
@@ -181,11 +193,11 @@ def _neg(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     return e.b.fneg(args[0]) if is_float(op.operands[0].type) else e.b.neg(args[0])
 
 
-@rule(hy.AbsOp)
+@rule(hy.AbsOp, math=("fabs",))
 def _abs(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     x = args[0]
     if is_float(op.operands[0].type):
-        return e.b.call(e.intrinsic("fabs", x.type), [x])
+        return e.math("fabs", op, args)
     return e.b.select(e.b.icmp_signed("<", x, ir.Constant(x.type, 0)), e.b.neg(x), x)
 
 
@@ -200,22 +212,20 @@ def _relu(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
 
 def _math(name: str) -> Rule:
     def emit(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
-        return e.b.call(e.intrinsic(name, args[0].type), args)
+        return e.math(name, op, args)
     return emit
 
 
-rule(hy.ExpOp)(_math("exp"))
-rule(hy.LogOp)(_math("log"))
-rule(hy.SqrtOp)(_math("sqrt"))
-rule(hy.FloorOp)(_math("floor"))
-rule(hy.TanhOp)(_math("tanh"))
+for _op, _name in ((hy.ExpOp, "exp"), (hy.LogOp, "log"), (hy.SqrtOp, "sqrt"),
+                   (hy.FloorOp, "floor"), (hy.TanhOp, "tanh")):
+    rule(_op, math=(_name,))(_math(_name))
 
 
-@rule(hy.SigmoidOp)
+@rule(hy.SigmoidOp, math=("exp",))
 def _sigmoid(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     x = args[0]
     one = ir.Constant(x.type, 1.0)
-    exp = e.b.call(e.intrinsic("exp", x.type), [e.b.fneg(x)])
+    exp = e.math("exp", op, [e.b.fneg(x)])
     return e.b.fdiv(one, e.b.fadd(one, exp))
 
 

@@ -15,20 +15,22 @@ from .ir.interpreter import run as interpret
 
 if TYPE_CHECKING:
     from .codegen.compiled import CompiledModule
+    from .codegen.target import Target
     from .ir import ModuleOp
 
 __version__ = "0.1.0"
 
 
 def compile(source: str | os.PathLike[str] | ModuleOp, opt_level: int = 2,  # noqa: A001
-            target: str = "cpu") -> CompiledModule:
+            target: str | Target = "cpu") -> CompiledModule:
     """Compile a model (a path, .hy or .hyir source text, or a module) to native code for
-    this machine; each function becomes a callable on numpy arrays."""
-    from .codegen.compiled import compile_module
+    this machine (``target``: "cpu", or a ``hyc.cpu_target(mcpu=..., mattr=...)``); each
+    function becomes a callable on numpy arrays."""
+    from .codegen.driver import compile_module
     return compile_module(source, opt_level, target)
 
 
-def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str = "cpu",
+def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str | Target = "cpu",
         dynamic: dict[str, Any] | None = None) -> Any:
     """Compile a numpy function by tracing it, once per argument signature:
     ``hyc.jit(f)``, ``@hyc.jit`` or ``@hyc.jit(opt_level=3, dynamic={"x": [0]})``.
@@ -40,7 +42,7 @@ def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str
 # The rest of the API loads its backend on first use (PEP 562), keeping ``import hyc`` light.
 _LAZY = {"Benchmark": "jitted", "JitFunction": "jitted", "Lowered": "jitted", "load": "saved",
          "where": "functions", "relu": "functions", "sigmoid": "functions",
-         "softmax": "functions"}
+         "softmax": "functions", "Target": "codegen.target", "cpu_target": "codegen.target"}
 
 
 def __getattr__(name: str) -> Any:
@@ -59,5 +61,6 @@ def clear_cache() -> None:
     cache.clear()
 
 
-__all__ = ["Benchmark", "HycError", "compile", "clear_cache", "jit", "load", "nn", "parse_module",
+__all__ = ["Benchmark", "HycError", "Target", "compile", "clear_cache", "cpu_target", "jit", "load",
+           "nn", "parse_module",
            "print_ir", "verify", "interpret", "where", "relu", "sigmoid", "softmax", "__version__"]

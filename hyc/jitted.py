@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from hyc.codegen.compiled import CompiledFunction, CompiledModule, check_target, compile_module
+from hyc.codegen.compiled import CompiledFunction, CompiledModule
+from hyc.codegen.driver import compile_module
+from hyc.codegen.target import Target, resolve
 from hyc.frontend.numpy_api import numbers_as_array
 from hyc.frontend.tracing import TRACES, Trace, Traced, TracingError, as_value, ir_element, tracing
 from hyc.ir import FileLineColLoc, ModuleOp, print_ir
@@ -90,7 +92,7 @@ class Specialization:
 class Lowered:
     """A traced function for one signature, and each stage of its compilation as text."""
 
-    def __init__(self, module: ModuleOp, opt_level: int, target: str, name: str) -> None:
+    def __init__(self, module: ModuleOp, opt_level: int, target: str | Target, name: str) -> None:
         self.module = module
         self.opt_level, self.target, self.name = opt_level, target, name
         self._compiled: CompiledModule | None = None
@@ -131,13 +133,13 @@ class JitFunction:
     symbolic, so one version serves every size; equal names must have equal sizes.
     """
 
-    def __init__(self, fn: Callable[..., Any], opt_level: int = 2, target: str = "cpu",
+    def __init__(self, fn: Callable[..., Any], opt_level: int = 2, target: str | Target = "cpu",
                  dynamic: Dynamic | None = None, name: str | None = None,
                  parameter_names: Callable[[], dict[int, str]] | None = None,
                  blocks: Callable[[], Hashable] | None = None) -> None:
         if opt_level not in (0, 1, 2, 3):
             raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
-        check_target(target)
+        resolve(target)  # an unknown target is an error now, not at the first call
         self.fn = fn
         self.opt_level, self.target = opt_level, target
         self.name = _symbol(name or str(getattr(fn, "__name__", "function")))
@@ -350,7 +352,7 @@ def _flatten(out: Any, name: str) -> tuple[str, list[Any]]:
     return structure, items
 
 
-def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str = "cpu",
+def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str | Target = "cpu",
         dynamic: Dynamic | None = None) -> Any:
     """Compile ``fn`` by tracing: ``hyc.jit(f)``, ``@hyc.jit`` or ``@hyc.jit(opt_level=3)``."""
     if fn is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from hyc.ir.attributes import ArrayAttr, StringAttr
 
 from . import functions as F
 from .jitted import JitFunction, Lowered, parameters_changed
+
+if TYPE_CHECKING:
+    from hyc.codegen.target import Target
 
 
 class Parameter:
@@ -205,7 +208,7 @@ class HybridBlock(Block):
         super().__init__()
         object.__setattr__(self, "_jit", None)
 
-    def hybridize(self, active: bool = True, *, opt_level: int = 2, target: str = "cpu",
+    def hybridize(self, active: bool = True, *, opt_level: int = 2, target: str | Target = "cpu",
                   dynamic: dict[str, Any] | None = None) -> HybridBlock:
         """Compile ``forward`` on the next call (``hybridize(False)`` goes back to Python).
         ``dynamic`` names symbolic input axes, as for ``hyc.jit``."""

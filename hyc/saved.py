@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from hyc.codegen.compiled import CompiledFunction, compile_module
+from hyc.codegen.compiled import CompiledFunction
+from hyc.codegen.driver import compile_module
+from hyc.codegen.target import Target
 from hyc.ir import FuncOp, HycError, parse_module, verify
 from hyc.ir.interpreter import ArgumentTypeError
 from hyc.ir.types import DYNAMIC, numpy_dtype, shape_of
@@ -49,7 +51,8 @@ def _show(t: Any) -> str:
 class LoadedModel:
     """An exported model, compiled: call it with the inputs (the parameters are bound)."""
 
-    def __init__(self, path: str | os.PathLike[str], opt_level: int = 2, target: str = "cpu") -> None:
+    def __init__(self, path: str | os.PathLike[str], opt_level: int = 2,
+                 target: str | Target = "cpu") -> None:
         ir_path, params_path = _paths(path)
         try:
             with open(ir_path, encoding="utf-8") as f:
@@ -104,6 +107,6 @@ class LoadedModel:
         return f"<hyc model ({', '.join(self.input_names)}) with {len(self.parameters)} parameters>"
 
 
-def load(path: str | os.PathLike[str], opt_level: int = 2, target: str = "cpu") -> LoadedModel:
+def load(path: str | os.PathLike[str], opt_level: int = 2, target: str | Target = "cpu") -> LoadedModel:
     """Load ``path.hyir`` and ``path.npz`` (as written by ``HybridBlock.export``)."""
     return LoadedModel(path, opt_level, target)

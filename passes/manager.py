@@ -11,7 +11,7 @@ A pass is a small class with a ``name``, a docstring (its first line is the summ
         max_ops: int = 16          # spelled max-ops in pipelines: fuse-elementwise{max-ops=8}
 
 The pass manager owns everything around running them: verification after each pass, IR
-dumps before/after passes, timing, and a reproducer file when a pass crashes.
+dumps before/after passes, each pass's wall time, and a reproducer file when a pass crashes.
 """
 
 from __future__ import annotations
@@ -127,12 +127,14 @@ class Instrumentation:
     print_after_all: bool = False
     print_after_change: bool = False
     print_after_failure: bool = False
-    timing: bool = False
     debuginfo: bool = False
-    out: TextIO | None = None  # where dumps and the timing table go (default stderr)
+    out: TextIO | None = None  # where dumps go (default stderr)
 
 
 class PassManager:
+    """Runs passes in order; ``timings`` has each one's wall time after (the driver's timing
+    report, codegen/driver.py, shows them with the other stages)."""
+
     def __init__(self, passes: list[Pass], instrumentation: Instrumentation | None = None) -> None:
         self.passes = passes
         self.instr = instrumentation or Instrumentation()
@@ -150,8 +152,6 @@ class PassManager:
         original = print_ir(module, debuginfo=True)
         for p in self.passes:
             self._run_one(p, module, original)
-        if self.instr.timing:
-            self.print_timing()
 
     def _run_one(self, p: Pass, module: ModuleOp, original: str) -> None:
         instr = self.instr
@@ -192,15 +192,6 @@ class PassManager:
             f.write(f"// hyc-opt reproducer: hyc-opt {os.path.basename(path)} "
                     f"--pass-pipeline='{pipeline}'\n{original}")
         return path
-
-    def print_timing(self) -> None:
-        total = sum(t for _, t in self.timings) or 1e-12
-        rule = "=" + "-" * 62 + "="
-        lines = [rule, "Pass execution timing report".center(64), rule,
-                 f"  {'Wall Time (s)':>13}  {'%':>6}  Name"]
-        lines += [f"  {t:13.6f}  {100 * t / total:5.1f}%  {name}" for name, t in self.timings]
-        lines.append(f"  {total:13.6f}  100.0%  Total")
-        self.out.write("\n".join(lines) + "\n")
 
 
 def list_passes() -> str:

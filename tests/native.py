@@ -9,7 +9,7 @@ from random_ir import random_arguments, random_module
 
 import hyc
 from hyc.codegen import jit
-from hyc.codegen.compiled import compile_module
+from hyc.codegen.driver import compile_module
 from hyc.ir import HycError, Interpreter, print_ir
 
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hyc.ir import HycError, Operation, render_all
 from hyc.ir.diagnostics import nesting_room
+
+if TYPE_CHECKING:
+    from hyc.codegen.driver import Compilation
+    from hyc.codegen.target import Target
+    from hyc.passes import Instrumentation
 
 
 def read_source(path: str) -> tuple[str, str]:
@@ -84,7 +90,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, default_level: int | N
                        help="print the IR after every pass that changed it")
     group.add_argument("--print-ir-after-failure", action="store_true",
                        help="print the IR after a pass that failed")
-    group.add_argument("--timing", action="store_true", help="print the wall time of each pass")
+    group.add_argument("--timing", action="store_true",
+                       help="print the wall time of each stage and pass, LLVM's included")
     group.add_argument("--memory-report", action="store_true",
                        help="print each function's buffers, live ranges and peak bytes")
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
@@ -111,10 +118,10 @@ def _names(items: list[str]) -> set[str]:
     return {name.strip() for item in items for name in item.split(",") if name.strip()}
 
 
-def run_pipeline(module: Operation, args: argparse.Namespace, dims: dict[str, int]) -> None:
-    """Run what the flags ask for on ``module``; dumps and reports go to stderr."""
-    from hyc.passes import LEVELS, Instrumentation, PassManager, parse_pipeline
-    from hyc.passes.memory import memory_report
+def pipeline_options(args: argparse.Namespace) -> tuple[str, Instrumentation]:
+    """The IR pipeline the flags ask for (-O level or --pass-pipeline), and what to do around
+    each pass; dumps go to stderr."""
+    from hyc.passes import LEVELS, PASSES, Instrumentation, parse_pipeline
     if args.pass_pipeline is not None and args.opt_level is not None and args.explicit_level:
         raise HycError("give either -O<level> or --pass-pipeline, not both")
     text = args.pass_pipeline if args.pass_pipeline is not None else LEVELS.get(args.opt_level, "")
@@ -123,14 +130,27 @@ def run_pipeline(module: Operation, args: argparse.Namespace, dims: dict[str, in
         verify_each=args.verify_each, print_before=_names(args.print_ir_before),
         print_after=_names(args.print_ir_after), print_after_all=args.print_ir_after_all,
         print_after_change=args.print_ir_after_change,
-        print_after_failure=args.print_ir_after_failure, timing=args.timing,
+        print_after_failure=args.print_ir_after_failure,
         debuginfo=getattr(args, "print_debuginfo", False))
     unknown = (instrumentation.print_before | instrumentation.print_after) - {p.name for p in passes}
-    from hyc.passes import PASSES
     for name in sorted(unknown):
         if name not in PASSES:
             raise HycError(f"unknown pass '{name}' in --print-ir-before/after")
-    PassManager(passes, instrumentation).run(module)  # type: ignore[arg-type]
+    return text, instrumentation
+
+
+def compilation_for(loader: Callable[[], Operation], args: argparse.Namespace,
+                    target: str | Target = "cpu", **options: object) -> Compilation:
+    """The staged compilation the flags ask for, of the module ``loader`` makes."""
+    from hyc.codegen.driver import Compilation
+    pipeline, instrumentation = pipeline_options(args)
+    level = args.opt_level if args.opt_level is not None else 2
+    return Compilation(loader, level, target, pipeline=pipeline,  # type: ignore[arg-type]
+                       instrumentation=instrumentation, **options)  # type: ignore[arg-type]
+
+
+def report_memory(module: Operation, args: argparse.Namespace, dims: dict[str, int]) -> None:
+    from hyc.passes.memory import memory_report
     if args.memory_report:
         sys.stderr.write(memory_report(module, dims))  # type: ignore[arg-type]
 

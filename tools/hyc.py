@@ -1,5 +1,6 @@
-"""``hyc``: the compiler driver. It reads .hy source or textual IR (.hyir), verifies it, emits
-it and runs it with the reference interpreter; the backends plug in behind the same flags."""
+"""``hyc``: the compiler driver. It reads .hy source or textual IR (.hyir), takes it through the
+stages (codegen/driver.py) for the target the flags choose, writes the stage --emit asks
+for, and runs the entry function natively or with the reference interpreter."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import sys
 import numpy as np
 
 from hyc.archives import read_npy, read_npz
-from hyc.ir import FuncOp, HycError, ModuleOp, Operation, parse_module, print_ir
+from hyc.codegen.driver import STAGES, Compilation
+from hyc.codegen.target import TARGETS, Target, cpu_target
+from hyc.ir import FuncOp, HycError, ModuleOp
 from hyc.ir.interpreter import Interpreter, format_value
 from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
 
@@ -19,11 +22,12 @@ from .common import (
     SOURCE_KINDS,
     add_pipeline_options,
     add_version,
+    compilation_for,
     dim_sizes,
     level_was_given,
     load_module,
     read_source,
-    run_pipeline,
+    report_memory,
     run_tool,
     write_output,
 )
@@ -37,10 +41,22 @@ def build_arg_parser() -> argparse.ArgumentParser:
                                             "from stdin)")
     p.add_argument("--clear-cache", action="store_true",
                    help="empty the compiled-code cache (HYC_CACHE_DIR) and exit")
-    p.add_argument("--emit", choices=["ir", "loops", "llvm", "asm", "obj", "lib"],
-                   help="what to produce: the optimized IR (ir), the buffer and loop level "
-                        "(loops), LLVM IR (llvm), assembly (asm), an object file (obj), or a "
-                        "shared library and C header (lib)")
+    p.add_argument("--emit", choices=STAGES, metavar="STAGE",
+                   help="the stage to write: the frontend's IR (tensor), the optimized IR (ir), "
+                        "the buffer and loop level (loops), LLVM IR as hyc makes it (llvm-raw) "
+                        "or after LLVM's passes (llvm), assembly (asm), an object file (obj), "
+                        "or a shared library and C header (lib)")
+    target = p.add_argument_group("target (llc's flags)")
+    target.add_argument("--target", default="cpu", choices=TARGETS,
+                        help="what to compile for (default: cpu, this machine's)")
+    target.add_argument("--mcpu", metavar="NAME",
+                        help="the CPU to compile for (x86-64-v2, skylake, native, ...); its "
+                             "features follow from it (default: this machine's CPU)")
+    target.add_argument("--mattr", metavar="+FEAT,-FEAT",
+                        help="CPU features to add or remove, e.g. +avx2,-fma")
+    target.add_argument("--mtriple", metavar="TRIPLE",
+                        help="another architecture or system, e.g. aarch64-linux-gnu (objects, "
+                             "assembly and libraries only: such code cannot run here)")
     p.add_argument("-o", dest="output", metavar="PATH", help="where --emit writes (default stdout)")
     p.add_argument("--print-debuginfo", action="store_true", help="print op locations")
     p.add_argument("--run", action="store_true",
@@ -154,33 +170,41 @@ def random_value(type_: Type, rng: np.random.Generator, sizes: dict[str, int]) -
     return rng.integers(0, 10, shape).astype(dtype)
 
 
-def run_entry(module: ModuleOp, args: argparse.Namespace) -> None:
+def run_entry(compilation: Compilation, args: argparse.Namespace) -> None:
+    """--run: the entry function of the optimized module, compiled for this machine (or
+    interpreted)."""
+    module = compilation.optimized_ir()
     func = pick_entry(module, args.entry)
     values = gather_arguments(func, args)
     name = func.sym_name  # type: ignore[attr-defined]
     if args.interpret:
         results = Interpreter(module).call(name, *values)
     else:
-        from hyc.codegen.compiled import compile_module
-        level = args.opt_level if args.opt_level is not None else 2
-        compiled = compile_module(module, opt_level=level, optimized=True)  # the flags' pipeline ran
-        returned = compiled[name](*values)
+        # its own compilation: a library's symbols and position-independent code are not
+        # the JIT's; the flags' pipeline ran already
+        native = Compilation(module, compilation.opt_level, compilation.target, optimized=True)
+        try:
+            returned = native.jit()[name](*values)
+        finally:
+            compilation.timings.extend(native.timings)
         results = returned if isinstance(returned, tuple) else () if returned is None else (returned,)
     sys.stdout.flush()
     for r in results:
         sys.stdout.write(format_value(np.asarray(r)) + "\n")
 
 
-def emit_native(module: ModuleOp, args: argparse.Namespace) -> None:
-    """--emit=llvm|asm|obj|lib: the native stages, for this machine's CPU."""
+NATIVE_STAGES = ("llvm-raw", "llvm", "asm", "obj", "lib")
+
+
+def emit(compilation: Compilation, args: argparse.Namespace) -> None:
+    """--emit=STAGE: the stage's text on stdout (or -o), an object file or a library."""
     from hyc.codegen import aot
-    level = args.opt_level if args.opt_level is not None else 2
     stem = "module" if args.input == "-" else os.path.splitext(os.path.basename(args.input))[0]
     if args.emit == "lib":
-        library, header = aot.build_library(module, level, args.output or f"{stem}.so", optimized=True)
+        library, header = aot.build_library(compilation, args.output or f"{stem}.so")
         sys.stderr.write(f"hyc: wrote {library} and {header}\n")
         return
-    produced = aot.emit(module, level, args.emit, optimized=True)
+    produced = compilation.text(args.emit, debuginfo=args.print_debuginfo)
     if isinstance(produced, bytes):
         path = args.output or f"{stem}.o"
         try:
@@ -190,6 +214,10 @@ def emit_native(module: ModuleOp, args: argparse.Namespace) -> None:
             raise HycError(f"cannot write '{path}': {e.strerror}") from None
         return
     write_output(produced, args.output)
+
+
+def chosen_target(args: argparse.Namespace) -> Target:
+    return cpu_target(args.mcpu, args.mattr, args.mtriple)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,26 +237,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.input != "-" and ext not in SOURCE_KINDS:
             raise HycError(f"'{args.input}': hyc reads .hy source and .hyir textual IR files")
         text, filename = read_source(args.input)
-        module: Operation = load_module(text, filename)
-        check_dims(module, dim_sizes(args.dim))  # type: ignore[arg-type]
-        run_pipeline(module, args, dim_sizes(args.dim))
-        if args.emit in ("llvm", "asm", "obj", "lib"):
-            emit_native(module, args)  # type: ignore[arg-type]
+        target = chosen_target(args)
+        if args.run and not args.interpret:
+            target.check_runnable()
+        native = args.emit in NATIVE_STAGES
+        compilation = compilation_for(lambda: load_module(text, filename), args, target,
+                                      prefix=aot_prefix() if native else None, shared=native)
+        try:
+            check_dims(compilation.tensor(), dim_sizes(args.dim))
+            if args.emit is not None:
+                emit(compilation, args)
+            elif not args.run:
+                write_output(compilation.text("ir", debuginfo=args.print_debuginfo), args.output)  # type: ignore[arg-type]
+            report_memory(compilation.optimized_ir(), args, dim_sizes(args.dim))
             if args.run:
-                run_entry(module, args)  # type: ignore[arg-type]
-            return 0
-        shown = module
-        if args.emit == "loops":
-            from hyc.passes import LOWER_TO_LOOPS, PassManager, parse_pipeline
-            shown = parse_module(print_ir(module, debuginfo=True))
-            PassManager(parse_pipeline(LOWER_TO_LOOPS)).run(shown)  # type: ignore[arg-type]
-        if args.emit is not None or not args.run:
-            write_output(print_ir(shown, debuginfo=args.print_debuginfo), args.output)
-        if args.run:
-            run_entry(module, args)  # type: ignore[arg-type]
+                run_entry(compilation, args)
+        finally:
+            if args.timing:
+                sys.stderr.write(compilation.timing_report())
         return 0
 
     return run_tool("hyc", body)
+
+
+def aot_prefix() -> str:
+    from hyc.codegen.aot import PREFIX
+    return PREFIX
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 
@@ -11,11 +12,12 @@ from hyc.ir import HycError, print_ir, render_all
 from .common import (
     add_pipeline_options,
     add_version,
+    compilation_for,
     dim_sizes,
     level_was_given,
     load_module,
     read_source,
-    run_pipeline,
+    report_memory,
     run_tool,
     write_output,
 )
@@ -64,13 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         chunks = split_input(text) if args.split_input_file else [text]
         printed, failed = [], False
         for chunk in chunks:
+            compilation = None
             try:
-                module = load_module(chunk, filename)
-                run_pipeline(module, args, dim_sizes(args.dim))
+                compilation = compilation_for(functools.partial(load_module, chunk, filename), args)
+                module = compilation.optimized_ir()
+                report_memory(module, args, dim_sizes(args.dim))
             except HycError as e:
                 sys.stderr.write(render_all(e.diagnostics) + "\n")
                 failed = True
                 continue
+            finally:
+                if args.timing and compilation is not None:
+                    sys.stderr.write(compilation.timing_report())
             printed.append(print_ir(module, debuginfo=args.print_debuginfo,
                                     generic=args.print_op_generic))
         write_output("// -----\n".join(printed), args.output)

@@ -57,10 +57,10 @@ def test_cache_off_and_clear(tmp_path, monkeypatch):
 
 def test_an_edited_compiler_does_not_reuse_old_entries(monkeypatch):
     from hyc.codegen import cache
-    key = cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
-    assert key == cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
+    key = cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu|machine")
+    assert key == cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu|machine")
     monkeypatch.setattr(cache, "compiler_fingerprint", lambda: "edited")
-    assert key != cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu", "machine")
+    assert key != cache.entry_key("def f(a: f32) -> f32:\n    return a\n", 2, "cpu|machine")
 
 
 def test_damaged_metadata_is_recompiled_not_trusted(tmp_path):

@@ -156,8 +156,8 @@ func.func @f(%a: memref<?xf32>) {
 
 def test_bufferized_code_fed_back_as_text_still_runs():
     """The loop level hyc prints compiles again (hardened), with the same results."""
-    from hyc.codegen.compiled import lower
-    loops = lower("examples/mlp.hy", 2).loops
+    from hyc.codegen.driver import Compilation
+    loops = Compilation("examples/mlp.hy", 2).loops()
     from hyc.ir import print_ir
     mod = hyc.compile(print_ir(loops))
     rng = np.random.default_rng(0)

@@ -114,8 +114,8 @@ def test_the_users_pipeline_runs_exactly_once(program, capsys, monkeypatch, flag
     original = PassManager._run_one
     monkeypatch.setattr(PassManager, "_run_one",
                         lambda self, p, *a, **k: (ran.append(p.name), original(self, p, *a, **k))[1])
-    from hyc.codegen import compiled
-    monkeypatch.setattr(compiled, "_from_cache", lambda key: None)
+    from hyc.codegen import driver
+    monkeypatch.setattr(driver, "from_cache", lambda key, target: None)
     status, _, _ = run([program, *flags, *how], capsys)
     assert status == 0
     lowering = [p.name for p in parse_pipeline(LOWER_TO_LOOPS)]

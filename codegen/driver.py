@@ -1,0 +1,296 @@
+"""The staged compiler: one ordered table of stages that every entry point walks.
+
+``hyc``, ``hyc-opt``, ``hyc.compile``, ``hyc.jit``, export and the AOT outputs all build a
+``Compilation`` and ask it for a stage; each stage runs once, when first asked for, on the
+output of the one before, and its wall time joins the timing report::
+
+    tensor    the module as the frontend (or the IR parser) made it, verified
+    ir        after the IR pipeline (the -O level's, or the user's --pass-pipeline)
+    loops     the buffer and loop level (passes/pipelines.py LOWER_TO_LOOPS)
+    llvm-raw  LLVM IR as hyc generates it for the target, before LLVM's passes
+    llvm      after LLVM's passes at the -O level, for the target machine
+    asm, obj  the target machine's assembly and object code
+    lib       a shared library and C header (codegen/aot.py)
+
+``jit()`` ends in machine code in this process instead (codegen/jit.py), through the disk
+cache (codegen/cache.py) when the same source was compiled before.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeAlias
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from hyc.ir import HycError, ModuleOp, parse_module, print_ir
+from hyc.ir.diagnostics import nesting_room
+
+from . import cache, jit, pyentry
+from .lower import lower_module
+from .target import Target, resolve
+
+if TYPE_CHECKING:
+    from hyc.passes import Instrumentation
+
+    from .compiled import CompiledModule
+
+STAGES = ("tensor", "ir", "loops", "llvm-raw", "llvm", "asm", "obj", "lib")
+TEXT_STAGES = ("tensor", "ir", "loops", "llvm-raw", "llvm", "asm")
+
+
+def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type-arg]
+    """A verified module from a path, .hy source text, .hyir text or a module (copied: the
+    compiler transforms what it loads)."""
+    if isinstance(source, ModuleOp):
+        return copy(source)
+    text, filename = str(source), "<source>"
+    if not isinstance(source, os.PathLike) and "\n" not in text and "def " not in text and \
+            text.strip().endswith((".hy", ".hyir")) and not os.path.exists(text):
+        raise FileNotFoundError(errno.ENOENT, "no such .hy or .hyir file", text)
+    if isinstance(source, os.PathLike) or ("\n" not in text and len(text) < 4096
+                                            and os.path.exists(text)):
+        filename = os.fspath(source)
+        with open(filename, encoding="utf-8") as f:
+            text = f.read()
+    from hyc.frontend.loading import module_from_text
+    return module_from_text(text, filename, guess=True)  # type: ignore[return-value]
+
+
+def copy(module: ModuleOp) -> ModuleOp:
+    return parse_module(print_ir(module, debuginfo=True))  # type: ignore[return-value]
+
+
+def check_opt_level(opt_level: object) -> int:
+    if opt_level not in (0, 1, 2, 3):
+        raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
+    return opt_level  # type: ignore[return-value]
+
+
+_TRANSFORMED = object()  # a stage whose module the next stage took over
+Source: TypeAlias = "str | os.PathLike[str] | ModuleOp"
+
+
+class Compilation:
+    """One module on its way through the stages, for one target at one -O level.
+
+    ``source``: a path, .hy or .hyir text, a module (copied), or a function that makes the
+    module (the command line's frontend, timed as a stage).
+    ``pipeline`` is the IR pipeline's text (default: the -O level's); ``optimized`` says the
+    module went through it already (``pipeline`` is then empty). ``shared`` asks for
+    position-independent code (libraries); ``entries`` for the fast entry points of calls
+    from Python. ``prefix`` names the symbols (by default a hash of the module, so that
+    modules never clash in one process).
+    """
+
+    def __init__(self, source: Source | Callable[[], ModuleOp], opt_level: int = 2,
+                 target: str | Target = "cpu", *, pipeline: str | None = None,
+                 optimized: bool = False, instrumentation: Instrumentation | None = None,
+                 prefix: str | None = None, shared: bool = False, entries: bool = False) -> None:
+        from hyc.passes import LEVELS
+        self.source = source
+        self.opt_level = check_opt_level(opt_level)
+        self.target = resolve(target)
+        self.pipeline = "" if optimized else pipeline if pipeline is not None else LEVELS[opt_level]
+        self.optimized = optimized
+        self.instrumentation = instrumentation
+        self.prefix = prefix
+        self.shared, self.entries = shared, entries
+        self.timings: list[tuple[str, float]] = []
+        self.messages: list[str] = []
+        self._done: dict[str, object] = {}
+
+    # -- the stages ------------------------------------------------------------------------------
+    def stage(self, name: str) -> object:
+        """The result of stage ``name`` (a module, LLVM IR, text or bytes), computed once."""
+        if name not in self._done:
+            if name not in _RUNNERS:
+                raise HycError(f"unknown stage '{name}' (stages: {', '.join(STAGES)})")
+            self._done[name] = _RUNNERS[name](self)
+        if self._done[name] is _TRANSFORMED:
+            raise RuntimeError(f"stage '{name}' was transformed into the next in place: ask "
+                               "for it before the stages after it")
+        return self._done[name]
+
+    def tensor(self) -> ModuleOp:
+        return self.stage("tensor")  # type: ignore[return-value]
+
+    def optimized_ir(self) -> ModuleOp:
+        return self.stage("ir")  # type: ignore[return-value]
+
+    def loops(self) -> ModuleOp:
+        return self.stage("loops")  # type: ignore[return-value]
+
+    def llvm_ir(self) -> ir.Module:
+        return self.stage("llvm-raw")  # type: ignore[return-value]
+
+    def machine_module(self) -> llvm.ModuleRef:
+        return self.stage("llvm")  # type: ignore[return-value]
+
+    def text(self, name: str, debuginfo: bool = False) -> str | bytes:
+        """Stage ``name`` as ``--emit`` writes it: text, or the bytes of an object file."""
+        if name == "lib":
+            raise HycError("--emit=lib writes files: use build_library()")
+        value = self.stage(name)
+        if isinstance(value, ModuleOp):
+            return print_ir(value, debuginfo=debuginfo)
+        return value if isinstance(value, (str, bytes)) else str(value)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings.append((name, time.perf_counter() - start))
+
+    def run_passes(self, module: ModuleOp, pipeline: str,
+                   instrumentation: Instrumentation | None = None) -> None:
+        from hyc.passes import PassManager, parse_pipeline
+        manager = PassManager(parse_pipeline(pipeline), instrumentation)
+        try:
+            manager.run(module)
+        finally:
+            self.timings.extend(manager.timings)
+
+    def _tensor(self) -> ModuleOp:
+        copying = isinstance(self.source, ModuleOp)
+        with self.timed("copy the module" if copying else "frontend"):
+            return self.source() if callable(self.source) else load(self.source)
+
+    def _ir(self) -> ModuleOp:
+        module = self.tensor()
+        self._done["tensor"] = _TRANSFORMED
+        self.run_passes(module, self.pipeline, self.instrumentation)
+        return module
+
+    def _loops(self) -> ModuleOp:
+        from hyc.passes import LOWER_TO_LOOPS
+        optimized = self.optimized_ir()
+        # the tensor level stays as it is (CompiledModule.ir, the C header read it)
+        self._done["ir"] = copy(optimized)
+        self.run_passes(optimized, LOWER_TO_LOOPS)
+        return optimized
+
+    def _llvm_raw(self) -> ir.Module:
+        loops = self.loops()
+        tensor = self.optimized_ir()
+        if self.prefix is None:
+            self.prefix = "hyc_" + hashlib.sha256(print_ir(loops).encode()).hexdigest()[:12] + "_"
+        with self.timed("llvm: generate IR"):
+            module, self.messages = lower_module(loops, self.target, self.prefix)
+            module.triple = self.target.triple
+            module.data_layout = self.target.data_layout()
+            if self.entries and self.target.host and pyentry.layout_ok():
+                for func in tensor.functions:
+                    if pyentry.supported(func):  # type: ignore[arg-type]
+                        packed = module.get_global(self.prefix + func.sym_name)  # type: ignore[attr-defined]
+                        pyentry.emit_entry(module, func, packed,  # type: ignore[arg-type]
+                                           self.prefix + func.sym_name + "_entry")  # type: ignore[attr-defined]
+        return module
+
+    def target_machine(self) -> llvm.TargetMachine:
+        return self.target.machine(self.opt_level, self.shared)
+
+    def _llvm(self) -> llvm.ModuleRef:
+        raw = self.llvm_ir()
+        with self.timed("llvm: verify"):
+            module = jit.parse(raw, self.target_machine())
+        with self.timed(f"llvm: optimize (-O{self.opt_level})"):
+            jit.optimize(module, self.opt_level, self.target_machine())
+        return module
+
+    def _asm(self) -> str:
+        module = self.machine_module()
+        with self.timed("llvm: assembly"):
+            return self.target_machine().emit_assembly(module)  # type: ignore[no-any-return]
+
+    def _obj(self) -> bytes:
+        module = self.machine_module()
+        with self.timed("llvm: object code"):
+            return self.target_machine().emit_object(module)  # type: ignore[no-any-return]
+
+    # -- machine code in this process --------------------------------------------------------------
+    def jit(self) -> CompiledModule:
+        """Native code for this machine, ready to call from Python; reused from the disk cache
+        when the same source was compiled for the same target before."""
+        from .compiled import CompiledModule
+        self.target.check_runnable()
+        if callable(self.source):
+            raise TypeError("jit() needs a source the cache can key (a path, text or module)")
+        key = cache_key(self.source, self.opt_level, self.target, self.optimized, self.pipeline)
+        cached = from_cache(key, self.target)
+        if cached is not None:
+            return cached
+        self.entries = True
+        with nesting_room():
+            raw = self.llvm_ir()
+        compiled = jit.compile_module(raw, self.opt_level, self.target, self.timed)
+        parts = {"ir": print_ir(self.optimized_ir(), debuginfo=True),
+                 "loops": print_ir(self.loops()), "llvm_ir": compiled.llvm_ir,
+                 "messages": self.messages, "prefix": self.prefix,
+                 "symbols": sorted(compiled.addresses), "target": self.target.describe()}
+        _loaded[key] = compiled.addresses
+        cache.store(key, parts, jit.object_code(compiled))
+        return CompiledModule(parts, compiled.addresses, self.target)
+
+    def timing_report(self) -> str:
+        """Every stage's wall time, the IR passes one by one and LLVM's work included."""
+        total = sum(t for _, t in self.timings) or 1e-12
+        rule = "=" + "-" * 62 + "="
+        lines = [rule, "Pass execution timing report".center(64), rule,
+                 f"  {'Wall Time (s)':>13}  {'%':>6}  Name"]
+        lines += [f"  {t:13.6f}  {100 * t / total:5.1f}%  {name}" for name, t in self.timings]
+        lines.append(f"  {total:13.6f}  100.0%  Total")
+        return "\n".join(lines) + "\n"
+
+
+_RUNNERS: dict[str, Callable[[Compilation], object]] = {
+    "tensor": Compilation._tensor, "ir": Compilation._ir, "loops": Compilation._loops,
+    "llvm-raw": Compilation._llvm_raw, "llvm": Compilation._llvm, "asm": Compilation._asm,
+    "obj": Compilation._obj,
+}
+
+
+# -- the disk cache ------------------------------------------------------------------------------
+_loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process
+
+
+def cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: Target,  # type: ignore[type-arg]
+              optimized: bool, pipeline: str) -> str:
+    if isinstance(source, ModuleOp):
+        text = print_ir(source, debuginfo=True)
+    elif isinstance(source, os.PathLike) or ("\n" not in str(source) and os.path.exists(str(source))):
+        path = os.fspath(source)
+        with open(path, encoding="utf-8") as f:
+            text = path + "\0" + f.read()
+    else:
+        text = str(source)
+    return cache.entry_key(text, [opt_level, optimized, pipeline], target.identity())
+
+
+def from_cache(key: str, target: Target) -> CompiledModule | None:
+    from .compiled import CompiledModule
+    entry = cache.load(key)
+    if entry is None:
+        return None
+    parts, obj = entry
+    try:
+        addresses = _loaded.get(key) or jit.load_object(obj, parts["symbols"], target)
+        _loaded[key] = addresses
+        return CompiledModule(parts, addresses, target)
+    except Exception:  # a stale or damaged entry: compile again rather than trust it
+        return None
+
+
+def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
+                   target: str | Target = "cpu", optimized: bool = False) -> CompiledModule:
+    """Compile to native code for this machine, ready to call from Python (``optimized``:
+    the IR pipeline ran already, so only the lowering and LLVM follow)."""
+    return Compilation(source, opt_level, target, optimized=optimized).jit()

@@ -1,0 +1,242 @@
+"""Targets: what the generated code is for, in one object that every stage asks.
+
+A ``Target`` holds what llc's flags choose (triple, CPU name, CPU features), what LLVM
+derives from them (the data layout), and what hyc's own lowering needs to know: the math
+table (which LLVM function computes each scalar math function), the width of vector
+registers the matmul kernel tiles for, and whether parallel loops run on threads. Stages
+take a target instead of asking the host: a build for ``--mcpu=x86-64-v2`` or
+``--mtriple=aarch64-linux-gnu`` differs from a host build only in its ``Target``.
+
+``cpu_target()`` gives the host's CPU (the default) or, with ``mcpu``/``mattr``/``mtriple``
+as llc spells them, a portable or cross CPU; a CPU name or feature LLVM does not know is a
+hyc error, never an LLVM warning followed by code for some other machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import llvmlite.binding as llvm
+
+from hyc.ir import HycError
+
+_lock = threading.RLock()
+
+
+@dataclass(frozen=True)
+class MathFunction:
+    """The LLVM function computing a math function on f32 and on f64 (an intrinsic such as
+    ``llvm.exp.f32``, or a library call)."""
+    f32: str
+    f64: str
+
+
+def llvm_intrinsics(*names: str) -> dict[str, MathFunction]:
+    return {name: MathFunction(f"llvm.{name}.f32", f"llvm.{name}.f64") for name in names}
+
+
+# LLVM's CPU backends select these intrinsics everywhere (as instructions or libm calls).
+CPU_MATH = llvm_intrinsics("exp", "log", "sqrt", "floor", "tanh", "pow", "fabs")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of code generation."""
+    name: str  # the --target name: "cpu"
+    triple: str
+    cpu: str
+    features: str  # "+avx2,+fma,..." as LLVM spells them
+    math: dict[str, MathFunction] = field(default_factory=dict, hash=False, compare=False)
+    threads: bool = True  # parallel loops may run on POSIX threads
+    host: bool = True  # code for this machine: the JIT may run it
+    vector_bits: int = 256  # the vector registers the matmul kernel tiles for
+    flags: str = ""  # the llc-style flags that chose it ("" for the host's own CPU)
+
+    def identity(self) -> str:
+        """What the machine code depends on besides the module (the cache key's part)."""
+        version = ".".join(map(str, llvm.llvm_version_info))
+        math = ",".join(f"{k}={v.f32}/{v.f64}" for k, v in sorted(self.math.items()))
+        return f"{self.name}|{self.triple}|{self.cpu}|{self.features}|{math}|" \
+               f"{self.threads}|{self.vector_bits}|llvm {version}"
+
+    def describe(self) -> str:
+        """One line for humans (the C header)."""
+        chosen = f"chosen by {self.flags}" if self.flags else \
+            "every feature of the machine that compiled it; --mcpu=x86-64-v2 or similar " \
+            "for a portable build"
+        return f"{self.name} {self.triple}, cpu {self.cpu} ({chosen})"
+
+    def math_function(self, name: str, width: int) -> str | None:
+        found = self.math.get(name)
+        if found is None:
+            return None
+        return found.f32 if width == 32 else found.f64
+
+    def machine(self, opt_level: int = 2, shared: bool = False) -> llvm.TargetMachine:
+        """LLVM's target machine at the -O level's codegen optimization; position-independent
+        code for shared libraries."""
+        return _target_machine(self.triple, self.cpu, self.features, opt_level, shared, self.host)
+
+    def data_layout(self) -> str:
+        return str(self.machine().target_data)
+
+    def check_runnable(self) -> None:
+        """Code for this target can run in this process (the JIT, --run)."""
+        if not self.host:
+            raise HycError(f"code for {self.triple} cannot run on this {host_triple()} machine: "
+                           "--mtriple builds objects, assembly and libraries for another "
+                           "machine (--emit=obj|asm|lib)")
+        if self.vector_bits > host_cpu().vector_bits:
+            raise HycError(f"code for cpu {self.cpu} uses {self.vector_bits}-bit vectors, which "
+                           f"this machine's {host_cpu().cpu} lacks: it cannot run here")
+
+
+def host_triple() -> str:
+    return llvm.get_process_triple()  # type: ignore[no-any-return]
+
+
+def _initialize() -> None:
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+
+
+@functools.cache
+def _target_machine(triple: str, cpu: str, features: str, opt_level: int, shared: bool,
+                    host: bool) -> llvm.TargetMachine:
+    with _lock:
+        _initialize()
+        target = llvm.Target.from_triple(triple)
+        return target.create_target_machine(
+            cpu=cpu, features=features, opt=opt_level, reloc="pic" if shared else "static",
+            codemodel="default" if shared or not host else "jitdefault")
+
+
+@functools.cache
+def host_cpu() -> Target:
+    """This machine's CPU: its triple, name and every feature it has."""
+    features = llvm.get_host_cpu_features().flatten()
+    bits = 512 if "+avx512f" in features.split(",") else 256
+    return Target("cpu", host_triple(), llvm.get_host_cpu_name(), features, CPU_MATH,
+                  vector_bits=bits)
+
+
+def cpu_target(mcpu: str | None = None, mattr: str | None = None,
+               mtriple: str | None = None) -> Target:
+    """A CPU target as llc's flags choose it: without flags, the host; ``mcpu`` a CPU name
+    (``x86-64-v2``, ``skylake``, ``generic``; its features follow from it), ``mattr``
+    features to add or remove (``+avx2,-fma``), ``mtriple`` another architecture or system
+    (``aarch64-linux-gnu``; the CPU is then ``generic`` unless ``mcpu`` says)."""
+    host = host_cpu()
+    if mcpu is None and mattr is None and mtriple is None:
+        return host
+    triple = _checked_triple(mtriple) if mtriple else host.triple
+    native = _same_machine(triple, host.triple)
+    if mcpu in (None, "native"):
+        cpu, features = (host.cpu, host.features) if native else ("generic", "")
+        if mcpu == "native" and not native:
+            raise HycError(f"--mcpu=native means this machine's CPU, which cannot run "
+                           f"{triple} code; name a CPU of that architecture")
+    else:
+        cpu, features = mcpu, ""
+    if mattr:
+        features = ",".join(filter(None, [features, _checked_features(mattr)]))
+    flags = " ".join(f"--{name}={value}" for name, value in
+                     (("mcpu", mcpu), ("mattr", mattr), ("mtriple", mtriple)) if value)
+    bits = _probe(triple, cpu, features, flags)
+    return Target("cpu", triple, cpu, features, CPU_MATH, host=native, vector_bits=bits,
+                  flags=flags)
+
+
+def _same_machine(triple: str, host: str) -> bool:
+    """Whether code for ``triple`` runs here (the architecture and system agree)."""
+    def parts(t: str) -> tuple[str, str]:
+        pieces = t.split("-")
+        return pieces[0], next((p for p in pieces[1:] if p in ("linux", "darwin", "windows",
+                                                                 "freebsd")), "")
+    arch, system = parts(triple)
+    host_arch, host_system = parts(host)
+    return arch == host_arch and system in ("", host_system)
+
+
+def _checked_triple(triple: str) -> str:
+    _initialize()
+    try:
+        llvm.Target.from_triple(triple)
+    except RuntimeError:
+        raise HycError(f"--mtriple={triple}: LLVM has no target for this triple (examples: "
+                       "x86_64-linux-gnu, aarch64-linux-gnu)") from None
+    return triple
+
+
+def _checked_features(mattr: str) -> str:
+    items = [item.strip() for item in mattr.split(",") if item.strip()]
+    bad = [item for item in items if item[0] not in "+-" or len(item) < 2]
+    if bad or not items:
+        raise HycError(f"--mattr={mattr}: each feature is +NAME or -NAME, comma separated "
+                       "(e.g. +avx2,-fma)")
+    return ",".join(items)
+
+
+# What the probe compiles: float math through libm and float arguments in registers, the
+# code a flag like -mattr=-sse2 makes LLVM abort on.
+_PROBE_IR = """
+declare float @llvm.exp.f32(float)
+declare double @llvm.exp.f64(double)
+define float @f(float %x) { %y = call float @llvm.exp.f32(float %x) ret float %y }
+define double @d(double %x) { %y = call double @llvm.exp.f64(double %x) ret double %y }
+define void @v(<16 x float>* %p) {
+  %x = load <16 x float>, <16 x float>* %p
+  %y = fadd <16 x float> %x, %x
+  store <16 x float> %y, <16 x float>* %p
+  ret void
+}
+"""
+_PROBE = """
+import sys, llvmlite.binding as llvm
+llvm.initialize_all_targets(); llvm.initialize_all_asmprinters()
+triple, cpu, features, text = sys.argv[1:5]
+tm = llvm.Target.from_triple(triple).create_target_machine(cpu=cpu, features=features)
+module = llvm.parse_assembly(text)
+module.triple = triple
+print(tm.emit_assembly(module))
+"""
+
+
+@functools.cache
+def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
+    """The width of the vector registers LLVM uses for this CPU, after checking that it can
+    compile for it at all. LLVM only warns about a CPU or feature it does not know, on
+    stderr, and goes on (or aborts the process, for a CPU without 64-bit mode or features
+    without float registers): a separate process compiles a probe first and tells."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, triple, cpu, features, _PROBE_IR],
+                          capture_output=True, text=True, timeout=120)
+    for line in done.stderr.splitlines():
+        if "not a recognized processor" in line:
+            raise HycError(f"--mcpu={cpu}: LLVM knows no such CPU for {triple} (examples: "
+                           "generic, native, x86-64-v2, x86-64-v3, skylake, znver3, cortex-a72)")
+        if "not a recognized feature" in line:
+            name = line.split("'")[1] if "'" in line else line
+            raise HycError(f"--mattr: LLVM knows no feature '{name}' for {triple}")
+    if done.returncode:
+        reason = next((line.removeprefix("LLVM ERROR: ") for line in done.stderr.splitlines()
+                       if line.startswith("LLVM ERROR")), "it stopped")
+        raise HycError(f"LLVM cannot generate code for {triple} with {flags}: {reason}")
+    assembly = done.stdout
+    return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
+
+
+TARGETS = ("cpu",)
+
+
+def resolve(target: str | Target) -> Target:
+    """The target a ``target=`` argument names: a ``Target``, or a name (the host CPU)."""
+    if isinstance(target, Target):
+        return target
+    if target not in TARGETS:
+        raise HycError(f"unknown target '{target}' (hyc compiles for "
+                       f"{', '.join(map(repr, TARGETS))})")
+    return host_cpu()
