@@ -4,7 +4,7 @@ import shutil
 import sys
 import tempfile
 
-# Shared test helpers (random_ir, filecheck) live beside this file.
+# Shared test helpers (random_ir, file_check) live beside this file.
 sys.path.insert(0, os.path.dirname(__file__))
 
 # Tests compile into a cache of their own, never into the user's, and leave crash reproducers

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from clib import needs_cc, run_mlp_from_c
-from filecheck import filecheck
+from file_check import filecheck
 
 import hyc
 from hyc.codegen import jit

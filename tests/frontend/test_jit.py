@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 import pytest
-from filecheck import filecheck
+from file_check import filecheck
 from oracle import check
 
 import hyc

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from filecheck import filecheck
+from file_check import filecheck
 from random_ir import random_arguments, random_module
 
 from hyc.ir import OPS, Interpreter, parse_module, print_ir, verify

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from filecheck import filecheck
+from file_check import filecheck
 
 from hyc.frontend.irgen import compile_source
 from hyc.ir import FloatAttr, ModuleOp, run

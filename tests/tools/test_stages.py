@@ -4,7 +4,7 @@ every stage, LLVM's included; the -O level reaches LLVM."""
 from pathlib import Path
 
 import pytest
-from filecheck import filecheck
+from file_check import filecheck
 
 from hyc.codegen.driver import STAGES, Compilation
 from hyc.tools import hyc
