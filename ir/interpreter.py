@@ -96,7 +96,7 @@ class Interpreter:
         self._rules: dict[type[Operation], Rule] = {
             ForOp: self._run_for, IfOp: self._run_if, CallOp: self._run_call,
             PrintOp: self._run_print, buf.PrintOp: self._run_print,
-            buf.ParallelOp: self._run_parallel}
+            buf.ParallelOp: self._run_parallel, buf.DispatchOp: self._run_dispatch}
 
     def call(self, name: str, *args: object) -> tuple[object, ...]:
         """Call function ``name``; returns its results (numpy arrays, numpy scalars for scalars)."""
@@ -214,6 +214,16 @@ class Interpreter:
         for point in itertools.product(*(range(int(n)) for n in args)):
             inner: Env = dict(zip(body.args, (np.asarray(i, np.int64) for i in point)))
             self.run_block(body, ChainMap(inner, env), bindings)
+        return []
+
+    def _run_dispatch(self, op: Operation, args: list[np.ndarray], env: Env,
+                      bindings: dict[str, int]) -> list[np.ndarray]:
+        assert isinstance(op, buf.DispatchOp)
+        body = op.callee()
+        assert isinstance(body, FuncOp)
+        rank = op.space_rank
+        for point in itertools.product(*(range(int(n)) for n in args[:rank])):
+            self.run_function(body, [np.asarray(i, np.int64) for i in point] + args[rank:])
         return []
 
     def _run_print(self, op: Operation, args: list[np.ndarray], env: Env,

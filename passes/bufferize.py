@@ -1,6 +1,6 @@
 """Bufferization: the tensor level becomes the loop and buffer level (the ``buf`` dialect).
 
-Tensors become buffers and ops become loops (``passes/bufferize_ops.py`` has the rule of each
+Tensors become buffers and ops become loops (``passes/bufferization/`` has the rule of each
 op). Functions take their results as trailing buffer arguments, whose sizes the caller
 knows from the arguments' (a result type with a ``?`` cannot be bufferized). Every buffer an
 op allocates is owned by the block that allocated it and freed after its last use there;
@@ -20,7 +20,7 @@ from hyc.ir.core import BlockArgument, OpResult
 from hyc.ir.dialects import buf
 from hyc.ir.types import MemRefType, TensorType, Type, element_type, shape_of
 
-from .bufferize_ops import check_equal, const, dims_of, load, lowering_rule, store
+from .bufferization import LoopBuilder, check_equal, const, dims_of, load, lowering_rule, store
 from .manager import Pass, register_pass
 from .memory import plan_function
 from .safety import is_buffer_level
@@ -36,7 +36,7 @@ def out_type(t: Type) -> MemRefType:
     return MemRefType(shape_of(t), element_type(t))
 
 
-class FunctionBufferization:
+class FunctionBufferization(LoopBuilder):
     def __init__(self, func: FuncOp, signatures: dict[str, FuncOp]) -> None:
         self.old = func
         self.signatures = signatures
@@ -44,15 +44,13 @@ class FunctionBufferization:
         outs = [out_type(t) for t in func.type.results]
         names = [a.name_hint for a in func.body.args] + [f"out{i}" for i in range(len(outs))]
         self.new = FuncOp.create(func.sym_name, inputs + outs, [], names, func.loc)  # type: ignore[attr-defined]
-        self.b = Builder(self.new.body)
+        super().__init__(Builder(self.new.body))
         self.map: dict[Value, Value] = dict(zip(func.body.args, self.new.body.args))
         self.outs = self.new.body.args[len(inputs):]
         self.owned: set[Value] = set()
-        self.dim_cache: dict[tuple[Value, int, Block | None], Value] = {}
-        # One size per dimension name, read from the arguments on entry (and checked to agree
-        # there): every buffer whose type names a dimension has that size, which allocations
-        # and yields check wherever a size comes from elsewhere.
-        self.named_dims: dict[str, Value] = {}
+        # (named_dims: one size per dimension name, read from the arguments on entry and
+        # checked to agree there: every buffer whose type names a dimension has that size,
+        # which allocations and yields check wherever a size comes from elsewhere.)
         # The memory plan's in-place updates: elementwise op -> the input whose buffer it reuses.
         self.donors = {b.op: b.donor.value for b in plan_function(func, {}).buffers
                        if b.donor is not None}

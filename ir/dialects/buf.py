@@ -33,6 +33,7 @@ from ..opdef import (
     dense_attr,
     int_attr,
     string_attr,
+    symbol_attr,
 )
 from ..shapes import dynamic_dim_count, shapes_compatible
 from ..types import MemRefType, TensorType, Type, element_type, index, is_scalar, numpy_dtype, shape_of
@@ -268,6 +269,78 @@ class ParallelOp(Operation):
         args = [a.type for a in self.body.args]
         if args != [index] * len(self.operands):
             raise VerifyError(f"the body takes one index per dimension ({len(self.operands)})")
+
+
+# Ops a parallel body may not hold once outlined: each may stop the function with a status
+# (a failed check, no memory, an interrupt, a call's failure, ...), which a body running on
+# another thread or a GPU cannot report.
+STOPPING = ("buf.check", "buf.alloc", "buf.free", "buf.print", "buf.interrupt_point",
+            "func.call", "buf.dispatch")
+
+
+def may_stop(op: Operation) -> bool:
+    """Whether ``op`` may stop its function: one of ``STOPPING``, or a loop whose step is not
+    a known positive constant (its step is checked when it runs)."""
+    if op.name in STOPPING:
+        return True
+    if op.name != "scf.for":
+        return False
+    step = op.operands[2]
+    attr = step.op.attributes.get("value") if isinstance(step, OpResult) and \
+        step.op.name == "hy.constant" else None
+    return not (isinstance(attr, DenseAttr) and attr.array.ndim == 0 and int(attr.array) > 0)
+
+
+class DispatchOp(Operation):
+    """``buf.dispatch %n0, %n1, %a, %b {body = @f.parallel0, rank = 2}`` runs ``@f.parallel0``
+    for every point of ``[0, n0) x [0, n1)``, in any order or at once, with the point's
+    indices and then the other operands (the values the loop captured) as arguments: the
+    outlined form of ``buf.parallel`` (pass ``outline-parallel``) that CPU threads split and
+    a GPU grid maps onto. The body returns nothing, writes only through the buffers it is
+    given, and holds no op that may stop the function."""
+    name = "buf.dispatch"
+    operand_defs = (OperandDef("args", ANY_TYPE, variadic=True),)
+    attr_defs = {"body": symbol_attr(), "rank": int_attr()}
+    traits = frozenset({HasSideEffects})
+
+    @property
+    def space_rank(self) -> int:
+        return self.attributes["rank"].value  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def sizes(self) -> list[Value]:
+        return list(self.operands[:self.space_rank])
+
+    @property
+    def captured(self) -> list[Value]:
+        return list(self.operands[self.space_rank:])
+
+    def callee(self) -> Operation | None:
+        top: Operation = self
+        while top.parent_op is not None:
+            top = top.parent_op
+        lookup = getattr(top, "lookup", None)
+        return lookup(self.attributes["body"].value) if lookup else None  # type: ignore[attr-defined]
+
+    def verify_(self) -> None:
+        if not 0 < self.space_rank <= len(self.operands):
+            raise VerifyError(f"rank {self.space_rank} needs as many index operands first")
+        if any(v.type != index for v in self.sizes):
+            raise VerifyError(f"the first {self.space_rank} operands are the sizes: index values")
+        body = self.callee()
+        name = self.attributes["body"].value  # type: ignore[attr-defined]
+        if body is None or body.name != "func.func":
+            raise VerifyError(f"dispatch of unknown function '@{name}'")
+        expected = (index,) * self.space_rank + tuple(v.type for v in self.captured)
+        ftype = body.type  # type: ignore[attr-defined]
+        if ftype.inputs != expected or ftype.results:
+            raise VerifyError(f"@{name} has type {ftype}, but a body dispatched over {self.space_rank} "
+                              f"dimension(s) with these operands needs "
+                              f"({', '.join(map(str, expected))}) -> ()")
+        stopping = next((op for op in body.walk() if op is not body and may_stop(op)), None)
+        if stopping is not None:
+            raise VerifyError(f"@{name} holds '{stopping.name}', which may stop the function: a "
+                              "dispatched body cannot (it runs on other threads or a GPU)")
 
 
 class EndOp(Operation):

@@ -87,7 +87,7 @@ def test_every_op_on_tensors_has_a_bufferization_rule():
     lack it; bufferize reports such an op at its location instead of copying it."""
     from hyc.ir import OPS
     from hyc.ir.opdef import Elementwise
-    from hyc.passes.bufferize_ops import RULES
+    from hyc.passes.bufferization import RULES
     structural = {"hy.yield", "hy.print"} | {n for n in OPS if not n.startswith("hy.")}
     missing = [name for name, cls in OPS.items() if name not in structural
                and cls not in RULES and Elementwise not in cls.traits]
@@ -97,7 +97,7 @@ def test_every_op_on_tensors_has_a_bufferization_rule():
 def test_an_op_without_a_rule_is_a_located_error(monkeypatch):
     from hyc.ir import HycError
     from hyc.ir.dialects import hy
-    from hyc.passes import bufferize_ops
+    from hyc.passes import bufferization as bufferize_ops
     monkeypatch.delitem(bufferize_ops.RULES, hy.TransposeOp)
     module = parse_module("func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {\n"
                           "  %y = hy.transpose %x {perm = [1, 0]} : (tensor<2x3xf32>) -> tensor<3x2xf32>\n"

@@ -1,0 +1,156 @@
+"""Target-neutral passes at the loop level (``buf``), which every backend starts from.
+
+- ``outline-parallel``: a ``buf.parallel`` becomes a function of its own, called for each
+  point by ``buf.dispatch`` with the values it captured as explicit arguments (MLIR's
+  ``gpu-kernel-outlining``): CPU threads split the dispatch's range, a GPU grid maps it.
+- ``expand-matmul``: ``buf.matmul`` and its epilogue become a parallel loop over the output
+  around a sequential reduction: the portable form every target can compile (the CPU keeps
+  its register-blocked kernel for ``buf.matmul``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from hyc.ir import Builder, FuncOp, ModuleOp, Operation, Value
+from hyc.ir.attributes import IntAttr, SymbolRefAttr
+from hyc.ir.dialects import buf, hy
+from hyc.ir.types import MemRefType, element_type, index, shape_of
+
+from .bufferization import LoopBuilder, emit_body, load, parallel, sequential, store
+from .manager import Pass, register_pass
+
+
+@register_pass
+@dataclass
+class OutlineParallel(Pass):
+    """Outline each top-level ``buf.parallel`` into a function run by ``buf.dispatch``.
+
+    A loop directly in a function body whose body holds nothing that may stop the function
+    (a check, an allocation, a call, a print, ...) becomes ``@<function>.parallel<k>(ivs...,
+    captured...)``; scalar constants it uses are copied into the new function rather than
+    passed. Other loops stay as they are (they run on the calling thread).
+    """
+
+    name: ClassVar[str] = "outline-parallel"
+
+    def run(self, module: ModuleOp) -> None:
+        taken = {f.sym_name for f in module.functions}  # type: ignore[attr-defined]
+        for func in list(module.functions):
+            assert isinstance(func, FuncOp)
+            anchor: Operation = func
+            for loop in [op for op in func.body.ops if isinstance(op, buf.ParallelOp)]:
+                if any(buf.may_stop(op) for op in loop.walk() if op is not loop):
+                    continue
+                name = _fresh(f"{func.sym_name}.parallel", taken)  # type: ignore[attr-defined]
+                body = outline(loop, name)
+                module.body.insert(module.body.ops.index(anchor) + 1, body)
+                anchor = body
+
+
+def _fresh(stem: str, taken: set[str]) -> str:
+    k = 0
+    while f"{stem}{k}" in taken:
+        k += 1
+    taken.add(f"{stem}{k}")
+    return f"{stem}{k}"
+
+
+def _is_scalar_constant(value: Value) -> bool:
+    op = getattr(value, "op", None)
+    return op is not None and op.name == "hy.constant" and not shape_of(value.type)
+
+
+def outline(loop: buf.ParallelOp, name: str) -> FuncOp:
+    """Replace ``loop`` by a ``buf.dispatch`` of a new function ``name`` (returned, not yet in
+    the module)."""
+    sizes = list(loop.operands)
+    outside = [v for v in loop.values_from_outside() if v not in sizes or _used_inside(loop, v)]
+    constants = [v for v in outside if _is_scalar_constant(v)]
+    captured = [v for v in outside if v not in constants]
+    ivs = list(loop.body.args)
+    names = [a.name_hint or f"i{k}" for k, a in enumerate(ivs)] + [v.name_hint for v in captured]
+    func = FuncOp.create(name, [index] * len(ivs) + [v.type for v in captured], [], names,
+                         loop.loc)
+    mapping: dict[Value, Value] = dict(zip(ivs, func.body.args))
+    mapping.update(zip(captured, func.body.args[len(ivs):]))
+    builder = Builder(func.body, loop.loc)
+    for c in constants:
+        mapping[c] = builder.insert(c.op.clone({})).result  # type: ignore[union-attr]
+    for op in loop.body.ops:
+        if isinstance(op, buf.EndOp):
+            break
+        builder.insert(op.clone(mapping))
+    from hyc.ir import ReturnOp
+    builder.create(ReturnOp, [], result_types=[])
+    dispatch = buf.DispatchOp([*sizes, *captured], [],
+                              {"body": SymbolRefAttr(name), "rank": IntAttr(len(sizes))},
+                              loc=loop.loc)
+    assert loop.parent is not None
+    loop.parent.insert(loop.parent.ops.index(loop), dispatch)
+    loop.erase()
+    return func
+
+
+def _used_inside(loop: Operation, value: Value) -> bool:
+    return any(value in op.operands for op in loop.walk() if op is not loop)
+
+
+@register_pass
+@dataclass
+class ExpandMatmul(Pass):
+    """Expand ``buf.matmul`` into a parallel loop over the output around a reduction loop.
+
+    Each output element is ``epilogue(sum_k lhs[..., i, k] * rhs[..., k, j], extras...)``,
+    with numpy's matmul shapes (vectors, batches broadcast) and the extras broadcast to the
+    output: the portable form of a matmul, for targets without a tuned kernel.
+    """
+
+    name: ClassVar[str] = "expand-matmul"
+
+    def run(self, module: ModuleOp) -> None:
+        for op in [op for op in module.walk() if isinstance(op, buf.MatmulOp)]:
+            expand_matmul(op)
+
+
+def expand_matmul(op: buf.MatmulOp) -> None:
+    lhs, rhs, out = op.operands[:3]
+    extras = list(op.operands[3:])
+    b = LoopBuilder(Builder(loc=op.loc))
+    b.b.set_insertion_point_before(op)
+    a_rank, b_rank = len(shape_of(lhs.type)), len(shape_of(rhs.type))
+    out_dims = b.dims(out)
+    k_size = b.dims(lhs)[-1]
+    product = element_type(lhs.type)
+    zero = b.b.constant(product, 0)
+
+    def operand_at(operand: Value, batch: list[Value], rows: list[Value]) -> Value:
+        own = shape_of(operand.type)[:len(shape_of(operand.type)) - len(rows)]
+        return load(b, operand, b.broadcast_indices(operand, batch[len(batch) - len(own):],
+                                                    len(own)) + rows)
+
+    def element(ivs: list[Value]) -> None:
+        batch = ivs[:len(ivs) - (a_rank > 1) - (b_rank > 1)]
+        i = [ivs[len(batch)]] if a_rank > 1 else []
+        j = [ivs[-1]] if b_rank > 1 else []
+
+        def step(k: Value, carried: list[Value]) -> list[Value]:
+            x = operand_at(lhs, batch, [*i, k])
+            y = operand_at(rhs, batch, [k, *j])
+            return [b.binary(hy.AddOp, carried[0], b.binary(hy.MulOp, x, y))]
+
+        (acc,) = sequential(b, k_size, [zero], step)
+        args = [acc] + [_extra_at(b, e, ivs) for e in extras]
+        store(b, emit_body(b, op.regions[0].block, args), out, ivs)
+
+    parallel(b, out_dims, element)
+    op.erase()
+
+
+def _extra_at(b: LoopBuilder, extra: Value, ivs: list[Value]) -> Value:
+    """One element of an epilogue input, broadcast to the output index ``ivs``."""
+    if not isinstance(extra.type, MemRefType):
+        return extra
+    rank = len(extra.type.shape)
+    return load(b, extra, b.broadcast_indices(extra, ivs[len(ivs) - rank:], rank))
