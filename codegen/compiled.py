@@ -24,7 +24,7 @@ from hyc.ir.location import FileLineColLoc
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import interrupts, pyentry
-from .lower import INTERRUPTED
+from .cpu import INTERRUPTED
 from .target import Target
 
 SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the careful path

@@ -7,6 +7,8 @@ output of the one before, and its wall time joins the timing report::
     tensor    the module as the frontend (or the IR parser) made it, verified
     ir        after the IR pipeline (the -O level's, or the user's --pass-pipeline)
     loops     the buffer and loop level (passes/pipelines.py LOWER_TO_LOOPS)
+    target    the loop level after the target's own passes (``Target.loop_pipeline``; the
+              CPU outlines parallel loops into dispatched bodies)
     llvm-raw  LLVM IR as hyc generates it for the target, before LLVM's passes
     llvm      after LLVM's passes at the -O level, for the target machine
     asm, obj  the target machine's assembly and object code
@@ -33,7 +35,7 @@ from hyc.ir import HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
 
 from . import cache, jit, pyentry
-from .lower import lower_module
+from .cpu import lower_module
 from .target import Target, resolve
 
 if TYPE_CHECKING:
@@ -41,8 +43,7 @@ if TYPE_CHECKING:
 
     from .compiled import CompiledModule
 
-STAGES = ("tensor", "ir", "loops", "llvm-raw", "llvm", "asm", "obj", "lib")
-TEXT_STAGES = ("tensor", "ir", "loops", "llvm-raw", "llvm", "asm")
+STAGES = ("tensor", "ir", "loops", "target", "llvm-raw", "llvm", "asm", "obj", "lib")
 
 
 def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type-arg]
@@ -127,6 +128,9 @@ class Compilation:
     def loops(self) -> ModuleOp:
         return self.stage("loops")  # type: ignore[return-value]
 
+    def target_loops(self) -> ModuleOp:
+        return self.stage("target")  # type: ignore[return-value]
+
     def llvm_ir(self) -> ir.Module:
         return self.stage("llvm-raw")  # type: ignore[return-value]
 
@@ -178,8 +182,14 @@ class Compilation:
         self.run_passes(optimized, LOWER_TO_LOOPS)
         return optimized
 
-    def _llvm_raw(self) -> ir.Module:
+    def _target(self) -> ModuleOp:
         loops = self.loops()
+        self._done["loops"] = _TRANSFORMED
+        self.run_passes(loops, self.target.loop_pipeline)
+        return loops
+
+    def _llvm_raw(self) -> ir.Module:
+        loops = self.target_loops()
         tensor = self.optimized_ir()
         if self.prefix is None:
             self.prefix = "hyc_" + hashlib.sha256(print_ir(loops).encode()).hexdigest()[:12] + "_"
@@ -233,7 +243,7 @@ class Compilation:
             raw = self.llvm_ir()
         compiled = jit.compile_module(raw, self.opt_level, self.target, self.timed)
         parts = {"ir": print_ir(self.optimized_ir(), debuginfo=True),
-                 "loops": print_ir(self.loops()), "llvm_ir": compiled.llvm_ir,
+                 "loops": print_ir(self.target_loops()), "llvm_ir": compiled.llvm_ir,
                  "messages": self.messages, "prefix": self.prefix,
                  "symbols": sorted(compiled.addresses), "target": self.target.describe()}
         _loaded[key] = compiled.addresses
@@ -253,8 +263,8 @@ class Compilation:
 
 _RUNNERS: dict[str, Callable[[Compilation], object]] = {
     "tensor": Compilation._tensor, "ir": Compilation._ir, "loops": Compilation._loops,
-    "llvm-raw": Compilation._llvm_raw, "llvm": Compilation._llvm, "asm": Compilation._asm,
-    "obj": Compilation._obj,
+    "target": Compilation._target, "llvm-raw": Compilation._llvm_raw,
+    "llvm": Compilation._llvm, "asm": Compilation._asm, "obj": Compilation._obj,
 }
 
 

@@ -18,10 +18,11 @@ from llvmlite import ir
 from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
+from .lowering import Buffer
 from .scalar_ops import is_float
 
 if TYPE_CHECKING:
-    from .lower import Buffer, FunctionCodegen
+    from .cpu import CpuFunction
 
 I64 = ir.IntType(64)
 I8P = ir.PointerType(ir.IntType(8))
@@ -32,13 +33,13 @@ def _fast(instruction: ir.Instruction) -> ir.Instruction:
     return instruction
 
 
-def _index(fc: FunctionCodegen, size: ir.Value, iv: ir.Value) -> ir.Value:
+def _index(fc: CpuFunction, size: ir.Value, iv: ir.Value) -> ir.Value:
     """Broadcast indexing: a dimension of size 1 is read at 0."""
     is_one = fc.b.icmp_signed("==", size, ir.Constant(I64, 1))
     return fc.b.select(is_one, ir.Constant(I64, 0), iv)
 
 
-def emit_matmul(fc: FunctionCodegen, op: Operation) -> None:
+def emit_matmul(fc: CpuFunction, op: Operation) -> None:
     lhs, rhs, out = (fc.buffer(v) for v in op.operands[:3])
     extras = [fc.values[v] for v in op.operands[3:]]
     body = op.regions[0].block
@@ -148,9 +149,8 @@ def emit_matmul(fc: FunctionCodegen, op: Operation) -> None:
     batches(0, [])
 
 
-def _extra(fc: FunctionCodegen, extra: object, value: object, index: list[ir.Value]) -> ir.Value:
+def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value]) -> ir.Value:
     """One element of an extra epilogue input, broadcast to the output index."""
-    from .lower import Buffer
     if not isinstance(extra, Buffer):
         return extra  # type: ignore[return-value]
     offset = len(index) - len(extra.sizes)
@@ -167,7 +167,7 @@ class Kernel:
     """The register-blocked micro-kernel: ``out[i:i+MR, j:j+2V] = lhs[i:i+MR, :] @ rhs[:, j:j+2V]``
     with the tile in vector registers over the whole inner dimension."""
 
-    def __init__(self, fc: FunctionCodegen, lhs: Buffer, rhs: Buffer, out: Buffer,
+    def __init__(self, fc: CpuFunction, lhs: Buffer, rhs: Buffer, out: Buffer,
                  operand_index, out_index) -> None:  # type: ignore[no-untyped-def]
         self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
         self.operand_index, self.out_index = operand_index, out_index
@@ -233,7 +233,6 @@ class Kernel:
 
         # For many rows, the strip of rhs the tiles read is copied once into contiguous memory:
         # reading it in place would touch a new page for every row of a wide matrix.
-        from .lower import Buffer
         packed: Buffer | None = None
         if pack is not None:
             packed = Buffer(b.bitcast(pack, ir.PointerType(self.lhs.element)), [k, width],

@@ -55,13 +55,15 @@ class Target:
     host: bool = True  # code for this machine: the JIT may run it
     vector_bits: int = 256  # the vector registers the matmul kernel tiles for
     flags: str = ""  # the llc-style flags that chose it ("" for the host's own CPU)
+    # the target's own passes at the loop level (a user's --pass-pipeline can run them too)
+    loop_pipeline: str = "outline-parallel,dce"
 
     def identity(self) -> str:
         """What the machine code depends on besides the module (the cache key's part)."""
         version = ".".join(map(str, llvm.llvm_version_info))
         math = ",".join(f"{k}={v.f32}/{v.f64}" for k, v in sorted(self.math.items()))
         return f"{self.name}|{self.triple}|{self.cpu}|{self.features}|{math}|" \
-               f"{self.threads}|{self.vector_bits}|llvm {version}"
+               f"{self.threads}|{self.vector_bits}|{self.loop_pipeline}|llvm {version}"
 
     def describe(self) -> str:
         """One line for humans (the C header)."""

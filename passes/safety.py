@@ -208,6 +208,10 @@ def harden(func: FuncOp) -> None:
                           "return nothing: results are trailing memref arguments", func.loc)
     check_ownership(func)
     for op in list(func.walk()):
+        if isinstance(op, buf.DispatchOp):
+            raise VerifyError("buf.dispatch is made by outline-parallel after these checks, not "
+                              "taken from text: give the loop level (hyc --emit=loops) instead",
+                              op.loc)
         if isinstance(op, buf.LoadOp):
             _guard_access(op, op.operands[0], list(op.operands[1:]))
         elif isinstance(op, buf.StoreOp):

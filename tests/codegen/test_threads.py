@@ -6,7 +6,7 @@ import pytest
 from native import check_random_program
 
 import hyc
-from hyc.codegen import lower
+from hyc.codegen import cpu
 
 CHAIN = """
 def chain(a: f32[N], b: f32[N]) -> f32[N]:
@@ -82,8 +82,8 @@ def test_large_loops_are_outlined_and_small_static_ones_are_not():
 def test_random_programs_with_every_loop_threaded(seed, monkeypatch):
     # Thresholds of one: every top-level loop and matmul is outlined and split, whatever
     # values it uses from outside (scalars, buffers with run-time sizes, constants).
-    monkeypatch.setattr(lower, "PARALLEL_WORK", 1)
-    monkeypatch.setattr(lower, "MATMUL_WORK", 1)
+    monkeypatch.setattr(cpu, "PARALLEL_WORK", 1)
+    monkeypatch.setattr(cpu, "MATMUL_WORK", 1)
     monkeypatch.setenv("HYC_NUM_THREADS", "3")
     monkeypatch.setenv("HYC_CACHE_DIR", "off")  # the key does not know about the thresholds
     check_random_program(seed, level=2)

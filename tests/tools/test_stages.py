@@ -29,6 +29,11 @@ CHECKS = {
         CHECK: buf.matmul
         CHECK-NOT: hy.matmul
     """,
+    "target": """
+        CHECK: func.func @mlp
+        CHECK: buf.matmul
+        CHECK-NOT: buf.parallel
+    """,
     "llvm-raw": """
         CHECK: target triple = "{{.+}}"
         CHECK: target datalayout = "{{.+}}"

@@ -1,0 +1,371 @@
+"""The CPU target: what only CPU code generation knows, on top of codegen/lowering.py.
+
+Every function has one calling convention, like MLIR's packed wrappers::
+
+    i32 @name(i64* %args)
+
+``%args`` is an array of 64-bit words holding the parameters one after the other (results
+included, as trailing buffer parameters): a buffer takes ``1 + rank`` words (its data
+pointer, then its sizes), a scalar one word (its value in the low bytes). The function
+returns 0, or the number (from 1) of the check that failed (a ``buf.check``, an
+allocation, a loop step, the call depth), or ``INTERRUPTED`` (-2) when a
+``buf.interrupt_point`` saw an interrupt; the module's ``messages`` say what each number
+means. Calls between functions go to an internal body that also takes the call depth, so
+that unbounded recursion stops with an error instead of overflowing the stack.
+
+Memory comes from malloc; printing and interrupts go through the runtime (codegen/jit.py,
+codegen/runtime/hyc_runtime.c). A ``buf.dispatch`` body (``outline-parallel``) becomes an
+always-inlined function of the point's indices and the captured values; a large dispatch
+(and a large ``buf.matmul``, by rows) runs on POSIX threads (codegen/threads.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+
+from hyc.ir import CallOp, FuncOp, ModuleOp, Operation, Value
+from hyc.ir.diagnostics import HycError
+from hyc.ir.dialects import buf
+from hyc.ir.interpreter import MAX_CALL_DEPTH
+from hyc.ir.location import describe
+from hyc.ir.types import MemRefType, is_scalar, numpy_dtype
+
+from . import threads
+from .lowering import I64, Buffer, FunctionLowering, ModuleLowering, flat_types
+from .matmul import emit_matmul
+from .scalar_ops import llvm_type
+from .target import Target
+
+I8P = ir.PointerType(ir.IntType(8))
+I32 = ir.IntType(32)
+PACKED = ir.FunctionType(I32, [ir.PointerType(I64)])
+BODY = ir.FunctionType(I32, [ir.PointerType(I64), I64])  # the words and the call depth
+INTERRUPTED = -2
+INTERRUPT_COUNTER = "hyc_interrupts"  # bumped by the process's SIGINT hook (codegen/interrupts.py)
+DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
+# Points of a dispatch, and multiply-adds of a matmul, worth a thread (starting one costs
+# some tens of microseconds).
+PARALLEL_WORK = 1 << 18
+MATMUL_WORK = 1 << 22
+
+
+def word_count(t: object) -> int:
+    """How many 64-bit words a parameter takes in the calling convention."""
+    return 1 if is_scalar(t) else 1 + len(t.shape)  # type: ignore[arg-type,attr-defined]
+
+
+class CpuModule(ModuleLowering):
+    """Lowers a bufferized module for a CPU; collects the run-time check messages."""
+
+    def __init__(self, module: ModuleOp, target: Target, prefix: str = "") -> None:
+        super().__init__(target)
+        self.module = module
+        self.prefix = prefix  # keeps the symbols of different modules apart in one process
+        self.messages: list[str] = []
+        self.functions: dict[str, ir.Function] = {}
+        self.points: dict[str, ir.Function] = {}  # dispatched bodies: one point each
+        bodies = {op.attributes["body"].value for op in module.walk()  # type: ignore[attr-defined]
+                  if isinstance(op, buf.DispatchOp)}
+        for f in module.functions:
+            name = f.sym_name  # type: ignore[attr-defined]
+            if name in bodies:
+                point = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [
+                    t for a in f.body.args for t in flat_types(a.type)]),  # type: ignore[attr-defined]
+                    self.prefix + name)
+                point.linkage = "internal"
+                point.attributes.add("alwaysinline")
+                self.points[name] = point
+                continue
+            body = ir.Function(self.llvm, BODY, self.prefix + name + ".body")
+            body.linkage = "internal"
+            self.functions[name] = body
+            packed = ir.Function(self.llvm, PACKED, self.prefix + name)  # the entry: depth 0
+            b = ir.IRBuilder(packed.append_basic_block("entry"))
+            b.ret(b.call(body, [packed.args[0], ir.Constant(I64, 0)]))
+
+    def run(self) -> ir.Module:
+        for func in self.module.functions:
+            assert isinstance(func, FuncOp)
+            name = func.sym_name  # type: ignore[attr-defined]
+            if name in self.points:
+                CpuFunction(self, func, self.points[name]).run_point()
+            else:
+                CpuFunction(self, func, self.functions[name]).run()
+        return self.llvm
+
+    def message(self, text: str) -> ir.Constant:
+        """The status code that reports ``text``."""
+        self.messages.append(text)
+        return ir.Constant(I32, len(self.messages))
+
+    def interrupt_counter(self) -> ir.GlobalVariable:
+        found = self.llvm.globals.get(INTERRUPT_COUNTER)
+        return found if found is not None else ir.GlobalVariable(self.llvm, I64, INTERRUPT_COUNTER)
+
+
+class CpuFunction(FunctionLowering):
+    parent: CpuModule
+
+    def __init__(self, parent: CpuModule, func: FuncOp | None, fn: ir.Function) -> None:
+        super().__init__(parent, func, fn)
+        self.depth: ir.Value | None = None
+        self.is_point = False
+        self.interrupts_seen: ir.Value | None = None
+
+    def run(self) -> None:
+        """A function of the packed convention: its words and the call depth."""
+        assert self.func is not None
+        self.depth = self.fn.args[1]
+        self.unpack_all(self.fn.args[0], list(self.func.body.args))
+        self.block(self.func.body)
+
+    def run_point(self) -> None:
+        """A dispatched body: the point's indices and the captured values, flattened."""
+        assert self.func is not None
+        self.is_point = True
+        self.values.update(zip(self.func.body.args, self.rebuild(self.func.body.args,
+                                                                  list(self.fn.args))))
+        self.block(self.func.body)
+
+    # -- the packed calling convention --------------------------------------------------------------
+    def unpack_all(self, words: ir.Value, values: list[Value]) -> None:
+        """Bind ``values`` to their words, laid out one after the other as ``pack`` does."""
+        offset = 0
+        for value in values:
+            self.values[value] = self.unpack(words, offset, value.type)
+            offset += word_count(value.type)
+
+    def word(self, words: ir.Value, index: int) -> ir.Value:
+        return self.b.gep(words, [ir.Constant(I64, index)])
+
+    def unpack(self, words: ir.Value, offset: int, t: object) -> ir.Value | Buffer:
+        """A parameter from its words: a scalar, or a buffer's data pointer and sizes."""
+        if is_scalar(t):  # type: ignore[arg-type]
+            cell = self.b.bitcast(self.word(words, offset), ir.PointerType(llvm_type(t)))  # type: ignore[arg-type]
+            return self.b.load(cell)
+        assert isinstance(t, MemRefType)
+        element = llvm_type(t.element)
+        data = self.b.inttoptr(self.b.load(self.word(words, offset)), ir.PointerType(element))
+        # a size the type states is a constant to LLVM, which then sizes loops exactly
+        sizes = [ir.Constant(I64, d) if isinstance(d, int) else
+                 self.b.load(self.word(words, offset + 1 + k)) for k, d in enumerate(t.shape)]
+        return Buffer(data, sizes, element)
+
+    def pack(self, values: list[Value]) -> ir.Value:
+        """The argument words for a call, on the stack."""
+        words = self.alloca(I64, max(sum(word_count(v.type) for v in values), 1))
+        offset = 0
+        for v in values:
+            found = self.values[v]
+            if isinstance(found, Buffer):
+                self.b.store(self.b.ptrtoint(found.data, I64), self.word(words, offset))
+                for k, size in enumerate(found.sizes):
+                    self.b.store(size, self.word(words, offset + 1 + k))
+            else:
+                cell = self.b.bitcast(self.word(words, offset), ir.PointerType(found.type))
+                self.b.store(found, cell)
+            offset += word_count(v.type)
+        return words
+
+    # -- returns, calls and checks ------------------------------------------------------------------
+    def op_func_return(self, op: Operation) -> None:
+        if self.is_point:
+            self.b.ret_void()
+        else:
+            self.b.ret(ir.Constant(I32, 0))
+
+    def op_func_call(self, op: Operation) -> None:
+        assert isinstance(op, CallOp)
+        callee = op.callee  # type: ignore[attr-defined]
+        if callee in self.parent.points or self.depth is None:
+            where = f"@{callee} is a dispatched body" if callee in self.parent.points else \
+                "a dispatched body cannot call"
+            raise HycError(f"the CPU target cannot lower this call: {where}", op.loc)
+        depth = self.b.add(self.depth, ir.Constant(I64, 1))
+        self.require(self.b.icmp_signed("<", depth, ir.Constant(I64, MAX_CALL_DEPTH)), op,
+                     f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)")
+        status = self.b.call(self.parent.functions[callee], [self.pack(list(op.operands)), depth])
+        self.fail_unless(self.b.icmp_signed("==", status, ir.Constant(I32, 0)), status)
+
+    def fail_unless(self, ok: ir.Value, status: ir.Value) -> None:
+        with self.b.if_then(self.b.not_(ok), likely=False):
+            self.b.ret(status)
+
+    def require(self, ok: ir.Value, op: Operation, message: str) -> None:
+        """Stop with ``message`` (located at ``op``) unless ``ok``."""
+        if self.is_point:  # the verifier keeps such ops out of dispatched bodies
+            super().require(ok, op, message)
+        self.fail_unless(ok, self.parent.message(f"{describe(op.loc)}: {message}"))
+
+    def op_buf_check(self, op: Operation) -> None:
+        self.require(self.get(op.operands[0]), op, op.attributes["message"].value)  # type: ignore[attr-defined]
+
+    def op_buf_interrupt_point(self, op: Operation) -> None:
+        counter = self.parent.interrupt_counter()
+        if self.interrupts_seen is None:  # the count when the call began
+            self.interrupts_seen = self.prologue.load_atomic(counter, "monotonic", 8)
+        now = self.b.load_atomic(counter, "monotonic", 8)
+        self.fail_unless(self.b.icmp_signed("==", now, self.interrupts_seen),
+                         ir.Constant(I32, INTERRUPTED))
+
+    # -- memory and the runtime ---------------------------------------------------------------------
+    def op_buf_alloc(self, op: Operation) -> None:
+        t = op.result.type
+        assert isinstance(t, MemRefType)
+        sizes, given = [], iter(self.get(v) for v in op.operands)
+        for d in t.shape:
+            sizes.append(ir.Constant(I64, d) if isinstance(d, int) else next(given))
+        element = llvm_type(t.element)
+        nbytes = self.byte_count(op, sizes, numpy_dtype(t.element).itemsize)
+        size = self.b.add(nbytes, ir.Constant(I64, 1))  # never malloc(0)
+        if "zeroed" in op.attributes and op.attributes["zeroed"].value:  # type: ignore[attr-defined]
+            calloc = self.parent.runtime("calloc", I8P, [I64, I64])
+            raw = self.b.call(calloc, [size, ir.Constant(I64, 1)])
+        else:
+            raw = self.b.call(self.parent.runtime("malloc", I8P, [I64]), [size])
+        self.require(self.b.icmp_unsigned("!=", raw, ir.Constant(I8P, None)), op,
+                     "out of memory")
+        self.values[op.result] = Buffer(self.b.bitcast(raw, ir.PointerType(element)), sizes, element)
+
+    def byte_count(self, op: Operation, sizes: list[ir.Value], itemsize: int) -> ir.Value:
+        """The bytes of a buffer of ``sizes``, checked: no size negative, no overflow."""
+        total: ir.Value = ir.Constant(I64, itemsize)
+        ok: ir.Value = ir.Constant(ir.IntType(1), 1)
+        for size in sizes:
+            if isinstance(size, ir.Constant):
+                if size.constant < 0:
+                    ok = ir.Constant(ir.IntType(1), 0)
+            else:
+                ok = self.b.and_(ok, self.b.icmp_signed(">=", size, ir.Constant(I64, 0)))
+            product = self.b.smul_with_overflow(total, size)
+            ok = self.b.and_(ok, self.b.not_(self.b.extract_value(product, 1)))
+            total = self.b.extract_value(product, 0)
+        self.require(ok, op, "a buffer size is negative or too large")
+        return total
+
+    def op_buf_free(self, op: Operation) -> None:
+        free = self.parent.runtime("free", ir.VoidType(), [I8P])
+        self.b.call(free, [self.b.bitcast(self.buffer(op.operands[0]).data, I8P)])
+
+    def op_buf_copy(self, op: Operation) -> None:
+        source, target = (self.buffer(v) for v in op.operands)
+        nbytes = self.b.mul(source.count(self.b),
+                            ir.Constant(I64, numpy_dtype(op.operands[0].type).itemsize))
+        memcpy = self.parent.runtime("memcpy", I8P, [I8P, I8P, I64])
+        self.b.call(memcpy, [self.b.bitcast(target.data, I8P), self.b.bitcast(source.data, I8P),
+                             nbytes])
+
+    def op_buf_print(self, op: Operation) -> None:
+        hook = self.parent.runtime("hyc_print_value", ir.VoidType(),
+                                   [I32, I64, I8P, ir.PointerType(I64), I32])
+        for i, v in enumerate(op.operands):
+            found = self.values[v]
+            code = ir.Constant(I32, DTYPE_CODES[numpy_dtype(v.type).name])
+            last = ir.Constant(I32, int(i == len(op.operands) - 1))
+            if isinstance(found, Buffer):
+                sizes = self.alloca(I64, max(len(found.sizes), 1))
+                for k, size in enumerate(found.sizes):
+                    self.b.store(size, self.b.gep(sizes, [ir.Constant(I64, k)]))
+                args = [code, ir.Constant(I64, len(found.sizes)), self.b.bitcast(found.data, I8P),
+                        sizes, last]
+            else:
+                cell = self.alloca(found.type)
+                self.b.store(found, cell)
+                args = [code, ir.Constant(I64, 0), self.b.bitcast(cell, I8P),
+                        self.alloca(I64), last]
+            self.b.call(hook, args)
+        if not op.operands:
+            self.b.call(hook, [ir.Constant(I32, -1), ir.Constant(I64, 0),
+                               ir.Constant(I8P, None), self.alloca(I64), ir.Constant(I32, 1)])
+
+    # -- dispatches and threads ---------------------------------------------------------------------
+    def op_buf_dispatch(self, op: Operation) -> None:
+        """Each point calls the body (inlined by LLVM); a large dispatch splits its outermost
+        range among threads."""
+        assert isinstance(op, buf.DispatchOp)
+        point = self.parent.points[op.attributes["body"].value]  # type: ignore[attr-defined]
+        sizes = [self.get(v) for v in op.sizes]
+        if self.is_point or not self.parent.target.threads or _known_below(sizes, PARALLEL_WORK):
+            self.points(point, op, sizes[0], ir.Constant(I64, 0), sizes[0])
+            return
+        carried = [*op.sizes, *op.captured]
+        body = self.range_function(lambda inner, lower, upper: inner.points(
+            point, op, upper, lower, upper), carried)
+        self.split(body, carried, _product(self.b, sizes), sizes[0], PARALLEL_WORK)
+
+    def points(self, point: ir.Function, op: buf.DispatchOp, rows: ir.Value, lower: ir.Value,
+               upper: ir.Value) -> None:
+        sizes = [rows, *(self.get(v) for v in op.sizes[1:])]
+        captured = self.flatten([self.values[v] for v in op.captured])
+        self.loop_nest(sizes, lower, upper, lambda ivs: self.b.call(point, [*ivs, *captured]))
+
+    def range_function(self, emit, carried: list[Value]) -> ir.Function:  # type: ignore[no-untyped-def]
+        """``void body(i64* words, i64 lower, i64 upper)`` running ``emit(inner, lower,
+        upper)`` on the ``carried`` values, unpacked from the words."""
+        fn = ir.Function(self.parent.llvm, threads.BODY,
+                         self.parent.llvm.get_unique_name(f"{self.fn.name}.parallel"))
+        fn.linkage = "internal"
+        inner = CpuFunction(self.parent, None, fn)
+        words, lower, upper = fn.args
+        inner.unpack_all(words, carried)
+        emit(inner, lower, upper)
+        inner.b.ret_void()
+        return fn
+
+    def split(self, body: ir.Function, carried: list[Value], work: ir.Value, rows: ir.Value,
+              threshold: int) -> None:
+        """Run ``body`` over ``[0, rows)`` on several threads when ``work`` is large."""
+        words = self.pack(carried)
+        big = self.b.icmp_signed(">=", work, ir.Constant(I64, threshold))
+        with self.b.if_else(big) as (then, otherwise):
+            with then:  # asking for the thread count costs microseconds: only when worth it
+                count = self.b.call(threads.thread_count(self.parent.llvm), [])
+                count = self.b.select(self.b.icmp_signed("<", rows, count), ir.Constant(I64, 1), count)
+                self.b.call(threads.run_parallel(self.parent.llvm), [body, words, rows, count])
+            with otherwise:
+                self.b.call(body, [words, ir.Constant(I64, 0), rows])
+
+    # -- matmul: the register-blocked kernel, by rows on threads ------------------------------------
+    def op_buf_matmul(self, op: Operation) -> None:
+        lhs, rhs = self.buffer(op.operands[0]), self.buffer(op.operands[1])
+        rows_only = len(lhs.sizes) == 2 and len(rhs.sizes) == 2 and all(
+            len(getattr(v.type, "shape", ())) <= 1 for v in op.operands[3:])
+        sizes = [*lhs.sizes, rhs.sizes[-1]]
+        # only the function body's own matmuls, never those nested in loops
+        if not rows_only or self.func is None or op.parent is not self.func.body or \
+                not self.parent.target.threads or _known_below(sizes, MATMUL_WORK):
+            emit_matmul(self, op)
+            return
+        carried = op.values_from_outside()
+        body = self.range_function(lambda inner, lower, upper: inner.matmul_rows(
+            op, lower, upper), carried)
+        self.split(body, carried, _product(self.b, sizes), lhs.sizes[0], MATMUL_WORK)
+
+    def matmul_rows(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
+        """A matmul on rows lower..upper of lhs and out (views; the rest reads as it is)."""
+        lhs, out = self.buffer(op.operands[0]), self.buffer(op.operands[2])
+        for value, buffer in ((op.operands[0], lhs), (op.operands[2], out)):
+            start = self.b.gep(buffer.data, [self.b.mul(lower, buffer.sizes[1])])
+            self.values[value] = Buffer(start, [self.b.sub(upper, lower), buffer.sizes[1]],
+                                        buffer.element)
+        emit_matmul(self, op)
+
+
+def _known_below(sizes: list[ir.Value], threshold: int) -> bool:
+    return all(isinstance(s, ir.Constant) for s in sizes) and \
+        math.prod(s.constant for s in sizes) < threshold  # type: ignore[attr-defined]
+
+
+def _product(b: ir.IRBuilder, sizes: list[ir.Value]) -> ir.Value:
+    total: ir.Value = ir.Constant(I64, 1)
+    for size in sizes:
+        total = b.mul(total, size)
+    return total
+
+
+def lower_module(module: ModuleOp, target: Target, prefix: str = "") -> tuple[ir.Module, list[str]]:
+    """LLVM IR for a bufferized module, and the messages of its run-time checks."""
+    codegen = CpuModule(module, target, prefix)
+    return codegen.run(), codegen.messages
