@@ -94,11 +94,11 @@ class Compilation:
                  target: str | Target = "cpu", *, pipeline: str | None = None,
                  optimized: bool = False, instrumentation: Instrumentation | None = None,
                  prefix: str | None = None, shared: bool = False, entries: bool = False) -> None:
-        from hyc.passes import LEVELS
         self.source = source
         self.opt_level = check_opt_level(opt_level)
         self.target = resolve(target)
-        self.pipeline = "" if optimized else pipeline if pipeline is not None else LEVELS[opt_level]
+        # None: the -O level's pipeline (read when it runs: a cached module needs no passes)
+        self.pipeline = "" if optimized else pipeline
         self.optimized = optimized
         self.instrumentation = instrumentation
         self.prefix = prefix
@@ -169,9 +169,11 @@ class Compilation:
             return self.source() if callable(self.source) else load(self.source)
 
     def _ir(self) -> ModuleOp:
+        from hyc.passes import LEVELS
         module = self.tensor()
         self._done["tensor"] = _TRANSFORMED
-        self.run_passes(module, self.pipeline, self.instrumentation)
+        pipeline = LEVELS[self.opt_level] if self.pipeline is None else self.pipeline
+        self.run_passes(module, pipeline, self.instrumentation)
         return module
 
     def _loops(self) -> ModuleOp:
@@ -273,7 +275,7 @@ _loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this 
 
 
 def cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: Target,  # type: ignore[type-arg]
-              optimized: bool, pipeline: str) -> str:
+              optimized: bool, pipeline: str | None) -> str:
     if isinstance(source, ModuleOp):
         text = print_ir(source, debuginfo=True)
     elif isinstance(source, os.PathLike) or ("\n" not in str(source) and os.path.exists(str(source))):
@@ -282,7 +284,7 @@ def cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: Targ
             text = path + "\0" + f.read()
     else:
         text = str(source)
-    return cache.entry_key(text, [opt_level, optimized, pipeline], target.identity())
+    return cache.entry_key(text, [opt_level, optimized, pipeline], target.identity())  # None: -O's
 
 
 def from_cache(key: str, target: Target) -> CompiledModule | None:

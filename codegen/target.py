@@ -15,8 +15,6 @@ hyc error, never an LLVM warning followed by code for some other machine.
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -214,6 +212,8 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     compile for it at all. LLVM only warns about a CPU or feature it does not know, on
     stderr, and goes on (or aborts the process, for a CPU without 64-bit mode or features
     without float registers): a separate process compiles a probe first and tells."""
+    import subprocess  # here: it costs milliseconds to import, and only --mcpu/--mattr need it
+    import sys
     done = subprocess.run([sys.executable, "-c", _PROBE, triple, cpu, features, _PROBE_IR],
                           capture_output=True, text=True, timeout=120)
     for line in done.stderr.splitlines():
