@@ -14,6 +14,7 @@ hyc error, never an LLVM warning followed by code for some other machine.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from dataclasses import dataclass, field
@@ -125,11 +126,17 @@ def host_cpu() -> Target:
 
 
 def cpu_target(mcpu: str | None = None, mattr: str | None = None,
-               mtriple: str | None = None) -> Target:
+               mtriple: str | None = None, loop_pipeline: str | None = None) -> Target:
     """A CPU target as llc's flags choose it: without flags, the host; ``mcpu`` a CPU name
     (``x86-64-v2``, ``skylake``, ``generic``; its features follow from it), ``mattr``
     features to add or remove (``+avx2,-fma``), ``mtriple`` another architecture or system
-    (``aarch64-linux-gnu``; the CPU is then ``generic`` unless ``mcpu`` says)."""
+    (``aarch64-linux-gnu``; the CPU is then ``generic`` unless ``mcpu`` says).
+    ``loop_pipeline`` replaces the target's own loop-level passes (e.g. with
+    ``expand-matmul,outline-parallel,dce``: portable loops instead of the matmul kernel)."""
+    if loop_pipeline is not None:
+        from hyc.passes import parse_pipeline
+        parse_pipeline(loop_pipeline)  # an unknown pass is an error now
+        return dataclasses.replace(cpu_target(mcpu, mattr, mtriple), loop_pipeline=loop_pipeline)
     host = host_cpu()
     if mcpu is None and mattr is None and mtriple is None:
         return host

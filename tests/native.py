@@ -39,11 +39,11 @@ def assert_native_agrees(module, name, args, want, opt_level=0):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
-def check_random_program(seed, level):
+def check_random_program(seed, level, target="cpu"):
     """A random module compiled at ``level`` computes and prints what the interpreter does."""
     module = random_module(seed, max_ops=8)
     try:
-        compiled = hyc.compile(module, opt_level=level)
+        compiled = hyc.compile(module, opt_level=level, target=target)
     except HycError as e:
         assert "result sizes that the arguments determine" in str(e)
         return

@@ -1,0 +1,94 @@
+"""The target-neutral loop level: outline-parallel and expand-matmul keep what a program
+computes, on the interpreter and natively, at every -O level; the CPU compiles the expanded
+matmul too."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from native import check_random_program
+
+import hyc
+from hyc.codegen.driver import Compilation
+from hyc.ir import HycError, Interpreter, parse_module, print_ir, verify
+from hyc.ir.types import numpy_dtype, shape_of
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+PORTABLE = "expand-matmul,canonicalize,cse,outline-parallel,dce"
+
+PROGRAMS = {
+    "mlp": (EXAMPLES / "mlp.hy").read_text(),
+    "batched": "def f(a: f32[2, 3, 4], b: f32[1, 4, 5], v: f32[5]) -> f32[2, 3, 5]:\n"
+               "    return relu(a @ b + v)\n",
+    "vector": "def f(v: f64[4], m: f64[3, 4, 2]) -> f64[3, 2]:\n    return v @ m\n",
+    "chain": "def f(a: f32[N, 3], b: f32[3], s: f32) -> f32[N, 3]:\n"
+             "    return tanh(a * b + s) - exp(a) * 0.5\n",
+    "reduce": "def f(a: f32[N, 6]) -> f32[N]:\n    return sum(a * a, axis=1) + max(a, axis=1)\n",
+}
+
+
+def arguments(func, rng, n=3):
+    return [rng.standard_normal(tuple(d if isinstance(d, int) else n for d in shape_of(t)))
+            .astype(numpy_dtype(t)) for t in func.type.inputs]
+
+
+@pytest.fixture(scope="module")
+def portable():
+    return hyc.cpu_target(loop_pipeline=PORTABLE)
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_the_target_stage_runs_on_the_interpreter(name, level, portable):
+    """Every stage verifies, prints, parses and computes what the tensor level does."""
+    compilation = Compilation(PROGRAMS[name], level, portable)
+    tensor = parse_module(print_ir(compilation.optimized_ir()))
+    target = compilation.target_loops()
+    verify(target)
+    text = print_ir(target)
+    assert print_ir(parse_module(text)) == text
+    assert "buf.matmul" not in text and "buf.dispatch" in text
+    rng = np.random.default_rng(level)
+    for func in tensor.functions:
+        args = arguments(func, rng)
+        want = Interpreter(tensor).call(func.sym_name, *args)
+        outs = [np.zeros(w.shape, w.dtype) for w in map(np.asarray, want)]
+        Interpreter(target).call(func.sym_name, *args, *outs)
+        for w, g in zip(want, outs):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_the_cpu_compiles_the_portable_form(name, level, portable):
+    compiled = hyc.compile(PROGRAMS[name], level, target=portable)
+    assert "buf.matmul" not in compiled.loops
+    tensor = parse_module(compiled.ir)
+    rng = np.random.default_rng(10 + level)
+    for func in tensor.functions:
+        args = arguments(func, rng, n=5)
+        want = Interpreter(tensor).call(func.sym_name, *args)
+        got = compiled[func.sym_name](*args)
+        np.testing.assert_allclose(got, want[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", [0, 2, 3])
+def test_the_mlp_with_expand_matmul_forced_gives_numpys_answer(level, portable):
+    """A batch large enough for the dispatches to run on threads."""
+    mod = hyc.compile(EXAMPLES / "mlp.hy", level, target=portable)
+    rng = np.random.default_rng(3)
+    shapes = [(300, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]
+    x, w1, b1, w2, b2, w3, b3 = [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
+    want = np.maximum(np.maximum(x @ w1 + b1, 0) @ w2 + b2, 0) @ w3 + b3
+    np.testing.assert_allclose(mod.mlp(x, w1, b1, w2, b2, w3, b3), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", range(15))
+def test_random_programs_in_the_portable_form(seed, level, portable):
+    check_random_program(seed, level, target=portable)
+
+
+def test_an_unknown_pass_in_a_loop_pipeline():
+    with pytest.raises(HycError, match="unknown pass 'vectorize'"):
+        hyc.cpu_target(loop_pipeline="vectorize")
