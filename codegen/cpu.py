@@ -287,13 +287,16 @@ class CpuFunction(FunctionLowering):
         assert isinstance(op, buf.DispatchOp)
         point = self.parent.points[op.attributes["body"].value]  # type: ignore[attr-defined]
         sizes = [self.get(v) for v in op.sizes]
-        if self.is_point or not self.parent.target.threads or _known_below(sizes, PARALLEL_WORK):
+        grain = op.attributes["grain"].value if "grain" in op.attributes else 1  # type: ignore[attr-defined]
+        if self.is_point or not self.parent.target.threads or \
+                _known_below([*sizes, ir.Constant(I64, grain)], PARALLEL_WORK):
             self.points(point, op, sizes[0], ir.Constant(I64, 0), sizes[0])
             return
         carried = [*op.sizes, *op.captured]
         body = self.range_function(lambda inner, lower, upper: inner.points(
             point, op, upper, lower, upper), carried)
-        self.split(body, carried, _product(self.b, sizes), sizes[0], PARALLEL_WORK)
+        work = self.b.mul(_product(self.b, sizes), ir.Constant(I64, grain))
+        self.split(body, carried, work, sizes[0], PARALLEL_WORK)
 
     def points(self, point: ir.Function, op: buf.DispatchOp, rows: ir.Value, lower: ir.Value,
                upper: ir.Value) -> None:

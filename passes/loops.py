@@ -6,6 +6,8 @@
 - ``expand-matmul``: ``buf.matmul`` and its epilogue become a parallel loop over the output
   around a sequential reduction: the portable form every target can compile (the CPU keeps
   its register-blocked kernel for ``buf.matmul``).
+- ``parallelize-reductions``: a reduction loop over a large range becomes partial results
+  of chunks (a parallel loop: threads or a grid split it) combined by a short loop.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hyc.ir import Builder, FuncOp, ModuleOp, Operation, Value
-from hyc.ir.attributes import IntAttr, SymbolRefAttr
+import numpy as np
+
+from hyc.ir import Builder, ForOp, FuncOp, ModuleOp, Operation, Value, YieldOp
+from hyc.ir.attributes import DenseAttr, IntAttr, SymbolRefAttr
+from hyc.ir.core import OpResult
 from hyc.ir.dialects import buf, hy
-from hyc.ir.types import MemRefType, element_type, index, shape_of
+from hyc.ir.opdef import Pure
+from hyc.ir.types import MemRefType, element_type, index, is_float, numpy_dtype, shape_of
 
 from .bufferization import LoopBuilder, emit_body, load, parallel, sequential, store
 from .manager import Pass, register_pass
@@ -84,9 +90,10 @@ def outline(loop: buf.ParallelOp, name: str) -> FuncOp:
         builder.insert(op.clone(mapping))
     from hyc.ir import ReturnOp
     builder.create(ReturnOp, [], result_types=[])
-    dispatch = buf.DispatchOp([*sizes, *captured], [],
-                              {"body": SymbolRefAttr(name), "rank": IntAttr(len(sizes))},
-                              loc=loop.loc)
+    attributes = {"body": SymbolRefAttr(name), "rank": IntAttr(len(sizes))}
+    if "grain" in loop.attributes:
+        attributes["grain"] = loop.attributes["grain"]
+    dispatch = buf.DispatchOp([*sizes, *captured], [], attributes, loc=loop.loc)
     assert loop.parent is not None
     loop.parent.insert(loop.parent.ops.index(loop), dispatch)
     loop.erase()
@@ -154,3 +161,116 @@ def _extra_at(b: LoopBuilder, extra: Value, ivs: list[Value]) -> Value:
         return extra
     rank = len(extra.type.shape)
     return load(b, extra, b.broadcast_indices(extra, ivs[len(ivs) - rank:], rank))
+
+
+@register_pass
+@dataclass
+class ParallelizeReductions(Pass):
+    """Split a reduction loop over a large range into chunks reduced in parallel.
+
+    A top-level ``scf.for`` from 0 with step 1 carrying one scalar, whose body computes a
+    value from the index alone (loads and pure arithmetic) and folds it into the carried
+    value with an associative, commutative op (integer ``hy.add``/``hy.mul``, float
+    ``hy.add`` marked ``reassoc``, ``hy.maximum``, ``hy.minimum``, ``hy.and``, ``hy.or``)
+    becomes: a ``buf.parallel`` over the chunks of ``grain`` elements, each reducing its
+    chunk from the op's identity into a buffer of partial results, then a loop combining the
+    partial results from the original initial value. Loops known to run fewer than
+    ``2 * grain`` times are left alone.
+    """
+
+    name: ClassVar[str] = "parallelize-reductions"
+    grain: int = 4096
+
+    def run(self, module: ModuleOp) -> None:
+        for func in module.functions:
+            assert isinstance(func, FuncOp)
+            for loop in [op for op in func.body.ops if isinstance(op, ForOp)]:
+                combine = _reduction(loop)
+                if combine is not None and not _known_below(loop.operands[1], 2 * self.grain):
+                    _split_reduction(loop, combine, max(self.grain, 1))
+
+
+def _constant_int(value: Value) -> int | None:
+    attr = value.op.attributes.get("value") if isinstance(value, OpResult) and \
+        value.op.name == "hy.constant" else None
+    return int(attr.array) if isinstance(attr, DenseAttr) and attr.array.ndim == 0 else None
+
+
+def _known_below(value: Value, bound: int) -> bool:
+    known = _constant_int(value)
+    return known is not None and known < bound
+
+
+def _reduction(loop: ForOp) -> Operation | None:
+    """The op folding each element into the carried value, if ``loop`` is a reduction this
+    pass can split."""
+    if len(loop.results) != 1 or _constant_int(loop.operands[0]) != 0 or \
+            _constant_int(loop.operands[2]) != 1 or not shape_of(loop.results[0].type) == ():
+        return None
+    body = loop.body
+    acc = body.args[1]
+    end = body.ops[-1]
+    combine = end.operands[0].op if isinstance(end, YieldOp) and \
+        isinstance(end.operands[0], OpResult) else None
+    if combine is None or combine.parent is not body or type(combine) not in _IDENTITIES or \
+            acc not in combine.operands or len(acc.uses) != 1:
+        return None
+    if is_float(acc.type) and (isinstance(combine, hy.MulOp) or isinstance(combine, hy.AddOp)
+                               and not combine.attributes.get("reassoc")):
+        return None  # float sums regroup only where allowed; float products never
+    for op in body.ops[:-1]:
+        if op.regions or not (Pure in op.traits or isinstance(op, buf.LoadOp)):
+            return None
+    return combine
+
+
+def _identity(combine: Operation, t: object) -> object:
+    dtype = numpy_dtype(t)  # type: ignore[arg-type]
+    kind = _IDENTITIES[type(combine)]
+    if kind == "max":
+        return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+    if kind == "min":
+        return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+    return kind
+
+
+_IDENTITIES: dict[type, object] = {hy.AddOp: 0, hy.MulOp: 1, hy.MaximumOp: "max",
+                                   hy.MinimumOp: "min", hy.AndOp: True, hy.OrOp: False}
+
+
+def _split_reduction(loop: ForOp, combine: Operation, grain: int) -> None:
+    t = loop.results[0].type
+    b = Builder(loc=loop.loc)
+    b.set_insertion_point_before(loop)
+    size = loop.operands[1]
+    step = loop.operands[2]
+    chunk = b.constant(index, grain)
+    rounded = b.create(hy.AddOp, [size, b.constant(index, grain - 1)]).result
+    count = b.create(hy.DivOp, [rounded, chunk]).result
+    partial = b.create(buf.AllocOp, [count], result_types=[MemRefType(("?",), t)]).result  # type: ignore[arg-type]
+    chunks = b.insert(buf.ParallelOp.create([count], loc=loop.loc))
+    chunks.attributes["grain"] = IntAttr(grain)
+    attributes = {k: v for k, v in combine.attributes.items()}
+    with b.at_end(chunks.body):
+        c = chunks.body.args[0]
+        lower = b.create(hy.MulOp, [c, chunk]).result
+        upper = b.create(hy.MinimumOp, [b.create(hy.AddOp, [lower, chunk]).result, size]).result
+        part = b.insert(ForOp.create(lower, upper, step, [b.constant(t, _identity(combine, t))],  # type: ignore[arg-type]
+                                     loc=loop.loc))
+        mapping: dict[Value, Value] = dict(zip(loop.body.args, part.body.args))
+        with b.at_end(part.body):
+            for op in loop.body.ops:
+                b.insert(op.clone(mapping))
+        b.create(buf.StoreOp, [part.results[0], partial, c], result_types=[])
+        b.create(buf.EndOp, [], result_types=[])
+    total = b.insert(ForOp.create(b.constant(index, 0), count, step, [loop.operands[3]],
+                                  loc=loop.loc))
+    with b.at_end(total.body):
+        k, acc = total.body.args
+        value = b.create(buf.LoadOp, [partial, k], result_types=[t]).result
+        operands = [acc, value] if combine.operands[0] is loop.body.args[1] else [value, acc]
+        folded = b.create(type(combine), operands, dict(attributes), result_types=[t]).result
+        b.create(YieldOp, [folded], result_types=[])
+    b.create(buf.FreeOp, [partial], result_types=[])
+    loop.results[0].replace_all_uses_with(total.results[0])
+    loop.erase()

@@ -255,6 +255,9 @@ class ParallelOp(Operation):
     depend on each other."""
     name = "buf.parallel"
     operand_defs = (OperandDef("upper", INDEX, variadic=True),)
+    # ``grain``: the elements of work each point does (default 1), for a backend deciding
+    # whether the loop is worth threads
+    attr_defs = {"grain": int_attr(optional=True)}
     region_count = 1
 
     @staticmethod
@@ -300,7 +303,7 @@ class DispatchOp(Operation):
     given, and holds no op that may stop the function."""
     name = "buf.dispatch"
     operand_defs = (OperandDef("args", ANY_TYPE, variadic=True),)
-    attr_defs = {"body": symbol_attr(), "rank": int_attr()}
+    attr_defs = {"body": symbol_attr(), "rank": int_attr(), "grain": int_attr(optional=True)}
     traits = frozenset({HasSideEffects})
 
     @property

@@ -92,3 +92,64 @@ def test_random_programs_in_the_portable_form(seed, level, portable):
 def test_an_unknown_pass_in_a_loop_pipeline():
     with pytest.raises(HycError, match="unknown pass 'vectorize'"):
         hyc.cpu_target(loop_pipeline="vectorize")
+
+
+REDUCTIONS = """
+def total(x: f32[N]) -> f32:
+    return sum(x * x)
+
+def biggest(x: i32[N]) -> i32:
+    return max(x)
+
+def smallest(x: f64[N]) -> f64:
+    return min(x)
+
+def count(x: i64[N]) -> i64:
+    return sum(x)
+"""
+
+
+@pytest.mark.parametrize("grain", [8, 4096])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 1000, 300_001])
+def test_parallel_reductions_give_numpys_answers(n, grain):
+    """Chunks of ``grain``: partial chunks, one chunk, and (300001 elements) enough work for
+    the chunks to run on threads."""
+    target = hyc.cpu_target(loop_pipeline=f"parallelize-reductions{{grain={grain}}},"
+                                          "outline-parallel,dce")
+    mod = hyc.compile(REDUCTIONS, target=target)
+    assert "grain" in mod.loops and "buf.dispatch" in mod.loops
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n).astype(np.float32)
+    np.testing.assert_allclose(mod.total(x), np.sum(x.astype(np.float64) ** 2), rtol=1e-4)
+    ints = rng.integers(-10**6, 10**6, n).astype(np.int32)
+    assert mod.biggest(ints) == ints.max()
+    doubles = rng.standard_normal(n)
+    assert mod.smallest(doubles) == doubles.min()
+    assert mod.count(ints.astype(np.int64)) == ints.astype(np.int64).sum()
+
+
+def test_parallel_reductions_keep_nan_and_empty_errors():
+    target = hyc.cpu_target(loop_pipeline="parallelize-reductions{grain=8},outline-parallel,dce")
+    mod = hyc.compile(REDUCTIONS, target=target)
+    x = np.arange(100, dtype=np.float64)
+    x[57] = np.nan
+    assert np.isnan(mod.smallest(x))
+    with pytest.raises(ValueError, match="empty axis"):
+        mod.biggest(np.zeros(0, np.int32))
+    assert mod.total(np.zeros(0, np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("level", [0, 2])
+def test_parallel_reductions_on_the_interpreter(level):
+    compilation = Compilation(REDUCTIONS, level, hyc.cpu_target(
+        loop_pipeline="parallelize-reductions{grain=3},outline-parallel,dce"))
+    tensor = parse_module(print_ir(compilation.optimized_ir()))
+    target = compilation.target_loops()
+    rng = np.random.default_rng(level)
+    for n in (1, 3, 10):
+        for func in tensor.functions:
+            args = [rng.integers(-9, 9, n).astype(numpy_dtype(func.type.inputs[0]))]
+            want = Interpreter(tensor).call(func.sym_name, *args)
+            out = np.zeros((), numpy_dtype(func.type.results[0]))
+            Interpreter(target).call(func.sym_name, *args, out)
+            np.testing.assert_allclose(out, want[0], rtol=1e-6)
