@@ -71,7 +71,7 @@ def compiler_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def digest(meta: dict, obj: bytes) -> str:  # type: ignore[type-arg]
+def digest(meta: dict, obj: bytes) -> str:
     """One hash over an entry's metadata (all but the digest itself) and its object code."""
     body = json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True)
     return hashlib.sha256(body.encode() + b"\0" + obj).hexdigest()
@@ -101,7 +101,7 @@ def trusted_dir(directory: Path, create: bool) -> bool:
     return False
 
 
-def load(key: str) -> tuple[dict, bytes] | None:  # type: ignore[type-arg]
+def load(key: str) -> tuple[dict, bytes] | None:
     """The metadata and object code of an entry, if it is there, intact and trusted."""
     directory = cache_dir()
     if directory is None or not directory.is_dir() or not trusted_dir(directory, create=False):
@@ -117,7 +117,7 @@ def load(key: str) -> tuple[dict, bytes] | None:  # type: ignore[type-arg]
     return meta, obj
 
 
-def store(key: str, meta: dict, obj: bytes) -> None:  # type: ignore[type-arg]
+def store(key: str, meta: dict, obj: bytes) -> None:
     """Write an entry (quietly skipped when the directory is not writable)."""
     directory = cache_dir()
     if directory is None:

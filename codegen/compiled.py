@@ -48,7 +48,7 @@ _LOCATED = re.compile(r"(.+?):(\d+):(\d+): (.*)", re.DOTALL)
 
 
 def _address(array: np.ndarray) -> int:
-    return array.__array_interface__["data"][0]  # type: ignore[no-any-return]
+    return array.__array_interface__["data"][0]
 
 
 def _probe_data_offset() -> int | None:
@@ -80,10 +80,10 @@ def _scalar_word(value: np.ndarray) -> int:
 _LAYOUT_OK = pyentry.layout_ok()
 
 
-ResultSpec = tuple[np.dtype, tuple]  # type: ignore[type-arg]
+ResultSpec = tuple[np.dtype, tuple]
 
 
-def _result_maker(specs: list[ResultSpec]) -> Callable[[tuple], tuple]:  # type: ignore[type-arg]
+def _result_maker(specs: list[ResultSpec]) -> Callable[[tuple], tuple]:
     """A function from the arguments to fresh result arrays. It is on every call's path, so it
     is generated as straight-line Python, as ``dataclasses`` does: each size is a constant or
     an (argument, axis) pair, read as ``args[i].shape[axis]``."""
@@ -107,7 +107,7 @@ class CompiledFunction:
 
     def __init__(self, func: FuncOp, address: int, messages: list[str],
                  entry: int | None = None) -> None:
-        self.name = func.sym_name  # type: ignore[attr-defined]
+        self.name = func.sym_name
         self.type: FunctionType = func.type
         self.param_names = [a.name_hint or f"#{i}" for i, a in enumerate(func.body.args)]
         self.messages = messages
@@ -152,7 +152,7 @@ class CompiledFunction:
                 return results
         return self._call(args, out)
 
-    def try_fast(self, args: tuple) -> object:  # type: ignore[type-arg]
+    def try_fast(self, args: tuple) -> object:
         """The call through the native entry, or None where the arguments need the careful
         path (not exact arrays of the right dtype, rank, sizes and layout)."""
         if self._entry is None or len(args) != len(self.plan):
@@ -168,7 +168,7 @@ class CompiledFunction:
             return None
         self._failed(status)
 
-    def _call(self, args: tuple, out: object) -> object:  # type: ignore[type-arg]
+    def _call(self, args: tuple, out: object) -> object:
         if len(args) != len(self.plan):
             raise ArgumentTypeError(f"@{self.name} takes {len(self.plan)} argument(s), "
                                     f"got {len(args)}")
@@ -180,15 +180,15 @@ class CompiledFunction:
                     or (self.writes_arguments and not value.flags.writeable):
                 value = self._argument(value, i, bindings)
                 if scalar:
-                    words.append(_scalar_word(value))  # type: ignore[arg-type]
+                    words.append(_scalar_word(value))
                     continue
-            shape = value.shape  # type: ignore[union-attr]
+            shape = value.shape
             for axis, expected in dims:
                 size = shape[axis]
                 if (size != expected) if type(expected) is int else \
-                        (bindings.setdefault(expected, size) != size):  # type: ignore[arg-type]
+                        (bindings.setdefault(expected, size) != size):
                     self._argument(value, i, bindings)  # raises the precise error
-            words.append(data_pointer(value))  # type: ignore[arg-type]
+            words.append(data_pointer(value))
             words.extend(shape)
         shapes = self._result_shapes(bindings)
         given = self._checked_out(out, shapes) if out is not None else None
@@ -211,7 +211,7 @@ class CompiledFunction:
         values = [r[()] if r.ndim == 0 else r for r in results]
         return values[0] if len(values) == 1 else tuple(values) if values else None
 
-    def _bind(self, args: tuple, named: dict[str, object]) -> tuple:  # type: ignore[type-arg]
+    def _bind(self, args: tuple, named: dict[str, object]) -> tuple:
         """Arguments given by parameter name, in their places."""
         values: list[object] = list(args) + [_MISSING] * (len(self.param_names) - len(args))
         for name, value in named.items():
@@ -246,7 +246,7 @@ class CompiledFunction:
         return array
 
     @staticmethod
-    def _overlapping(given: list[np.ndarray], args: tuple) -> bool:  # type: ignore[type-arg]
+    def _overlapping(given: list[np.ndarray], args: tuple) -> bool:
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         return any(np.may_share_memory(g, other) for i, g in enumerate(given)
                    for other in arrays + given[i + 1:])
@@ -272,7 +272,7 @@ class CompiledFunction:
 class CompiledModule:
     """What ``hyc.compile`` returns: each function is an attribute; each stage as text."""
 
-    def __init__(self, parts: dict, addresses: dict[str, int], target: Target) -> None:  # type: ignore[type-arg]
+    def __init__(self, parts: dict, addresses: dict[str, int], target: Target) -> None:
         tensor = parse_module(parts["ir"])
         self.target = target
         self.ir = print_ir(tensor)
@@ -284,9 +284,9 @@ class CompiledModule:
         # error when it is asked for, not for the whole module
         self.uncallable: dict[str, HycError] = {}
         for f in tensor.functions:
-            name = f.sym_name  # type: ignore[attr-defined]
+            name = f.sym_name
             try:
-                self.functions[name] = CompiledFunction(f, addresses[prefix + name], messages,  # type: ignore[arg-type]
+                self.functions[name] = CompiledFunction(f, addresses[prefix + name], messages,
                                                         addresses.get(prefix + name + "_py"))
             except HycError as e:
                 self.uncallable[name] = e
@@ -294,7 +294,7 @@ class CompiledModule:
     def __getattr__(self, name: str) -> CompiledFunction:
         functions = self.__dict__.get("functions", {})
         if name in functions:
-            return functions[name]  # type: ignore[no-any-return]
+            return functions[name]
         if name in self.__dict__.get("uncallable", {}):
             raise self.uncallable[name]
         raise AttributeError(f"the module has no function '{name}' "
@@ -314,4 +314,4 @@ class CompiledModule:
     def asm(self) -> str:
         """The target's assembly for the module."""
         module = llvm.parse_assembly(self.llvm_ir)
-        return self.target.machine().emit_assembly(module)  # type: ignore[no-any-return]
+        return self.target.machine().emit_assembly(module)

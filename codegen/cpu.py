@@ -30,7 +30,7 @@ from hyc.ir.diagnostics import HycError
 from hyc.ir.dialects import buf
 from hyc.ir.interpreter import MAX_CALL_DEPTH
 from hyc.ir.location import describe
-from hyc.ir.types import MemRefType, is_scalar, numpy_dtype
+from hyc.ir.types import MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
 from .lowering import I64, Buffer, FunctionLowering, ModuleLowering, flat_types
@@ -53,7 +53,7 @@ MATMUL_WORK = 1 << 22
 
 def word_count(t: object) -> int:
     """How many 64-bit words a parameter takes in the calling convention."""
-    return 1 if is_scalar(t) else 1 + len(t.shape)  # type: ignore[arg-type,attr-defined]
+    return 1 if is_scalar(t) else 1 + len(shape_of(t))
 
 
 class CpuModule(ModuleLowering):
@@ -66,13 +66,13 @@ class CpuModule(ModuleLowering):
         self.messages: list[str] = []
         self.functions: dict[str, ir.Function] = {}
         self.points: dict[str, ir.Function] = {}  # dispatched bodies: one point each
-        bodies = {op.attributes["body"].value for op in module.walk()  # type: ignore[attr-defined]
+        bodies = {op.attributes["body"].value for op in module.walk()
                   if isinstance(op, buf.DispatchOp)}
         for f in module.functions:
-            name = f.sym_name  # type: ignore[attr-defined]
+            name = f.sym_name
             if name in bodies:
                 point = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [
-                    t for a in f.body.args for t in flat_types(a.type)]),  # type: ignore[attr-defined]
+                    t for a in f.body.args for t in flat_types(a.type)]),
                     self.prefix + name)
                 point.linkage = "internal"
                 point.attributes.add("alwaysinline")
@@ -88,7 +88,7 @@ class CpuModule(ModuleLowering):
     def run(self) -> ir.Module:
         for func in self.module.functions:
             assert isinstance(func, FuncOp)
-            name = func.sym_name  # type: ignore[attr-defined]
+            name = func.sym_name
             if name in self.points:
                 CpuFunction(self, func, self.points[name]).run_point()
             else:
@@ -142,8 +142,8 @@ class CpuFunction(FunctionLowering):
 
     def unpack(self, words: ir.Value, offset: int, t: object) -> ir.Value | Buffer:
         """A parameter from its words: a scalar, or a buffer's data pointer and sizes."""
-        if is_scalar(t):  # type: ignore[arg-type]
-            cell = self.b.bitcast(self.word(words, offset), ir.PointerType(llvm_type(t)))  # type: ignore[arg-type]
+        if is_scalar(t):
+            cell = self.b.bitcast(self.word(words, offset), ir.PointerType(llvm_type(t)))
             return self.b.load(cell)
         assert isinstance(t, MemRefType)
         element = llvm_type(t.element)
@@ -178,7 +178,7 @@ class CpuFunction(FunctionLowering):
 
     def op_func_call(self, op: Operation) -> None:
         assert isinstance(op, CallOp)
-        callee = op.callee  # type: ignore[attr-defined]
+        callee = op.callee
         if callee in self.parent.points or self.depth is None:
             where = f"@{callee} is a dispatched body" if callee in self.parent.points else \
                 "a dispatched body cannot call"
@@ -200,7 +200,7 @@ class CpuFunction(FunctionLowering):
         self.fail_unless(ok, self.parent.message(f"{describe(op.loc)}: {message}"))
 
     def op_buf_check(self, op: Operation) -> None:
-        self.require(self.get(op.operands[0]), op, op.attributes["message"].value)  # type: ignore[attr-defined]
+        self.require(self.get(op.operands[0]), op, op.attributes["message"].value)
 
     def op_buf_interrupt_point(self, op: Operation) -> None:
         counter = self.parent.interrupt_counter()
@@ -220,7 +220,7 @@ class CpuFunction(FunctionLowering):
         element = llvm_type(t.element)
         nbytes = self.byte_count(op, sizes, numpy_dtype(t.element).itemsize)
         size = self.b.add(nbytes, ir.Constant(I64, 1))  # never malloc(0)
-        if "zeroed" in op.attributes and op.attributes["zeroed"].value:  # type: ignore[attr-defined]
+        if "zeroed" in op.attributes and op.attributes["zeroed"].value:
             calloc = self.parent.runtime("calloc", I8P, [I64, I64])
             raw = self.b.call(calloc, [size, ir.Constant(I64, 1)])
         else:
@@ -285,9 +285,9 @@ class CpuFunction(FunctionLowering):
         """Each point calls the body (inlined by LLVM); a large dispatch splits its outermost
         range among threads."""
         assert isinstance(op, buf.DispatchOp)
-        point = self.parent.points[op.attributes["body"].value]  # type: ignore[attr-defined]
+        point = self.parent.points[op.attributes["body"].value]
         sizes = [self.get(v) for v in op.sizes]
-        grain = op.attributes["grain"].value if "grain" in op.attributes else 1  # type: ignore[attr-defined]
+        grain = op.attributes["grain"].value if "grain" in op.attributes else 1
         if self.is_point or not self.parent.target.threads or \
                 _known_below([*sizes, ir.Constant(I64, grain)], PARALLEL_WORK):
             self.points(point, op, sizes[0], ir.Constant(I64, 0), sizes[0])
@@ -304,7 +304,7 @@ class CpuFunction(FunctionLowering):
         captured = self.flatten([self.values[v] for v in op.captured])
         self.loop_nest(sizes, lower, upper, lambda ivs: self.b.call(point, [*ivs, *captured]))
 
-    def range_function(self, emit, carried: list[Value]) -> ir.Function:  # type: ignore[no-untyped-def]
+    def range_function(self, emit, carried: list[Value]) -> ir.Function:
         """``void body(i64* words, i64 lower, i64 upper)`` running ``emit(inner, lower,
         upper)`` on the ``carried`` values, unpacked from the words."""
         fn = ir.Function(self.parent.llvm, threads.BODY,
@@ -358,7 +358,7 @@ class CpuFunction(FunctionLowering):
 
 def _known_below(sizes: list[ir.Value], threshold: int) -> bool:
     return all(isinstance(s, ir.Constant) for s in sizes) and \
-        math.prod(s.constant for s in sizes) < threshold  # type: ignore[attr-defined]
+        math.prod(s.constant for s in sizes) < threshold
 
 
 def _product(b: ir.IRBuilder, sizes: list[ir.Value]) -> ir.Value:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 STAGES = ("tensor", "ir", "loops", "target", "llvm-raw", "llvm", "asm", "obj", "lib")
 
 
-def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type-arg]
+def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:
     """A verified module from a path, .hy source text, .hyir text or a module (copied: the
     compiler transforms what it loads)."""
     if isinstance(source, ModuleOp):
@@ -61,17 +61,17 @@ def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:  # type: ignore[type
         with open(filename, encoding="utf-8") as f:
             text = f.read()
     from hyc.frontend.loading import module_from_text
-    return module_from_text(text, filename, guess=True)  # type: ignore[return-value]
+    return module_from_text(text, filename, guess=True)
 
 
 def copy(module: ModuleOp) -> ModuleOp:
-    return parse_module(print_ir(module, debuginfo=True))  # type: ignore[return-value]
+    return parse_module(print_ir(module, debuginfo=True))
 
 
 def check_opt_level(opt_level: object) -> int:
     if opt_level not in (0, 1, 2, 3):
         raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
-    return opt_level  # type: ignore[return-value]
+    return opt_level
 
 
 _TRANSFORMED = object()  # a stage whose module the next stage took over
@@ -120,22 +120,22 @@ class Compilation:
         return self._done[name]
 
     def tensor(self) -> ModuleOp:
-        return self.stage("tensor")  # type: ignore[return-value]
+        return self.stage("tensor")
 
     def optimized_ir(self) -> ModuleOp:
-        return self.stage("ir")  # type: ignore[return-value]
+        return self.stage("ir")
 
     def loops(self) -> ModuleOp:
-        return self.stage("loops")  # type: ignore[return-value]
+        return self.stage("loops")
 
     def target_loops(self) -> ModuleOp:
-        return self.stage("target")  # type: ignore[return-value]
+        return self.stage("target")
 
     def llvm_ir(self) -> ir.Module:
-        return self.stage("llvm-raw")  # type: ignore[return-value]
+        return self.stage("llvm-raw")
 
     def machine_module(self) -> llvm.ModuleRef:
-        return self.stage("llvm")  # type: ignore[return-value]
+        return self.stage("llvm")
 
     def text(self, name: str, debuginfo: bool = False) -> str | bytes:
         """Stage ``name`` as ``--emit`` writes it: text, or the bytes of an object file."""
@@ -201,10 +201,10 @@ class Compilation:
             module.data_layout = self.target.data_layout()
             if self.entries and self.target.host and pyentry.layout_ok():
                 for func in tensor.functions:
-                    if pyentry.supported(func):  # type: ignore[arg-type]
-                        packed = module.get_global(self.prefix + func.sym_name)  # type: ignore[attr-defined]
-                        pyentry.emit_entry(module, func, packed,  # type: ignore[arg-type]
-                                           self.prefix + func.sym_name + "_entry")  # type: ignore[attr-defined]
+                    if pyentry.supported(func):
+                        packed = module.get_global(self.prefix + func.sym_name)
+                        pyentry.emit_entry(module, func, packed,
+                                           self.prefix + func.sym_name + "_entry")
         return module
 
     def target_machine(self) -> llvm.TargetMachine:
@@ -221,12 +221,12 @@ class Compilation:
     def _asm(self) -> str:
         module = self.machine_module()
         with self.timed("llvm: assembly"):
-            return self.target_machine().emit_assembly(module)  # type: ignore[no-any-return]
+            return self.target_machine().emit_assembly(module)
 
     def _obj(self) -> bytes:
         module = self.machine_module()
         with self.timed("llvm: object code"):
-            return self.target_machine().emit_object(module)  # type: ignore[no-any-return]
+            return self.target_machine().emit_object(module)
 
     # -- machine code in this process --------------------------------------------------------------
     def jit(self) -> CompiledModule:
@@ -274,7 +274,7 @@ _RUNNERS: dict[str, Callable[[Compilation], object]] = {
 _loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process
 
 
-def cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: Target,  # type: ignore[type-arg]
+def cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: Target,
               optimized: bool, pipeline: str | None) -> str:
     if isinstance(source, ModuleOp):
         text = print_ir(source, debuginfo=True)
@@ -301,7 +301,7 @@ def from_cache(key: str, target: Target) -> CompiledModule | None:
         return None
 
 
-def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,  # type: ignore[type-arg]
+def compile_module(source: str | os.PathLike | ModuleOp, opt_level: int = 2,
                    target: str | Target = "cpu", optimized: bool = False) -> CompiledModule:
     """Compile to native code for this machine, ready to call from Python (``optimized``:
     the IR pipeline ran already, so only the lowering and LLVM follow)."""

@@ -107,7 +107,7 @@ def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Tim
 
 def object_code(compiled: JitModule) -> bytes:
     """The machine code of a compiled module, as an object file the engine can load again."""
-    return compiled.object_code or compiled.target_machine.emit_object(compiled.module)  # type: ignore[no-any-return]
+    return compiled.object_code or compiled.target_machine.emit_object(compiled.module)
 
 
 def load_object(obj: bytes, names: list[str], target: Target) -> dict[str, int]:
@@ -121,7 +121,7 @@ def load_object(obj: bytes, names: list[str], target: Target) -> dict[str, int]:
             addresses = {n: engine.get_function_address(n) for n in names}
             if not all(addresses.values()):
                 raise ValueError("the cached object lacks a function")
-            _cache[key] = JitModule(addresses, "", target.machine(), None)  # type: ignore[arg-type]
+            _cache[key] = JitModule(addresses, "", target.machine(), None)
             hook_interrupts()
         return _cache[key].addresses
 
@@ -137,7 +137,7 @@ def set_print_stream(stream: object) -> None:
     _print_target.stream = stream
 
 
-def _print_value(code: int, rank: int, data: int, sizes: ctypes._Pointer, last: int) -> None:  # type: ignore[type-arg]
+def _print_value(code: int, rank: int, data: int, sizes: ctypes._Pointer, last: int) -> None:
     from hyc.ir.interpreter import format_value
     stream = getattr(_print_target, "stream", None) or sys.stdout
     if code >= 0:

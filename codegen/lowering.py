@@ -72,7 +72,7 @@ def flat_types(t: object) -> list[ir.Type]:
     and each of its sizes."""
     if isinstance(t, MemRefType):
         return [ir.PointerType(llvm_type(t.element)), *([I64] * len(t.shape))]
-    return [llvm_type(t)]  # type: ignore[arg-type]
+    return [llvm_type(t)]
 
 
 class FunctionLowering:
@@ -159,10 +159,10 @@ class FunctionLowering:
                        f"'{self.parent.target.name}' cannot make in this function", op.loc)
 
     def op_buf_dim(self, op: Operation) -> None:
-        self.values[op.result] = self.buffer(op.operands[0]).sizes[op.axis]  # type: ignore[attr-defined]
+        self.values[op.result] = self.buffer(op.operands[0]).sizes[op.axis]
 
     def op_buf_constant(self, op: Operation) -> None:
-        array = op.attributes["value"].array  # type: ignore[attr-defined]
+        array = op.attributes["value"].array
         element = llvm_type(op.result.type)
         # the bytes as they are in memory (an i8 array literal): per-element LLVM constants
         # would take seconds for a weight matrix closed over by a traced function

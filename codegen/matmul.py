@@ -50,7 +50,7 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
     n_size = rhs.sizes[-1] if b_rank > 1 else ir.Constant(I64, 1)
     batch = out.sizes[: len(out.sizes) - (a_rank > 1) - (b_rank > 1)]
     in_place = shape_of(op.operands[0].type) and body.args[0].type == \
-        op.operands[2].type.element  # type: ignore[union-attr]
+        op.operands[2].type.element
 
     def operand_index(buffer: Buffer, batch_ivs: list[ir.Value], rows: list[ir.Value]) -> list[ir.Value]:
         own_batch = buffer.sizes[: len(buffer.sizes) - len(rows)]
@@ -60,10 +60,10 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
     def out_index(batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value) -> list[ir.Value]:
         return batch_ivs + ([i] if a_rank > 1 else []) + ([j] if b_rank > 1 else [])
 
-    def lhs_at(batch_ivs, i, k):  # type: ignore[no-untyped-def]
+    def lhs_at(batch_ivs, i, k):
         return fc.b.load(lhs.address(fc.b, operand_index(lhs, batch_ivs, [i, k] if a_rank > 1 else [k])))
 
-    def rhs_at(batch_ivs, k, j):  # type: ignore[no-untyped-def]
+    def rhs_at(batch_ivs, k, j):
         return fc.b.load(rhs.address(fc.b, operand_index(rhs, batch_ivs, [k, j] if b_rank > 1 else [k])))
 
     def epilogue(batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, acc: ir.Value) -> None:
@@ -83,15 +83,15 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
 
     def row(batch_ivs: list[ir.Value], i: ir.Value) -> None:
         if in_place:
-            def clear(j, _):  # type: ignore[no-untyped-def]
+            def clear(j, _):
                 fc.b.store(zero(), out.address(fc.b, out_index(batch_ivs, i, j)))
                 return []
             fc.counted_loop(n_size, [], clear)
 
-            def over_k(k, _):  # type: ignore[no-untyped-def]
+            def over_k(k, _):
                 a = lhs_at(batch_ivs, i, k)
 
-                def over_j(j, _):  # type: ignore[no-untyped-def]
+                def over_j(j, _):
                     target = out.address(fc.b, out_index(batch_ivs, i, j))
                     fc.b.store(multiply_add(fc.b.load(target), a, rhs_at(batch_ivs, k, j)), target)
                     return []
@@ -99,14 +99,14 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
                 return []
             fc.counted_loop(k_size, [], over_k)
 
-            def finish(j, _):  # type: ignore[no-untyped-def]
+            def finish(j, _):
                 acc = fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j)))
                 epilogue(batch_ivs, i, j, acc)
                 return []
             fc.counted_loop(n_size, [], finish)
             return
 
-        def element(j, _):  # type: ignore[no-untyped-def]
+        def element(j, _):
             (acc,) = fc.counted_loop(k_size, [zero()], lambda k, c: [
                 multiply_add(c[0], lhs_at(batch_ivs, i, k), rhs_at(batch_ivs, k, j))])
             epilogue(batch_ivs, i, j, acc)
@@ -122,7 +122,7 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
         kernel.emit(batch_ivs, m_size, n_size, k_size, a_rank > 1)
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            def finish(j, _):  # type: ignore[no-untyped-def]
+            def finish(j, _):
                 acc = fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j)))
                 epilogue(batch_ivs, i, j, acc)
                 return []
@@ -152,7 +152,7 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
 def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value]) -> ir.Value:
     """One element of an extra epilogue input, broadcast to the output index."""
     if not isinstance(extra, Buffer):
-        return extra  # type: ignore[return-value]
+        return extra
     offset = len(index) - len(extra.sizes)
     t = getattr(value, "type", None)
     static = shape_of(t) if isinstance(t, MemRefType) else ()
@@ -168,7 +168,7 @@ class Kernel:
     with the tile in vector registers over the whole inner dimension."""
 
     def __init__(self, fc: CpuFunction, lhs: Buffer, rhs: Buffer, out: Buffer,
-                 operand_index, out_index) -> None:  # type: ignore[no-untyped-def]
+                 operand_index, out_index) -> None:
         self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
         self.operand_index, self.out_index = operand_index, out_index
         bits = fc.parent.target.vector_bits

@@ -66,7 +66,7 @@ def layout_ok() -> bool:
 C_API = ["PyEval_SaveThread", "PyEval_RestoreThread", "PyLong_FromLong"]  # after the dtypes
 
 
-def address_table() -> ctypes.Array:  # type: ignore[type-arg]
+def address_table() -> ctypes.Array:
     """This process's addresses the entries use: ndarray, each dtype, then the C-API functions."""
     functions = [ctypes.cast(getattr(ctypes.pythonapi, f), ctypes.c_void_p).value or 0 for f in C_API]
     return (ctypes.c_int64 * (1 + len(DTYPE_ORDER) + len(C_API)))(
@@ -166,7 +166,7 @@ def _emit_builtin(module: ir.Module, entry: ir.Function, name: str) -> None:
     b.ret(b.call(c_api("PyLong_FromLong", ir.FunctionType(I8P, [I64])), [b.sext(status, I64)]))
 
 
-def _fields(b: ir.IRBuilder, obj: ir.Value):  # type: ignore[no-untyped-def]
+def _fields(b: ir.IRBuilder, obj: ir.Value):
     def field(name: str, t: ir.IntType) -> ir.Value:
         return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, ARRAY[name])]), ir.PointerType(t)))
     return field

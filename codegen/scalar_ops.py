@@ -92,8 +92,8 @@ def _add(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
     if not is_float(op.operands[0].type):
         return e.b.add(*args)
     total = e.b.fadd(*args)
-    if op.reassoc:  # type: ignore[attr-defined]
-        total.flags.append("reassoc")  # type: ignore[attr-defined]
+    if op.reassoc:
+        total.flags.append("reassoc")
     return total
 rule(hy.SubOp)(_binary("fsub", "sub"))
 rule(hy.MulOp)(_binary("fmul", "mul"))
@@ -243,7 +243,7 @@ _COMPARE = {hy.EqOp: "==", hy.NeOp: "!=", hy.LtOp: "<", hy.LeOp: "<=", hy.GtOp: 
 
 @rule(*_COMPARE)
 def _compare(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
-    symbol = _COMPARE[type(op)]  # type: ignore[index]
+    symbol = _COMPARE[type(op)]
     if is_float(op.operands[0].type):
         # numpy: every comparison with NaN is false, except != which is true
         return (e.b.fcmp_unordered(symbol, *args) if symbol == "!="
@@ -288,6 +288,6 @@ def cast(b: ir.IRBuilder, x: ir.Value, source: Type, target: Type) -> ir.Value:
 
 @rule(hy.ConstantOp)
 def _constant(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
-    value = op.attributes["value"].array[()]  # type: ignore[attr-defined]
+    value = op.attributes["value"].array[()]
     t = llvm_type(op.result.type)
     return ir.Constant(t, float(value) if is_float(op.result.type) else int(value))

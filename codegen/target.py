@@ -97,7 +97,7 @@ class Target:
 
 
 def host_triple() -> str:
-    return llvm.get_process_triple()  # type: ignore[no-any-return]
+    return llvm.get_process_triple()
 
 
 def _initialize() -> None:

@@ -125,7 +125,7 @@ def run_parallel(module: ir.Module) -> ir.Function:
     return fn
 
 
-def _count_loop(b: ir.IRBuilder, start: ir.Value, end: ir.Value, body) -> None:  # type: ignore[no-untyped-def]
+def _count_loop(b: ir.IRBuilder, start: ir.Value, end: ir.Value, body) -> None:
     before = b.block
     head = b.append_basic_block("threads")
     after = b.append_basic_block("threads.done")

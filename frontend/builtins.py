@@ -33,7 +33,7 @@ from .exprs import (
     show_type,
 )
 
-Handler = Callable[[ExprLowering, s.Call, dict], Operand]  # type: ignore[type-arg]
+Handler = Callable[[ExprLowering, s.Call, dict], Operand]
 
 
 def builtin(*names: str) -> Callable[[Handler], Handler]:
@@ -49,7 +49,7 @@ class Args:
     """A builtin call's arguments, checked against its parameter list."""
 
     def __init__(self, call: s.Call, params: list[str], required: int) -> None:
-        name = call.func.id  # type: ignore[attr-defined]
+        name = call.name
         if len(call.args) > len(params):
             raise LoweringError(f"{name}() takes at most {len(params)} argument(s) but "
                                 f"{len(call.args)} were given", call)
@@ -89,8 +89,8 @@ _UNARY: dict[str, tuple[type[Operation], bool]] = {
 
 
 @builtin(*_UNARY)
-def _unary(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
-    name = call.func.id  # type: ignore[attr-defined]
+def _unary(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
+    name = call.name
     op_class, floats = _UNARY[name]
     args = Args(call, ["x"], 1)
     x = lower.expr(args.nodes["x"], env)
@@ -101,8 +101,8 @@ def _unary(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ig
 
 
 @builtin("maximum", "minimum")
-def _binary(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
-    name = call.func.id  # type: ignore[attr-defined]
+def _binary(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
+    name = call.name
     args = Args(call, ["a", "b"], 2)
     op_class = hy.MaximumOp if name == "maximum" else hy.MinimumOp
     operands = [lower.expr(args.nodes[k], env) for k in ("a", "b")]
@@ -110,7 +110,7 @@ def _binary(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: i
 
 
 @builtin("where")
-def _where(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _where(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["condition", "x", "y"], 3)
     cond = lower.materialize(lower.expr(args.nodes["condition"], env), i1)
     if element_type(cond.type) != i1:
@@ -163,8 +163,8 @@ _REDUCTIONS: dict[str, type[Operation]] = {"sum": hy.SumOp, "prod": hy.ProdOp, "
 
 
 @builtin(*_REDUCTIONS)
-def _reduce(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
-    name = call.func.id  # type: ignore[attr-defined]
+def _reduce(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
+    name = call.name
     if name in ("max", "min") and len(call.args) == 2:
         raise LoweringError(f"{name}() reduces one tensor; for the elementwise {name}imum of "
                             f"two values use {name}imum(a, b)", call)
@@ -186,7 +186,7 @@ def _reduce(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: i
 
 
 @builtin("softmax")
-def _softmax(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _softmax(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["x", "axis"], 1)
     x = lower.value(args.nodes["x"], env)
     if not is_float(x.type) or not shape_of(x.type):
@@ -199,8 +199,8 @@ def _softmax(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: 
 
 
 @builtin("argmax", "argmin")
-def _arg_extremum(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
-    name = call.func.id  # type: ignore[attr-defined]
+def _arg_extremum(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
+    name = call.name
     args = Args(call, ["x", "axis", "keepdims"], 1)
     x = lower.value(args.nodes["x"], env)
     rank = len(shape_of(x.type))
@@ -220,7 +220,7 @@ def _arg_extremum(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # t
 
 # -- shapes ----------------------------------------------------------------------------------------------
 @builtin("transpose")
-def _transpose(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _transpose(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["x", "axes"], 1)
     x = lower.value(args.nodes["x"], env)
     rank = len(shape_of(x.type))
@@ -236,7 +236,7 @@ def _transpose(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type
 
 
 @builtin("reshape")
-def _reshape(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _reshape(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["x", "shape"], 2)
     x = lower.value(args.nodes["x"], env)
     shape = constant_ints(args.nodes["shape"], "shape")
@@ -290,8 +290,8 @@ def _dtype_arg(node: s.Expr | None, default: ScalarType) -> ScalarType:
 
 
 @builtin("zeros", "ones")
-def _filled(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
-    name = call.func.id  # type: ignore[attr-defined]
+def _filled(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
+    name = call.name
     args = Args(call, ["shape", "dtype"], 1)
     shape = constant_ints(args.nodes["shape"], "shape")
     if any(d < 0 for d in shape):
@@ -302,8 +302,8 @@ def _filled(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: i
 
 
 @builtin("zeros_like", "ones_like")
-def _filled_like(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
-    name = call.func.id  # type: ignore[attr-defined]
+def _filled_like(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
+    name = call.name
     args = Args(call, ["x", "dtype"], 1)
     x = lower.value(args.nodes["x"], env)
     element = _dtype_arg(args.get("dtype"), element_type(x.type))
@@ -313,7 +313,7 @@ def _filled_like(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # ty
 
 
 @builtin("cast")
-def _cast(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _cast(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["x", "dtype"], 2)
     element = _dtype_arg(args.nodes["dtype"], f32)
     x = lower.expr(args.nodes["x"], env)
@@ -331,7 +331,7 @@ def _cast(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ign
 
 
 @builtin("print")
-def _print(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _print(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     if call.keywords:
         raise LoweringError("print() takes no keyword arguments", call.keywords[0])
     values = [lower.value(a, env) for a in call.args]
@@ -342,6 +342,6 @@ def _print(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ig
 
 
 @builtin("range")
-def _range(lower: ExprLowering, call: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+def _range(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     raise LoweringError("range() is only allowed as the iterable of a for loop", call)
 

@@ -110,7 +110,7 @@ class ExprLowering:
     def at(self, node: s.Node) -> None:
         self.b.loc = self.loc(node)
 
-    def create(self, op_class: type[Operation], operands: Sequence[Value], attrs: dict | None = None,  # type: ignore[type-arg]
+    def create(self, op_class: type[Operation], operands: Sequence[Value], attrs: dict | None = None,
                result_types: list[Type] | None = None) -> Value:
         return self.b.create(op_class, operands, attrs or {}, result_types).result
 
@@ -181,25 +181,25 @@ class ExprLowering:
         return self.create(op_class, [self.broadcast_to(v, shape, values) for v in values])
 
     # -- expressions ------------------------------------------------------------------------------------
-    def expr(self, node: s.Expr, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr(self, node: s.Expr, env: dict) -> Operand:
         handler = getattr(self, "expr_" + type(node).__name__)
         result = handler(node, env)
-        return result  # type: ignore[no-any-return]
+        return result
 
-    def value(self, node: s.Expr, env: dict) -> Value:  # type: ignore[type-arg]
+    def value(self, node: s.Expr, env: dict) -> Value:
         return self.materialize(self.expr(node, env))
 
-    def expr_Name(self, node: s.Name, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Name(self, node: s.Name, env: dict) -> Operand:
         found = env.get(node.id)
         if found is POISON:
             raise Poisoned()
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
         if node.id in self.module.signatures or node.id in BUILTIN_NAMES:
             raise LoweringError(f"'{node.id}' is a function; call it: {node.id}(...)", node)
         raise LoweringError(self.unknown_name_message(node.id, env), node)
 
-    def unknown_name_message(self, name: str, env: dict) -> str:  # type: ignore[type-arg]
+    def unknown_name_message(self, name: str, env: dict) -> str:
         message = f"unknown name '{name}'"
         if name in DTYPES:
             return f"'{name}' is a type; types appear in signatures and in cast(x, {name})"
@@ -208,19 +208,19 @@ class ExprLowering:
         close = difflib.get_close_matches(name, [k for k in env if env[k] is not POISON], n=1)
         return message + (f"; did you mean '{close[0]}'?" if close else "")
 
-    def expr_Number(self, node: s.Number, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Number(self, node: s.Number, env: dict) -> Operand:
         return Literal(node.value, node)
 
-    def expr_Bool(self, node: s.Bool, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Bool(self, node: s.Bool, env: dict) -> Operand:
         return Literal(node.value, node)
 
-    def expr_Paren(self, node: s.Paren, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Paren(self, node: s.Paren, env: dict) -> Operand:
         return self.expr(node.inner, env)
 
-    def expr_Tuple(self, node: s.Tuple, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Tuple(self, node: s.Tuple, env: dict) -> Operand:
         raise LoweringError("a tuple is only allowed as a shape or axes argument", node)
 
-    def expr_UnaryOp(self, node: s.UnaryOp, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_UnaryOp(self, node: s.UnaryOp, env: dict) -> Operand:
         operand = self.expr(node.operand, env)
         if isinstance(operand, Literal) and not isinstance(operand.value, bool):
             return Literal(-operand.value if node.op == "-" else operand.value, node)
@@ -229,14 +229,14 @@ class ExprLowering:
             return operand
         return self.elementwise(hy.NegOp, [operand], node, check=_numeric("unary -"))
 
-    def expr_BinOp(self, node: s.BinOp, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_BinOp(self, node: s.BinOp, env: dict) -> Operand:
         left, right = self.expr(node.left, env), self.expr(node.right, env)
         if node.op == "@":
             return self.matmul(left, right, node)
         op_class, check = _ARITHMETIC[node.op]
         return self.elementwise(op_class, [left, right], node, check=check)
 
-    def expr_Compare(self, node: s.Compare, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Compare(self, node: s.Compare, env: dict) -> Operand:
         if isinstance(node.left, s.Compare):
             raise LoweringError("chained comparisons (a < b < c) are not supported; write "
                                 "(a < b) and (b < c)", node)
@@ -245,12 +245,12 @@ class ExprLowering:
         check = None if node.op in ("==", "!=") else _numeric(f"'{node.op}'")
         return self.elementwise(op_class, [left, right], node, check=check)
 
-    def expr_BoolOp(self, node: s.BoolOp, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_BoolOp(self, node: s.BoolOp, env: dict) -> Operand:
         left, right = self.expr(node.left, env), self.expr(node.right, env)
         op_class = hy.AndOp if node.op == "and" else hy.OrOp
         return self.elementwise(op_class, [left, right], node, check=_boolean(f"'{node.op}'"))
 
-    def expr_Not(self, node: s.Not, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Not(self, node: s.Not, env: dict) -> Operand:
         return self.elementwise(hy.NotOp, [self.expr(node.operand, env)], node,
                                 check=_boolean("'not'"))
 
@@ -277,7 +277,7 @@ class ExprLowering:
         return self.create(hy.MatmulOp, [left, right])
 
     # -- calls ---------------------------------------------------------------------------------------------
-    def expr_Call(self, node: s.Call, env: dict) -> Operand:  # type: ignore[type-arg]
+    def expr_Call(self, node: s.Call, env: dict) -> Operand:
         if not isinstance(node.func, s.Name):
             raise LoweringError("only named functions can be called", node)
         name = node.func.id
@@ -292,7 +292,7 @@ class ExprLowering:
             raise LoweringError(f"unknown function '{name}'{hint}", node.func)
         return builtin(self, node, env)
 
-    def call_function(self, name: str, node: s.Call, env: dict) -> Value:  # type: ignore[type-arg]
+    def call_function(self, name: str, node: s.Call, env: dict) -> Value:
         callee = self.module.signatures[name]
         params = [a.name_hint or "" for a in callee.body.args]
         bound = bind_arguments(name, params, node)
@@ -342,7 +342,7 @@ class _NoValue(Value):
 NO_VALUE = _NoValue(i1)
 
 
-def _symbol(name: str):  # type: ignore[no-untyped-def]
+def _symbol(name: str):
     from hyc.ir.attributes import SymbolRefAttr
     return SymbolRefAttr(name)
 
@@ -401,5 +401,5 @@ _COMPARISONS: dict[str, type[Operation]] = {
 }
 
 # Filled in by builtins.py (imported below) to avoid a cycle.
-BUILTINS: dict[str, Callable[[ExprLowering, s.Call, dict], Operand]] = {}  # type: ignore[type-arg]
+BUILTINS: dict[str, Callable[[ExprLowering, s.Call, dict], Operand]] = {}
 BUILTIN_NAMES: set[str] = set()

@@ -222,7 +222,7 @@ class FunctionLowering(ExprLowering):
         carried = [n for n in assigned_names(stmt.body) if n in env and n != stmt.var]
         if any(env[n] is POISON for n in carried):
             raise Poisoned()
-        loop = self.b.insert(ForOp.create(lower, upper, step, [env[n] for n in carried],  # type: ignore[misc]
+        loop = self.b.insert(ForOp.create(lower, upper, step, [env[n] for n in carried],
                                           loc=self.loc(stmt), iv_name=stmt.var))
         for name, arg, result in zip(carried, loop.body.args[1:], loop.results):
             arg.name_hint = result.name_hint = name
@@ -231,7 +231,8 @@ class FunctionLowering(ExprLowering):
         with self.b.at_end(loop.body):
             if uses_name(stmt.body, stmt.var):
                 self.at(stmt)
-                counter = self.counter_type(stmt.iter.args, env)  # type: ignore[attr-defined]
+                assert isinstance(stmt.iter, s.Call)  # the parser allows only range(...) here
+                counter = self.counter_type(stmt.iter.args, env)
                 inner[stmt.var] = self.create(hy.CastOp, [loop.body.args[0]],
                                               result_types=[counter])
             self.block(stmt.body, inner)
@@ -291,7 +292,7 @@ class FunctionLowering(ExprLowering):
     def carried_value(self, name: str, inner: Env, outer: Env, stmt: s.Node) -> Value:
         before, after = outer[name], inner[name]
         if after is POISON:
-            return before  # type: ignore[return-value]
+            return before
         assert isinstance(before, Value) and isinstance(after, Value)
         if not self.same_type(before.type, after.type):
             self.report(LoweringError(f"'{name}' changes type in the loop: "
@@ -319,7 +320,7 @@ class FunctionLowering(ExprLowering):
         if shape_of(t):
             raise LoweringError(f"an if condition must be a bool scalar, got {show_type(t)} "
                                 "(use where(c, a, b) to choose elementwise)", node)
-        return operand  # type: ignore[return-value]
+        return operand
 
     def if_chain(self, branches: list[tuple[s.Expr, list[s.Stmt]]], orelse: list[s.Stmt],
                  env: Env, node: s.Node) -> None:
@@ -348,7 +349,7 @@ class FunctionLowering(ExprLowering):
         for block, branch_env in ((then_block, then_env), (else_block, else_env)):
             with self.b.at_end(block):
                 self.at(node)
-                self.b.create(YieldOp, [branch_env[n] for n in merged], result_types=[])  # type: ignore[misc]
+                self.b.create(YieldOp, [branch_env[n] for n in merged], result_types=[])
         op = self.b.insert(IfOp([cond], types, regions=[Region([then_block]), Region([else_block])],
                                 loc=self.loc(node)))
         for name in dict.fromkeys(then_names + else_names):

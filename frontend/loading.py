@@ -15,4 +15,4 @@ def module_from_text(text: str, filename: str, guess: bool = False) -> ModuleOp:
         return compile_source(text, filename if filename.endswith(".hy") else filename + ".hy")
     module = parse_module(text, filename)
     verify(module)
-    return module  # type: ignore[return-value]
+    return module

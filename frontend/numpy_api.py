@@ -54,7 +54,7 @@ def implements(*funcs: Any) -> Callable[[Impl], Impl]:
 
 
 # -- dispatch --------------------------------------------------------------------------------------
-def numbers_as_array(value: list | tuple) -> np.ndarray:  # type: ignore[type-arg]
+def numbers_as_array(value: list | tuple) -> np.ndarray:
     """A list or tuple of numbers as the array numpy makes of it; ValueError otherwise."""
     array = np.asarray(value)  # raises ValueError for a ragged list
     if array.dtype.kind not in "biuf":
@@ -113,17 +113,17 @@ def apply_function(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> An
 
 
 # -- elementwise -------------------------------------------------------------------------------
-def _promoted(operands: Sequence[Any], dtype: Any) -> np.dtype:  # type: ignore[type-arg]
+def _promoted(operands: Sequence[Any], dtype: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else result_dtype(operands)
 
 
-def _floating(operands: Sequence[Any], dtype: Any) -> np.dtype:  # type: ignore[type-arg]
+def _floating(operands: Sequence[Any], dtype: Any) -> np.dtype:
     """Means and variances of integers and bools are float64, as in numpy."""
     found = _promoted(operands, dtype)
     return found if found.kind == "f" else np.dtype(np.float64)
 
 
-def _resolved(ufunc: np.ufunc, operands: Sequence[Any], dtype: Any) -> np.dtype:  # type: ignore[type-arg]
+def _resolved(ufunc: np.ufunc, operands: Sequence[Any], dtype: Any) -> np.dtype:
     """The dtype numpy computes ``ufunc`` in for these operands (exp of int32 is float64, of
     bool float16), or a located error where hyc has no such dtype."""
     if dtype is not None:
@@ -140,7 +140,7 @@ def _resolved(ufunc: np.ufunc, operands: Sequence[Any], dtype: Any) -> np.dtype:
     return found
 
 
-def _numeric_only(name: str, found: np.dtype) -> None:  # type: ignore[type-arg]
+def _numeric_only(name: str, found: np.dtype) -> None:
     if found == np.bool_:
         raise error(f"numpy.{name} is not supported for bool values while tracing "
                     "(convert with .astype(np.int32))")
@@ -365,7 +365,7 @@ def _reduce(op_class: type[Operation], x: Any, axis: Any, keepdims: bool, dtype:
     return wrap(trace, trace.emit(op_class, [value], attrs, what=what))
 
 
-def _accumulating_dtype(x: Any, dtype: Any) -> np.dtype:  # type: ignore[type-arg]
+def _accumulating_dtype(x: Any, dtype: Any) -> np.dtype:
     """numpy sums bools and narrow integers in the default integer type."""
     if dtype is not None:
         return np.dtype(dtype)
@@ -449,7 +449,7 @@ def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
     return np.sqrt(var(x, axis, dtype, out, ddof, keepdims, **kwargs))
 
 
-def _count(x: Traced, axis: Any, dtype: np.dtype) -> Any:  # type: ignore[type-arg]
+def _count(x: Traced, axis: Any, dtype: np.dtype) -> Any:
     """How many elements the axes hold, in ``dtype``: a number, or traced where a dimension
     is dynamic."""
     dims = x.dims()
@@ -462,7 +462,7 @@ def _count(x: Traced, axis: Any, dtype: np.dtype) -> Any:  # type: ignore[type-a
 
 
 def _no_extras(what: str, out: Any, kwargs: dict[str, Any]) -> None:
-    extras = {k for k, v in kwargs.items() if not (k == "where" and v is True) and v is not np._NoValue}  # type: ignore[attr-defined]
+    extras = {k for k, v in kwargs.items() if not (k == "where" and v is True) and v is not np._NoValue}
     if out is not None or extras:
         names = sorted(extras | ({"out"} if out is not None else set()))
         raise error(f"{what}: the argument(s) {', '.join(names)} are not supported while tracing")

@@ -116,7 +116,7 @@ def _float_divmod(a: Any, b: Any, f: Any) -> tuple[Any, Any]:
     return where(by_zero, quotient, floored), mod
 
 
-def _floor_divide(a: Any, b: Any, found: np.dtype) -> Any:  # type: ignore[type-arg]
+def _floor_divide(a: Any, b: Any, found: np.dtype) -> Any:
     """numpy's ``//``: the floor of the quotient; for integers, 0 for a zero divisor."""
     a, b = _astype(a, found), _astype(b, found)
     if found.kind == "f":

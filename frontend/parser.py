@@ -116,11 +116,11 @@ class _ToSyntax(Transformer):
         return s.Bool(*_pos(tok), tok == "True")
 
     @v_args(meta=True, inline=True)
-    def paren(self, meta, inner: s.Expr) -> s.Paren:  # type: ignore[no-untyped-def]
+    def paren(self, meta, inner: s.Expr) -> s.Paren:
         return s.Paren(meta.line, meta.column, inner)
 
     @v_args(meta=True, inline=True)
-    def tuple_(self, meta, *items: s.Expr | None) -> s.Tuple:  # type: ignore[no-untyped-def]
+    def tuple_(self, meta, *items: s.Expr | None) -> s.Tuple:
         return s.Tuple(meta.line, meta.column, [i for i in items if i is not None])
 
     def binop(self, left: s.Expr, op: Token, right: s.Expr) -> s.BinOp:
@@ -141,11 +141,11 @@ class _ToSyntax(Transformer):
     def keyword(self, name: Token, value: s.Expr) -> s.Keyword:
         return s.Keyword(*_pos(name), _name(name), value)
 
-    def arguments(self, *items: s.Expr | s.Keyword | None) -> list:  # type: ignore[type-arg]
+    def arguments(self, *items: s.Expr | s.Keyword | None) -> list:
         return [i for i in items if i is not None]
 
     @v_args(meta=True, inline=True)
-    def call(self, meta, func: s.Expr, arguments: list | None) -> s.Call:  # type: ignore[no-untyped-def,type-arg]
+    def call(self, meta, func: s.Expr, arguments: list | None) -> s.Call:
         items = arguments or []
         args = [a for a in items if not isinstance(a, s.Keyword)]
         keywords = [a for a in items if isinstance(a, s.Keyword)]
@@ -159,11 +159,11 @@ class _ToSyntax(Transformer):
         return s.Assign(*_pos(target), _name(target), value, op=str(op)[0])
 
     @v_args(meta=True, inline=True)
-    def return_stmt(self, meta, value: s.Expr | None) -> s.Return:  # type: ignore[no-untyped-def]
+    def return_stmt(self, meta, value: s.Expr | None) -> s.Return:
         return s.Return(meta.line, meta.column, value)
 
     @v_args(meta=True, inline=True)
-    def pass_stmt(self, meta) -> s.Pass:  # type: ignore[no-untyped-def]
+    def pass_stmt(self, meta) -> s.Pass:
         return s.Pass(meta.line, meta.column)
 
     def expr_stmt(self, value: s.Expr) -> s.ExprStmt:
@@ -182,13 +182,13 @@ class _ToSyntax(Transformer):
         return body
 
     @v_args(meta=True, inline=True)
-    def if_stmt(self, meta, cond, body, *rest):  # type: ignore[no-untyped-def]
+    def if_stmt(self, meta, cond, body, *rest):
         elifs = [r for r in rest[:-1]]
         orelse = rest[-1] or []
         return s.If(meta.line, meta.column, [(cond, body), *elifs], orelse)
 
     @v_args(meta=True, inline=True)
-    def for_stmt(self, meta, var: Token, iterable: s.Expr, body: list[s.Stmt]) -> s.For:  # type: ignore[no-untyped-def]
+    def for_stmt(self, meta, var: Token, iterable: s.Expr, body: list[s.Stmt]) -> s.For:
         return s.For(meta.line, meta.column, _name(var), iterable, body)
 
     def param(self, name: Token, type_: s.TypeExpr) -> s.Param:
@@ -198,7 +198,7 @@ class _ToSyntax(Transformer):
         return [p for p in items if p is not None]
 
     @v_args(meta=True, inline=True)
-    def funcdef(self, meta, name, params, returns, body):  # type: ignore[no-untyped-def]
+    def funcdef(self, meta, name, params, returns, body):
         return s.FuncDef(meta.line, meta.column, _name(name), params or [], returns, body,
                          meta.end_line)
 

@@ -97,6 +97,11 @@ class Call(Expr):
     args: list[Expr]
     keywords: list[Keyword]
 
+    @property
+    def name(self) -> str:
+        """The called name (builtins and functions are called by name)."""
+        return self.func.id if isinstance(self.func, Name) else ""
+
 
 # -- statements ----------------------------------------------------------------------------------------
 class Stmt(Node):

@@ -129,7 +129,7 @@ class Trace:
             self.bound.append(param)
         return found
 
-    def emit(self, op_class: type[Operation], operands: Sequence[Value], attrs: dict | None = None,  # type: ignore[type-arg]
+    def emit(self, op_class: type[Operation], operands: Sequence[Value], attrs: dict | None = None,
              result_types: Sequence[Type] | None = None, what: str | None = None) -> Value:
         """Create an op at the user's line; a type error becomes a located tracing error."""
         loc = user_location()
@@ -236,7 +236,7 @@ class Traced:
         return self.value.type
 
     @property
-    def dtype(self) -> np.dtype:  # type: ignore[type-arg]
+    def dtype(self) -> np.dtype:
         return numpy_dtype(self.value.type)
 
     @property
@@ -332,7 +332,7 @@ def trace_of(values: Sequence[Any]) -> Trace:
     return trace
 
 
-def result_dtype(operands: Sequence[Any]) -> np.dtype:  # type: ignore[type-arg]
+def result_dtype(operands: Sequence[Any]) -> np.dtype:
     """numpy's promotion: Python scalars are weak, arrays and numpy scalars are not."""
     parts = [o.dtype if isinstance(o, Traced) else o for o in operands]
     try:

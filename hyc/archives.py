@@ -95,9 +95,9 @@ def _header(f: IO[bytes], what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     try:
         version = npy.read_magic(f)
         if version == (1, 0):
-            return npy.read_array_header_1_0(f)  # type: ignore[no-any-return]
+            return npy.read_array_header_1_0(f)
         if version == (2, 0):
-            return npy.read_array_header_2_0(f)  # type: ignore[no-any-return]
+            return npy.read_array_header_2_0(f)
     except (ValueError, SyntaxError, TypeError) as e:
         raise HycError(f"cannot load {what}: not an .npy array ({e})") from None
     raise HycError(f"cannot load {what}: .npy format version {version} is not supported")

@@ -157,7 +157,7 @@ class JitFunction:
         self._last_arity = -1
         self._by_layout: dict[tuple[Any, ...], Specialization] = {}  # (dtype, shape)s -> version
         self.latest: Specialization | None = None  # the version the last call used
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def _check_dynamic(self, dynamic: Dynamic) -> dict[str, dict[int, str]]:
         out: dict[str, dict[int, str]] = {}

@@ -148,14 +148,15 @@ class Block:
         """The parameters by name (``dense0.weight``, ...), as their numpy arrays."""
         out = {}
         for name, param in self.named_parameters():
-            if not param.initialized:
+            if param.data is None:
                 raise HycError(f"parameter '{name}' is not initialized yet")
             out[name] = param.data
         return out
 
     def save_parameters(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters to an ``.npz`` archive, by name."""
-        np.savez(path, **self.collect_params())
+        arrays: dict[str, Any] = dict(self.collect_params())  # numpy's stub types **kwds oddly
+        np.savez(path, **arrays)
 
     def load_parameters(self, path: str | os.PathLike[str]) -> None:
         """Read parameters written by ``save_parameters`` (with ``allow_pickle=False``): every
@@ -244,13 +245,13 @@ class HybridBlock(Block):
             raise HycError("export needs a hybridized block that has run once: call "
                            "hybridize() and then the block on an input")
         base = os.fspath(path)
-        func = spec.module.functions[0]  # type: ignore[attr-defined]
+        func = spec.module.functions[0]
         names = [a.name_hint for a in func.body.args]
         params = dict(zip(names[len(names) - len(spec.params):], spec.params))
         if len(set(names)) != len(names):
             raise HycError(f"export: argument names collide: {names}")
         module = spec.module.clone()
-        module.functions[0].attributes["parameters"] = ArrayAttr(  # type: ignore[attr-defined]
+        module.functions[0].attributes["parameters"] = ArrayAttr(
             [StringAttr(name) for name in params])
         with open(base + ".hyir", "w", encoding="utf-8") as f:
             f.write(print_ir(module))
@@ -271,7 +272,7 @@ class Sequential(HybridBlock):
         return self
 
     def __getitem__(self, i: int) -> Block:
-        return list(self._children.values())[i]  # type: ignore[no-any-return]
+        return list(self._children.values())[i]
 
     def __len__(self) -> int:
         return len(self._children)

@@ -64,7 +64,7 @@ class LoadedModel:
                            "text") from None
         module = parse_module(text, ir_path)
         verify(module)
-        functions = module.functions  # type: ignore[attr-defined]
+        functions = module.functions
         if len(functions) != 1:
             raise HycError(f"{ir_path}: an exported model has one function, found {len(functions)}")
         func: FuncOp = functions[0]
@@ -74,7 +74,7 @@ class LoadedModel:
                            func.loc)
         args = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
         types = dict(args)
-        callee = f"@{func.sym_name}"  # type: ignore[attr-defined]
+        callee = f"@{func.sym_name}"
 
         def fits(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> str | None:
             if name not in types:
@@ -86,14 +86,14 @@ class LoadedModel:
             return None
 
         params = read_parameters(params_path, fits)
-        missing = [p for p in func.parameters if p not in params]  # type: ignore[attr-defined]
+        missing = [p for p in func.parameters if p not in params]
         if missing:
             raise HycError(f"{params_path} lacks {', '.join(missing)}, which {callee} "
                            "takes as parameters")
         self.input_names = [n for n, _ in args if n not in params]
         self.parameters = params
         self._slots = [(n in params, params.get(n)) for n, _ in args]
-        self.function: CompiledFunction = compile_module(module, opt_level, target)[func.sym_name]  # type: ignore[attr-defined]
+        self.function: CompiledFunction = compile_module(module, opt_level, target)[func.sym_name]
         self.ir = text
 
     def __call__(self, *inputs: Any) -> Any:

@@ -37,7 +37,7 @@ class Use:
         return isinstance(other, Use) and other.op is self.op and other.index == self.index
 
 
-class Uses(dict):  # type: ignore[type-arg]
+class Uses(dict):
     """A value's uses in the order they were made; adding and removing one costs O(1), so
     a value used ten thousand times is rewired as cheaply as one used once."""
 

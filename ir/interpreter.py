@@ -119,7 +119,7 @@ class Interpreter:
         bindings: dict[str, int] = {}
         for value, param in zip(args, func.body.args):
             check_shape(value, param.type, bindings,
-                        f"argument '{param.name_hint or param.index}' of @{func.sym_name}")  # type: ignore[attr-defined]
+                        f"argument '{param.name_hint or param.index}' of @{func.sym_name}")
         if self.depth >= MAX_CALL_DEPTH:
             raise InterpreterError(f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)",
                                    func.loc)
@@ -130,7 +130,7 @@ class Interpreter:
         finally:
             self.depth -= 1
         for i, (value, type_) in enumerate(zip(results, func.type.results)):
-            check_shape(value, type_, bindings, f"result #{i} of @{func.sym_name}")  # type: ignore[attr-defined]
+            check_shape(value, type_, bindings, f"result #{i} of @{func.sym_name}")
         return results
 
     def run_block(self, block: Block, env: Env, bindings: dict[str, int]) -> list[np.ndarray]:
@@ -184,7 +184,8 @@ class Interpreter:
     # -- rules for ops that need interpreter state ------------------------------------------
     def _run_call(self, op: Operation, args: list[np.ndarray], env: Env,
                   bindings: dict[str, int]) -> list[np.ndarray]:
-        callee = self.module.lookup(op.callee)  # type: ignore[attr-defined]
+        assert isinstance(op, CallOp)
+        callee = self.module.lookup(op.callee)
         assert isinstance(callee, FuncOp)
         try:
             return self.run_function(callee, args)
@@ -221,7 +222,7 @@ class Interpreter:
         assert isinstance(op, buf.DispatchOp)
         body = op.callee()
         assert isinstance(body, FuncOp)
-        rank = op.space_rank
+        rank = op.rank
         for point in itertools.product(*(range(int(n)) for n in args[:rank])):
             self.run_function(body, [np.asarray(i, np.int64) for i in point] + args[rank:])
         return []

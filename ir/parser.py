@@ -110,7 +110,7 @@ class Parser:
     def expect_symbol(self) -> str:
         return self.expect_kind("symbol", "a symbol name like @main").text[1:]
 
-    def comma_list(self, parse_item, close: str) -> list:  # type: ignore[no-untyped-def,type-arg]
+    def comma_list(self, parse_item, close: str) -> list:
         """Items separated by commas up to ``close`` (which is consumed)."""
         items = []
         if not self.accept(close):
@@ -399,7 +399,7 @@ class Parser:
             return self._isolated(op_class, lambda: custom(self, loc))
         return self._parse_default(op_class, num_results, loc, generic)
 
-    def _isolated(self, op_class: type[Operation], parse):  # type: ignore[no-untyped-def]
+    def _isolated(self, op_class: type[Operation], parse):
         isolated = IsolatedFromAbove in op_class.traits
         if isolated:
             self.start_scope()

@@ -98,7 +98,7 @@ class Verifier:
                                                diag.loc if diag.loc.primary() else op.loc))
 
     # -- structure ----------------------------------------------------------------------------
-    def _verify_region(self, owner: Operation, region, outer: set[Value]) -> None:  # type: ignore[no-untyped-def]
+    def _verify_region(self, owner: Operation, region, outer: set[Value]) -> None:
         for block in region.blocks:
             visible = set(outer)
             visible.update(block.args)
@@ -106,7 +106,7 @@ class Verifier:
                 self.verify_op(op, visible)
             self._check_terminator(owner, block)
 
-    def _check_terminator(self, owner: Operation, block) -> None:  # type: ignore[no-untyped-def]
+    def _check_terminator(self, owner: Operation, block) -> None:
         for op in block.ops[:-1]:
             if op.has_trait(Terminator):
                 self.error(op, "must be the last operation in its block")

@@ -17,7 +17,7 @@ from .manager import (
 from .pipelines import LEVELS, LOWER_TO_LOOPS
 
 
-def optimize(module, level: int = 2, instrumentation: Instrumentation | None = None) -> None:  # type: ignore[no-untyped-def]
+def optimize(module, level: int = 2, instrumentation: Instrumentation | None = None) -> None:
     """Run the -O``level`` pipeline on ``module`` in place."""
     PassManager(parse_pipeline(LEVELS[level]), instrumentation).run(module)
 

@@ -43,7 +43,7 @@ class FunctionBufferization(LoopBuilder):
         inputs = [memref_for(t) for t in func.type.inputs]
         outs = [out_type(t) for t in func.type.results]
         names = [a.name_hint for a in func.body.args] + [f"out{i}" for i in range(len(outs))]
-        self.new = FuncOp.create(func.sym_name, inputs + outs, [], names, func.loc)  # type: ignore[attr-defined]
+        self.new = FuncOp.create(func.sym_name, inputs + outs, [], names, func.loc)
         super().__init__(Builder(self.new.body))
         self.map: dict[Value, Value] = dict(zip(func.body.args, self.new.body.args))
         self.outs = self.new.body.args[len(inputs):]
@@ -92,11 +92,11 @@ class FunctionBufferization(LoopBuilder):
         return fresh
 
     # -- the walk ---------------------------------------------------------------------------------
-    def conform(self, sizes: list[Value], shape: tuple, what: str) -> None:  # type: ignore[type-arg]
+    def conform(self, sizes: list[Value], shape: tuple, what: str) -> None:
         """Check sizes against the dimension names of ``shape`` (unless they are those)."""
         for size, d in zip(sizes, shape):
             if isinstance(d, str) and d in self.named_dims:
-                check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: {what} "  # type: ignore[attr-defined]
+                check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: {what} "
                             f"would have a size other than {d}")
 
     def bind_dimension_names(self) -> None:
@@ -108,7 +108,7 @@ class FunctionBufferization(LoopBuilder):
                     continue
                 size = self.b.create(buf.DimOp, [param], {"axis": IntAttr(axis)}).result
                 if d in self.named_dims:
-                    check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: argument "  # type: ignore[attr-defined]
+                    check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: argument "
                                 f"'{param.name_hint}' has another size for {d}")
                 else:
                     self.named_dims[d] = size
@@ -143,7 +143,7 @@ class FunctionBufferization(LoopBuilder):
                 raise HycError(f"bufferize has no rule for '{op.name}' on tensors (an op "
                                "added without its lowering rule)", op.loc)
             else:  # scalar arithmetic stays as it is
-                results = self.b.insert(op.clone(dict(self.map))).results  # type: ignore[assignment]
+                results = self.b.insert(op.clone(dict(self.map))).results
             for old, new in zip(op.results, results):
                 if new.name_hint is None:
                     new.name_hint = old.name_hint
@@ -156,7 +156,7 @@ class FunctionBufferization(LoopBuilder):
                 continue
             if isinstance(new.type, MemRefType):
                 for a, b in zip(dims_of(self, new), dims_of(self, out)):
-                    check_equal(self, a, b, f"@{self.old.sym_name} returns a value of another "  # type: ignore[attr-defined]
+                    check_equal(self, a, b, f"@{self.old.sym_name} returns a value of another "
                                 "size than its result type allows")
                 self.b.create(buf.CopyOp, [new, out], result_types=[])
             else:
@@ -243,11 +243,11 @@ class FunctionBufferization(LoopBuilder):
                 self.owned.add(b)
 
     def call(self, op: Operation) -> None:
-        callee = self.signatures[op.callee]  # type: ignore[attr-defined]
+        callee = self.signatures[op.callee]
         args = [self.get(v) for v in op.operands]
         outs = [self.alloc(r.type, self.result_dims(callee, t, args, op))
                 for r, t in zip(op.results, callee.type.results)]
-        self.b.insert(CallOp([*args, *outs], [], {"callee": SymbolRefAttr(op.callee)},  # type: ignore[attr-defined]
+        self.b.insert(CallOp([*args, *outs], [], {"callee": SymbolRefAttr(op.callee)},
                              loc=op.loc))
         for old, out in zip(op.results, outs):
             if isinstance(old.type, TensorType):
@@ -267,7 +267,7 @@ class FunctionBufferization(LoopBuilder):
                     dims.append(dims_of(self, arg)[list(shape_of(param)).index(d)])
                     break
             else:
-                raise HycError(f"@{callee.sym_name} returns {t}, whose size no argument "  # type: ignore[attr-defined]
+                raise HycError(f"@{callee.sym_name} returns {t}, whose size no argument "
                                "determines; the buffer level needs result sizes known from "
                                "the arguments", op.loc)
         return dims
@@ -295,7 +295,7 @@ def insert_frees(block: Block, owned: set[Value]) -> None:
         last = max([position[u] for u in users if u is not None], default=defined)
         frees.append((last, value))
     for last, value in sorted(frees, key=lambda f: -f[0]):
-        free = buf.FreeOp([value], loc=block.ops[max(last, 0)].loc if block.ops else value.op.loc)  # type: ignore[union-attr]
+        free = buf.FreeOp([value], loc=block.ops[max(last, 0)].loc if block.ops else value.op.loc)
         block.insert(last + 1, free)
     for op in block.ops:
         for region in op.regions:
@@ -320,10 +320,10 @@ class Bufferize(Pass):
     name: ClassVar[str] = "bufferize"
 
     def run(self, module: ModuleOp) -> None:
-        signatures = {f.sym_name: f for f in module.functions}  # type: ignore[attr-defined]
+        signatures = {f.sym_name: f for f in module.functions}
         # functions written at the buffer level are there already (and hardened)
         tensor_level = [f for f in module.functions if not is_buffer_level(f)]
-        lowered = [FunctionBufferization(f, signatures).run() for f in tensor_level]  # type: ignore[arg-type]
+        lowered = [FunctionBufferization(f, signatures).run() for f in tensor_level]
         for old, new in zip(tensor_level, lowered):
             module.body.insert(module.body.ops.index(old), new)
             old.drop_all_references()

@@ -18,13 +18,13 @@ class Effects:
         calls: dict[str, set[str]] = {}
         effectful: set[str] = set()
         for func in self.module.functions:
-            name = func.sym_name  # type: ignore[attr-defined]
+            name = func.sym_name
             calls[name] = set()
             for op in func.walk():
                 if HasSideEffects in op.traits:
                     effectful.add(name)
                 elif isinstance(op, CallOp):
-                    calls[name].add(op.callee)  # type: ignore[attr-defined]
+                    calls[name].add(op.callee)
         changed = True
         while changed:  # a caller of an effectful function is effectful
             changed = False
@@ -39,7 +39,7 @@ class Effects:
         for nested in op.walk():
             if HasSideEffects in nested.traits or Terminator in nested.traits and nested is op:
                 return True
-            if isinstance(nested, CallOp) and nested.callee in self.effectful_functions:  # type: ignore[attr-defined]
+            if isinstance(nested, CallOp) and nested.callee in self.effectful_functions:
                 return True
             if nested.name in ("func.func", "builtin.module"):
                 return True

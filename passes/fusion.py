@@ -36,7 +36,7 @@ def scalar_constant(op: Operation | None) -> bool:
 
 def derivable(inputs: list[Value], result: Type) -> bool:
     """The inputs broadcast to exactly the result shape, dynamic sizes included."""
-    combined: tuple | None = ()  # type: ignore[type-arg]
+    combined: tuple | None = ()
     for v in inputs:
         combined = broadcast_shapes(combined, shape_of(v.type)) if combined is not None else None
     out = shape_of(result)
@@ -67,7 +67,7 @@ def build_fused(members: list[Operation], root: Operation, inputs: list[Value],
                     assert isinstance(source, OpResult)
                     body.append(clone := source.op.clone({}))
                     mapping[v] = clone.result
-        clone = op.clone(mapping, element_type)  # type: ignore[arg-type]
+        clone = op.clone(mapping, element_type)
         for result in clone.results:
             result.name_hint = None  # scalars in the body, not the tensors they were named for
         body.append(clone)
@@ -152,7 +152,7 @@ class FuseElementwise(Pass):
             rewriter.erase(op)
         for v in absorbed:
             if not v.uses:
-                rewriter.erase(v.op)  # type: ignore[attr-defined]
+                rewriter.erase(v.op)
 
 
 @register_pass

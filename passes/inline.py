@@ -14,7 +14,7 @@ from .rewrite import Rewriter
 
 def recursive_functions(module: ModuleOp) -> set[str]:
     """Functions that can reach themselves through calls."""
-    calls = {f.sym_name: {op.callee for op in f.walk() if isinstance(op, CallOp)}  # type: ignore[attr-defined]
+    calls = {f.sym_name: {op.callee for op in f.walk() if isinstance(op, CallOp)}
              for f in module.functions}
     recursive = set()
     for start in calls:
@@ -45,7 +45,7 @@ def dim_bindings(params: tuple[Type, ...], args: list[Value]) -> dict[str, Dim]:
     return bindings
 
 
-def retyper(bindings: dict[str, Dim]):  # type: ignore[no-untyped-def]
+def retyper(bindings: dict[str, Dim]):
     """The callee's types in the caller: its dimension names mean nothing there."""
     def retype(t: Type) -> Type:
         shape = shape_of(t)
@@ -73,8 +73,8 @@ class Inline(Pass):
         while changed:  # inlined bodies may hold calls of their own
             changed = False
             for call in [op for op in module.walk() if isinstance(op, CallOp)]:
-                callee = module.lookup(call.callee)  # type: ignore[attr-defined]
-                if isinstance(callee, FuncOp) and callee.sym_name not in recursive:  # type: ignore[attr-defined]
+                callee = module.lookup(call.callee)
+                if isinstance(callee, FuncOp) and callee.sym_name not in recursive:
                     self.inline_call(call, callee)
                     changed = True
 

@@ -42,14 +42,14 @@ class OutlineParallel(Pass):
     name: ClassVar[str] = "outline-parallel"
 
     def run(self, module: ModuleOp) -> None:
-        taken = {f.sym_name for f in module.functions}  # type: ignore[attr-defined]
+        taken = {f.sym_name for f in module.functions}
         for func in list(module.functions):
             assert isinstance(func, FuncOp)
             anchor: Operation = func
             for loop in [op for op in func.body.ops if isinstance(op, buf.ParallelOp)]:
                 if any(buf.may_stop(op) for op in loop.walk() if op is not loop):
                     continue
-                name = _fresh(f"{func.sym_name}.parallel", taken)  # type: ignore[attr-defined]
+                name = _fresh(f"{func.sym_name}.parallel", taken)
                 body = outline(loop, name)
                 module.body.insert(module.body.ops.index(anchor) + 1, body)
                 anchor = body
@@ -83,7 +83,7 @@ def outline(loop: buf.ParallelOp, name: str) -> FuncOp:
     mapping.update(zip(captured, func.body.args[len(ivs):]))
     builder = Builder(func.body, loop.loc)
     for c in constants:
-        mapping[c] = builder.insert(c.op.clone({})).result  # type: ignore[union-attr]
+        mapping[c] = builder.insert(c.op.clone({})).result
     for op in loop.body.ops:
         if isinstance(op, buf.EndOp):
             break
@@ -225,7 +225,7 @@ def _reduction(loop: ForOp) -> Operation | None:
 
 
 def _identity(combine: Operation, t: object) -> object:
-    dtype = numpy_dtype(t)  # type: ignore[arg-type]
+    dtype = numpy_dtype(t)
     kind = _IDENTITIES[type(combine)]
     if kind == "max":
         return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
@@ -247,7 +247,7 @@ def _split_reduction(loop: ForOp, combine: Operation, grain: int) -> None:
     chunk = b.constant(index, grain)
     rounded = b.create(hy.AddOp, [size, b.constant(index, grain - 1)]).result
     count = b.create(hy.DivOp, [rounded, chunk]).result
-    partial = b.create(buf.AllocOp, [count], result_types=[MemRefType(("?",), t)]).result  # type: ignore[arg-type]
+    partial = b.create(buf.AllocOp, [count], result_types=[MemRefType(("?",), t)]).result
     chunks = b.insert(buf.ParallelOp.create([count], loc=loop.loc))
     chunks.attributes["grain"] = IntAttr(grain)
     attributes = {k: v for k, v in combine.attributes.items()}
@@ -255,7 +255,7 @@ def _split_reduction(loop: ForOp, combine: Operation, grain: int) -> None:
         c = chunks.body.args[0]
         lower = b.create(hy.MulOp, [c, chunk]).result
         upper = b.create(hy.MinimumOp, [b.create(hy.AddOp, [lower, chunk]).result, size]).result
-        part = b.insert(ForOp.create(lower, upper, step, [b.constant(t, _identity(combine, t))],  # type: ignore[arg-type]
+        part = b.insert(ForOp.create(lower, upper, step, [b.constant(t, _identity(combine, t))],
                                      loc=loop.loc))
         mapping: dict[Value, Value] = dict(zip(loop.body.args, part.body.args))
         with b.at_end(part.body):

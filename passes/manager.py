@@ -74,7 +74,7 @@ def _split_top_level(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def _convert_option(pass_name: str, f: dataclasses.Field, raw: str) -> object:  # type: ignore[type-arg]
+def _convert_option(pass_name: str, f: dataclasses.Field, raw: str) -> object:
     kind = f.type if isinstance(f.type, type) else {"int": int, "bool": bool, "float": float,
                                                      "str": str}.get(str(f.type), str)
     try:

@@ -65,7 +65,7 @@ def plan_function(func: FuncOp, dims: dict[str, int]) -> MemoryPlan:
     for i, op in enumerate(body):
         for nested in op.walk():
             top_level[nested] = i
-    plan = MemoryPlan(func.sym_name)  # type: ignore[attr-defined]
+    plan = MemoryPlan(func.sym_name)
     for i, op in enumerate(body):
         for result in op.results:
             if isinstance(result.type, TensorType) and not isinstance(op, hy.ConstantOp):
@@ -104,7 +104,7 @@ def _assign_slots(plan: MemoryPlan, body: list[Operation]) -> None:
 
 
 def plan_module(module: ModuleOp, dims: dict[str, int] | None = None) -> list[MemoryPlan]:
-    return [plan_function(f, dims or {}) for f in module.functions]  # type: ignore[arg-type]
+    return [plan_function(f, dims or {}) for f in module.functions]
 
 
 def memory_report(module: ModuleOp, dims: dict[str, int] | None = None) -> str:

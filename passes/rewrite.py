@@ -27,7 +27,7 @@ FOLD_ELEMENT_LIMIT = 1024
 
 def constant_value(value: Value) -> DenseAttr | None:
     if isinstance(value, OpResult) and isinstance(value.op, hy.ConstantOp):
-        return value.op.attributes["value"]  # type: ignore[return-value]
+        return value.op.attributes["value"]
     return None
 
 
@@ -142,7 +142,7 @@ def fold_constants(op: Operation) -> list[Attribute] | None:
         out = [constant_for(result, array) for result, array in zip(op.results, results)]
     except HycError:  # too large to hold as a constant: it stays a computation
         return None
-    return out if all(small(a) for a in out) else None  # type: ignore[return-value]
+    return out if all(small(a) for a in out) else None
 
 
 def _uniform(array: np.ndarray) -> bool:
@@ -157,7 +157,7 @@ def simplify(op: Operation, rewriter: Rewriter, effects: Effects) -> None:
         return
     folded = op.fold([constant_value(v) for v in op.operands]) or fold_constants(op)
     if folded is not None:
-        values = [f if isinstance(f, Value) else rewriter.constant(op, f) for f in folded]  # type: ignore[arg-type]
+        values = [f if isinstance(f, Value) else rewriter.constant(op, f) for f in folded]
         rewriter.replace(op, values)
         return
     for pattern in type(op).canonicalization_patterns:

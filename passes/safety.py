@@ -118,7 +118,7 @@ def _check_static_sizes(op: Operation) -> None:
         flows = [(v, r.type) for v, r in zip(op.operands, op.parent_op.results)]
     for value, target in flows:
         if any(isinstance(want, int) and have != want
-               for have, want in zip(shape_of(value.type), shape_of(target))):  # type: ignore[arg-type]
+               for have, want in zip(shape_of(value.type), shape_of(target))):
             raise VerifyError(f"a {value.type} flows where {target} is expected: at the buffer "
                               "level a size the receiver states must be stated by the buffer too",
                               op.loc)
@@ -201,10 +201,10 @@ def _guard_matmul(op: Operation) -> None:
 def harden(func: FuncOp) -> None:
     """Check ownership, then put a run-time check in front of every access."""
     if any(isinstance(v.type, TensorType) for v in _values(func)):
-        raise VerifyError(f"@{func.sym_name} mixes tensor and buffer values: a function is "  # type: ignore[attr-defined]
+        raise VerifyError(f"@{func.sym_name} mixes tensor and buffer values: a function is "
                           "written at one level", func.loc)
     if func.type.results:
-        raise VerifyError(f"@{func.sym_name} is written at the buffer level, where functions "  # type: ignore[attr-defined]
+        raise VerifyError(f"@{func.sym_name} is written at the buffer level, where functions "
                           "return nothing: results are trailing memref arguments", func.loc)
     check_ownership(func)
     for op in list(func.walk()):
@@ -237,7 +237,7 @@ def _guard_call(op: CallOp) -> None:
     callee = op.parent_op
     while callee is not None and not isinstance(callee, ModuleOp):
         callee = callee.parent_op
-    target = callee.lookup(op.callee) if callee is not None else None  # type: ignore[attr-defined]
+    target = callee.lookup(op.callee) if callee is not None else None
     if target is None:
         return
     guard = Guard(op)
@@ -245,7 +245,7 @@ def _guard_call(op: CallOp) -> None:
         for axis, (have, want) in enumerate(zip(shape_of(value.type), shape_of(param))):
             if isinstance(want, int) and not isinstance(have, int):
                 guard.require(guard.test(hy.EqOp, guard.dim(value, axis), guard.b.constant(index, want)),
-                              f"call of @{op.callee}: an argument has another size than its "  # type: ignore[attr-defined]
+                              f"call of @{op.callee}: an argument has another size than its "
                               "parameter type")
 
 
@@ -266,5 +266,5 @@ class HardenBuffers(Pass):
     def run(self, module: ModuleOp) -> None:
         for func in module.functions:
             if is_buffer_level(func):
-                harden(func)  # type: ignore[arg-type]
+                harden(func)
 

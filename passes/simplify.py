@@ -34,7 +34,7 @@ class Canonicalize(Pass):
         apply_greedily(module, Effects(module), max_rounds=self.max_rounds)
 
 
-def _key(op: Operation) -> tuple:  # type: ignore[type-arg]
+def _key(op: Operation) -> tuple:
     return (op.name, tuple(id(v) for v in op.operands), tuple(sorted(op.attributes.items())),
             tuple(r.type for r in op.results))
 
@@ -56,7 +56,7 @@ class CSE(Pass):
         for func in module.functions:
             self._block(func.regions[0].block, ChainMap())
 
-    def _block(self, block: Block, seen: ChainMap) -> None:  # type: ignore[type-arg]
+    def _block(self, block: Block, seen: ChainMap) -> None:
         rewriter = Rewriter(deferred=True)
         for op in list(block.ops):
             for region in op.regions:

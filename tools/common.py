@@ -145,14 +145,14 @@ def compilation_for(loader: Callable[[], Operation], args: argparse.Namespace,
     from hyc.codegen.driver import Compilation
     pipeline, instrumentation = pipeline_options(args)
     level = args.opt_level if args.opt_level is not None else 2
-    return Compilation(loader, level, target, pipeline=pipeline,  # type: ignore[arg-type]
-                       instrumentation=instrumentation, **options)  # type: ignore[arg-type]
+    return Compilation(loader, level, target, pipeline=pipeline,
+                       instrumentation=instrumentation, **options)
 
 
 def report_memory(module: Operation, args: argparse.Namespace, dims: dict[str, int]) -> None:
     from hyc.passes.memory import memory_report
     if args.memory_report:
-        sys.stderr.write(memory_report(module, dims))  # type: ignore[arg-type]
+        sys.stderr.write(memory_report(module, dims))
 
 
 def level_was_given(argv: list[str] | None) -> bool:

@@ -98,7 +98,7 @@ def check_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
 
 
 def check_dims(module: ModuleOp, dims: dict[str, int]) -> None:
-    named = {d for f in module.functions for t in f.type.inputs  # type: ignore[attr-defined]
+    named = {d for f in module.functions for t in f.type.inputs
              for d in shape_of(t) if isinstance(d, str)}
     unknown = sorted(set(dims) - named)
     if unknown:
@@ -107,7 +107,7 @@ def check_dims(module: ModuleOp, dims: dict[str, int]) -> None:
 
 
 def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
-    functions = {f.sym_name: f for f in module.functions}  # type: ignore[attr-defined]
+    functions = {f.sym_name: f for f in module.functions}
     if not functions:
         raise HycError("the module has no function to run")
     if name is None:
@@ -120,7 +120,7 @@ def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
                            "'main': choose one with --entry NAME")
     if name not in functions:
         raise HycError(f"no function named '{name}' (available: {', '.join(sorted(functions))})")
-    return functions[name]  # type: ignore[return-value]
+    return functions[name]
 
 
 def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
@@ -136,7 +136,7 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
         given[name] = read_npy(path)
     unknown = sorted(set(given) - known)
     if unknown and not args.args:
-        raise HycError(f"@{func.sym_name} has no parameter named {', '.join(unknown)} "  # type: ignore[attr-defined]
+        raise HycError(f"@{func.sym_name} has no parameter named {', '.join(unknown)} "
                        f"(parameters: {', '.join(n for n, _ in params)})")
     rng = np.random.default_rng(args.seed)
     sizes = dim_sizes(args.dim)
@@ -147,7 +147,7 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
         elif args.random_args:
             values.append(random_value(type_, rng, sizes))
         else:
-            raise HycError(f"missing argument '{name}' of @{func.sym_name}: give --arg "  # type: ignore[attr-defined]
+            raise HycError(f"missing argument '{name}' of @{func.sym_name}: give --arg "
                            f"{name}=FILE.npy, --args FILE.npz or --random-args")
     return values
 
@@ -176,7 +176,7 @@ def run_entry(compilation: Compilation, args: argparse.Namespace) -> None:
     module = compilation.optimized_ir()
     func = pick_entry(module, args.entry)
     values = gather_arguments(func, args)
-    name = func.sym_name  # type: ignore[attr-defined]
+    name = func.sym_name
     if args.interpret:
         results = Interpreter(module).call(name, *values)
     else:
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.emit is not None:
                 emit(compilation, args)
             elif not args.run:
-                write_output(compilation.text("ir", debuginfo=args.print_debuginfo), args.output)  # type: ignore[arg-type]
+                write_output(compilation.text("ir", debuginfo=args.print_debuginfo), args.output)
             report_memory(compilation.optimized_ir(), args, dim_sizes(args.dim))
             if args.run:
                 run_entry(compilation, args)

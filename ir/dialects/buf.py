@@ -37,6 +37,7 @@ from ..opdef import (
 )
 from ..shapes import dynamic_dim_count, shapes_compatible
 from ..types import MemRefType, TensorType, Type, element_type, index, is_scalar, numpy_dtype, shape_of
+from .func import FuncOp
 from .hy.fused import run_elementwise_body, verify_elementwise_body
 from .hy.linalg import MatmulOp as HyMatmulOp
 
@@ -56,6 +57,7 @@ class AllocOp(Operation):
     it), or zeros with ``zeroed`` (what ``harden-buffers`` asks for text, which may read
     first: no stale memory shows through)."""
     name = "buf.alloc"
+    zeroed: bool
     operand_defs = (OperandDef("sizes", INDEX, variadic=True),)
     result_defs = (ResultDef("buffer", MEMREF),)
     attr_defs = {"zeroed": bool_attr(optional=True)}
@@ -88,35 +90,39 @@ class FreeOp(Operation):
 class ConstantOp(Operation):
     """A read-only buffer holding a constant tensor."""
     name = "buf.constant"
+    value: np.ndarray
     result_defs = (ResultDef("buffer", MEMREF),)
     attr_defs = {"value": dense_attr()}
     traits = frozenset({Pure})
 
     def verify_(self) -> None:
-        value_type = self.attributes["value"].type  # type: ignore[attr-defined]
+        value = self.attributes["value"]
+        assert isinstance(value, DenseAttr)
+        value_type = value.type
         if shape_of(value_type) != shape_of(self.result.type) or \
                 element_type(value_type) != element_type(self.result.type):
             raise VerifyError(f"the value {value_type} does not fit {self.result.type}")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.attributes["value"].array.copy()]  # type: ignore[attr-defined]
+        return [self.value.copy()]
 
 
 class DimOp(Operation):
     """The size of dimension ``axis`` of a buffer."""
     name = "buf.dim"
+    axis: int
     operand_defs = (OperandDef("buffer", MEMREF),)
     result_defs = (ResultDef("size", INDEX),)
     attr_defs = {"axis": int_attr()}
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         return [index]
 
     def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
         """A static size is a constant; the size of a new buffer is what it was allocated with."""
-        axis = self.attributes["axis"].value  # type: ignore[attr-defined]
+        axis = self.axis
         shape = shape_of(self.operands[0].type)
         if isinstance(shape[axis], int):
             return [DenseAttr.from_values(index, shape[axis])]
@@ -127,11 +133,11 @@ class DimOp(Operation):
 
     def verify_(self) -> None:
         rank = len(_memref(self.operands[0].type).shape)
-        if not 0 <= self.attributes["axis"].value < rank:  # type: ignore[attr-defined]
+        if not 0 <= self.axis < rank:
             raise VerifyError(f"axis out of range for rank {rank}")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(args[0].shape[self.attributes["axis"].value], np.int64)]  # type: ignore[attr-defined]
+        return [np.asarray(args[0].shape[self.axis], np.int64)]
 
 
 def checked_index(op: Operation, buffer: np.ndarray, indices: list[np.ndarray]) -> tuple[int, ...]:
@@ -219,6 +225,7 @@ class CheckOp(Operation):
     """Stops the function with ``message`` unless ``condition`` holds: the run-time checks of
     sizes only known when the program runs (the interpreter's errors, in compiled code)."""
     name = "buf.check"
+    message: str
     operand_defs = (OperandDef("condition", BOOL_SCALAR),)
     attr_defs = {"message": string_attr()}
     traits = frozenset({HasSideEffects})
@@ -226,7 +233,7 @@ class CheckOp(Operation):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         if not bool(args[0]):
-            raise InterpreterError(self.attributes["message"].value, self.loc)  # type: ignore[attr-defined]
+            raise InterpreterError(self.message, self.loc)
         return []
 
 
@@ -254,6 +261,7 @@ class ParallelOp(Operation):
     for every point of ``[0, n0) x [0, n1)``, in any order or at once: iterations must not
     depend on each other."""
     name = "buf.parallel"
+    grain: int | None
     operand_defs = (OperandDef("upper", INDEX, variadic=True),)
     # ``grain``: the elements of work each point does (default 1), for a backend deciding
     # whether the loop is worth threads
@@ -302,42 +310,42 @@ class DispatchOp(Operation):
     a GPU grid maps onto. The body returns nothing, writes only through the buffers it is
     given, and holds no op that may stop the function."""
     name = "buf.dispatch"
+    body: str  # the symbol of the function it runs
+    rank: int
+    grain: int | None
     operand_defs = (OperandDef("args", ANY_TYPE, variadic=True),)
     attr_defs = {"body": symbol_attr(), "rank": int_attr(), "grain": int_attr(optional=True)}
     traits = frozenset({HasSideEffects})
 
     @property
-    def space_rank(self) -> int:
-        return self.attributes["rank"].value  # type: ignore[attr-defined,no-any-return]
-
-    @property
     def sizes(self) -> list[Value]:
-        return list(self.operands[:self.space_rank])
+        return list(self.operands[:self.rank])
 
     @property
     def captured(self) -> list[Value]:
-        return list(self.operands[self.space_rank:])
+        return list(self.operands[self.rank:])
 
-    def callee(self) -> Operation | None:
+    def callee(self) -> FuncOp | None:
+        """The function it runs, when the dispatch is in a module."""
+        from .builtin import ModuleOp
         top: Operation = self
         while top.parent_op is not None:
             top = top.parent_op
-        lookup = getattr(top, "lookup", None)
-        return lookup(self.attributes["body"].value) if lookup else None  # type: ignore[attr-defined]
+        return top.lookup(self.body) if isinstance(top, ModuleOp) else None
 
     def verify_(self) -> None:
-        if not 0 < self.space_rank <= len(self.operands):
-            raise VerifyError(f"rank {self.space_rank} needs as many index operands first")
+        if not 0 < self.rank <= len(self.operands):
+            raise VerifyError(f"rank {self.rank} needs as many index operands first")
         if any(v.type != index for v in self.sizes):
-            raise VerifyError(f"the first {self.space_rank} operands are the sizes: index values")
+            raise VerifyError(f"the first {self.rank} operands are the sizes: index values")
         body = self.callee()
-        name = self.attributes["body"].value  # type: ignore[attr-defined]
-        if body is None or body.name != "func.func":
+        name = self.body
+        if body is None:
             raise VerifyError(f"dispatch of unknown function '@{name}'")
-        expected = (index,) * self.space_rank + tuple(v.type for v in self.captured)
-        ftype = body.type  # type: ignore[attr-defined]
+        expected = (index,) * self.rank + tuple(v.type for v in self.captured)
+        ftype = body.type
         if ftype.inputs != expected or ftype.results:
-            raise VerifyError(f"@{name} has type {ftype}, but a body dispatched over {self.space_rank} "
+            raise VerifyError(f"@{name} has type {ftype}, but a body dispatched over {self.rank} "
                               f"dimension(s) with these operands needs "
                               f"({', '.join(map(str, expected))}) -> ()")
         stopping = next((op for op in body.walk() if op is not body and may_stop(op)), None)

@@ -8,6 +8,7 @@ from ..core import Block, Operation, Region
 from ..diagnostics import VerifyError
 from ..location import UNKNOWN, Location
 from ..opdef import IsolatedFromAbove, NoTerminator
+from .func import FuncOp
 
 if TYPE_CHECKING:
     from ..parser import Parser
@@ -33,21 +34,21 @@ class ModuleOp(Operation):
         return self.regions[0].block
 
     @property
-    def functions(self) -> list[Operation]:
-        return [op for op in self.body.ops if op.name == "func.func"]
+    def functions(self) -> list[FuncOp]:
+        return [op for op in self.body.ops if isinstance(op, FuncOp)]
 
-    def lookup(self, symbol: str) -> Operation | None:
+    def lookup(self, symbol: str) -> FuncOp | None:
         for op in self.body.ops:
-            if op.attributes.get("sym_name") is not None and op.sym_name == symbol:  # type: ignore[attr-defined]
+            if isinstance(op, FuncOp) and op.sym_name == symbol:
                 return op
         return None
 
     def verify_(self) -> None:
         seen: set[str] = set()
         for op in self.body.ops:
-            if op.name != "func.func":
+            if not isinstance(op, FuncOp):
                 raise VerifyError(f"a module holds only func.func ops, found '{op.name}'", op.loc)
-            name = op.sym_name  # type: ignore[attr-defined]
+            name = op.sym_name
             if name in seen:
                 raise VerifyError(f"redefinition of symbol '@{name}'", op.loc)
             seen.add(name)

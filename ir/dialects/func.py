@@ -35,6 +35,9 @@ class FuncOp(Operation):
     """
 
     name = "func.func"
+    sym_name: str
+    function_type: FunctionType
+    parameters: tuple[str, ...]
     # ``parameters``: the arguments an exported model binds from its parameters file
     attr_defs = {"sym_name": string_attr(), "function_type": type_attr(),
                  "parameters": string_array_attr(optional=True)}
@@ -51,14 +54,14 @@ class FuncOp(Operation):
 
     @property
     def type(self) -> FunctionType:
-        return self.function_type  # type: ignore[attr-defined,no-any-return]
+        return self.function_type
 
     @property
     def body(self) -> Block:
         return self.regions[0].block
 
     def verify_(self) -> None:
-        if not isinstance(self.attributes["function_type"].value, FunctionType):  # type: ignore[attr-defined]
+        if not isinstance(self.function_type, FunctionType):
             raise VerifyError("'function_type' must be a function type")
         region = self.regions[0]
         if len(region.blocks) != 1:
@@ -68,7 +71,7 @@ class FuncOp(Operation):
             raise VerifyError(f"entry block arguments ({', '.join(map(str, arg_types))}) do not "
                               f"match the function type {self.type}")
         names = [a.name_hint for a in region.block.args]
-        unknown = [p for p in self.parameters if p not in names]  # type: ignore[attr-defined]
+        unknown = [p for p in self.parameters if p not in names]
         if unknown:
             raise VerifyError(f"'parameters' names {', '.join(unknown)}, which are not "
                               "arguments of the function")
@@ -78,7 +81,7 @@ class FuncOp(Operation):
                  if k not in ("sym_name", "function_type")}
         if len(self.regions[0].blocks) != 1 or not isinstance(self.type, FunctionType):
             return False
-        printer.write(f"func.func @{self.sym_name}(")  # type: ignore[attr-defined]
+        printer.write(f"func.func @{self.sym_name}(")
         args = self.body.args
         printer.write(", ".join(f"{printer.define(a)}: {a.type}" for a in args))
         printer.write(")")
@@ -135,7 +138,7 @@ class ReturnOp(Operation):
     def verify_(self) -> None:
         func = self.parent_op
         if isinstance(func, FuncOp):
-            check_types_agree(f"return from @{func.sym_name}",  # type: ignore[attr-defined]
+            check_types_agree(f"return from @{func.sym_name}",
                               [v.type for v in self.operands], func.type.results)
 
 
@@ -146,23 +149,24 @@ class CallOp(Operation):
     """
 
     name = "func.call"
+    callee: str
     operand_defs = (OperandDef("args", VALUE_OR_BUFFER, variadic=True),)
     result_defs = (ResultDef("outputs", VALUE_OR_BUFFER, variadic=True),)
     attr_defs = {"callee": symbol_attr()}
 
     @staticmethod
-    def create(callee: FuncOp, args: list, loc: Location = UNKNOWN) -> CallOp:  # type: ignore[type-arg]
+    def create(callee: FuncOp, args: list, loc: Location = UNKNOWN) -> CallOp:
         return CallOp(args, list(callee.type.results),
-                      {"callee": SymbolRefAttr(callee.sym_name)}, loc=loc)  # type: ignore[attr-defined]
+                      {"callee": SymbolRefAttr(callee.sym_name)}, loc=loc)
 
     def verify_(self) -> None:
-        callee = _lookup_function(self, self.callee)  # type: ignore[attr-defined]
+        callee = _lookup_function(self, self.callee)
         if callee is None:
-            raise VerifyError(f"call to unknown function '@{self.callee}'")  # type: ignore[attr-defined]
+            raise VerifyError(f"call to unknown function '@{self.callee}'")
         sig = callee.type
-        check_types_agree(f"arguments of call to @{callee.sym_name} {sig}",  # type: ignore[attr-defined]
+        check_types_agree(f"arguments of call to @{callee.sym_name} {sig}",
                           [v.type for v in self.operands], sig.inputs)
-        check_types_agree(f"results of call to @{callee.sym_name} {sig}",  # type: ignore[attr-defined]
+        check_types_agree(f"results of call to @{callee.sym_name} {sig}",
                           [r.type for r in self.results], sig.results)
 
 

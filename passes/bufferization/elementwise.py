@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _scalar_clone(lower: FunctionBufferization, op: Operation, scalars: list[Value]) -> Value:
-    clone = op.clone(dict(zip(op.operands, scalars)), element_type)  # type: ignore[arg-type]
+    clone = op.clone(dict(zip(op.operands, scalars)), element_type)
     return lower.b.insert(clone).result
 
 

@@ -46,7 +46,7 @@ def _matmul_dims(lower: FunctionBufferization, op: Operation, lhs: Value, rhs: V
             batch.append(lower.b.create(hy.SelectOp, [is_one, y, x]).result)
         else:
             batch.append(x or y)
-    return batch + rows + cols  # type: ignore[return-value]
+    return batch + rows + cols
 
 
 @rule(hy.MatmulOp, hy.FusedMatmulOp)
@@ -78,22 +78,22 @@ def _reduce(lower: FunctionBufferization, op: Operation) -> list[Value]:
     if not isinstance(source.type, MemRefType):
         return [source]
     in_dims = dims_of(lower, source)
-    axes = list(op.axes)  # type: ignore[attr-defined]
-    keep = bool(op.keepdims)  # type: ignore[attr-defined]
+    axes = list(op.axes)
+    keep = bool(op.keepdims)
     element = element_type(op.result.type)
     kept = [i for i in range(len(in_dims)) if i not in axes]
     out_dims = [const(lower, 1) if i in axes else in_dims[i]
                 for i in range(len(in_dims)) if keep or i not in axes]
     # A float sum is defined up to rounding (numpy's own order is pairwise): letting LLVM
     # regroup it makes it a vector reduction.
-    combine = op.combine  # type: ignore[attr-defined]
+    combine = op.combine
     regroup = {"reassoc": BoolAttr(True)} if combine is hy.AddOp and is_float(element) else None
-    if op.needs_elements:  # type: ignore[attr-defined]
+    if op.needs_elements:
         require_elements(lower, op, [in_dims[a] for a in axes])
 
     def reduce_at(ivs: list[Value]) -> Value:
         outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))
-        acc = lower.b.constant(element, op.identity(numpy_dtype(element)))  # type: ignore[attr-defined]
+        acc = lower.b.constant(element, op.identity(numpy_dtype(element)))
 
         def nest(level: int, index_map: dict[int, Value], acc: Value) -> Value:
             if level == len(axes):
@@ -125,17 +125,17 @@ def _arg_extremum(lower: FunctionBufferization, op: Operation) -> list[Value]:
     once, and nothing beats it afterwards (numpy's first NaN)."""
     source = lower.get(op.operands[0])
     in_dims = dims_of(lower, source)
-    axis, keep = op.attributes["axis"].value, bool(op.keepdims)  # type: ignore[attr-defined]
+    axis, keep = op.attributes["axis"].value, bool(op.keepdims)
     element = element_type(op.operands[0].type)
     kept = [i for i in range(len(in_dims)) if i != axis]
     out_dims = [const(lower, 1) if i == axis else in_dims[i]
                 for i in range(len(in_dims)) if keep or i != axis]
-    beats = hy.GtOp if op.order == ">" else hy.LtOp  # type: ignore[attr-defined]
+    beats = hy.GtOp if op.order == ">" else hy.LtOp
     require_elements(lower, op, [in_dims[axis]])
 
     def at(ivs: list[Value]) -> Value:
         outer = dict(zip(kept, ivs if not keep else [ivs[i] for i in kept]))
-        start = lower.b.constant(element, op.start(numpy_dtype(element)))  # type: ignore[attr-defined]
+        start = lower.b.constant(element, op.start(numpy_dtype(element)))
 
         def step(iv: Value, carried: list[Value]) -> list[Value]:
             best, best_index = carried
@@ -162,7 +162,7 @@ def _arg_extremum(lower: FunctionBufferization, op: Operation) -> list[Value]:
 def _softmax(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
     dims = dims_of(lower, source)
-    axis = op.axis  # type: ignore[attr-defined]
+    axis = op.axis
     element = element_type(op.result.type)
     out = lower.alloc(op.result.type, dims)
     outer = [d for i, d in enumerate(dims) if i != axis]

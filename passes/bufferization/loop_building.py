@@ -140,10 +140,10 @@ class Access:
         self.stretch: list[Value | None | bool] = []  # per input axis: True = always index 0
         self.splat: Value | None = None
         producer = source.op if isinstance(source, OpResult) else None
-        if isinstance(producer, buf.ConstantOp) and producer.attributes["value"].is_splat():  # type: ignore[attr-defined]
+        if isinstance(producer, buf.ConstantOp) and producer.attributes["value"].is_splat():
             # every element is the same: read it once, as a scalar constant, not from memory
             self.splat = lower.b.constant(element_type(source.type),
-                                          producer.attributes["value"].array.reshape(-1)[0])  # type: ignore[attr-defined]
+                                          producer.attributes["value"].array.reshape(-1)[0])
             return
         if not isinstance(source.type, MemRefType):
             return
@@ -174,7 +174,7 @@ class Access:
             if stretch is True:
                 iv = const(lower, 0)
             elif stretch is not None:
-                iv = lower.b.create(hy.SelectOp, [stretch, const(lower, 0), iv]).result  # type: ignore[list-item]
+                iv = lower.b.create(hy.SelectOp, [stretch, const(lower, 0), iv]).result
             indices.append(iv)
         return load(lower, self.source, indices)
 

@@ -44,7 +44,7 @@ def _dim(lower: FunctionBufferization, op: Operation) -> list[Value]:
 @rule(hy.TransposeOp)
 def _transpose(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
-    perm = list(op.permutation)  # type: ignore[attr-defined]
+    perm = list(op.permutation)
     in_dims = dims_of(lower, source)
     dims = [in_dims[p] for p in perm]
     out = lower.alloc(op.result.type, dims)
@@ -102,7 +102,7 @@ def _slice_axis(lower: FunctionBufferization, size: Value, start: int, stop: int
 @rule(hy.SliceOp)
 def _slice(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
-    bounds = list(zip(op.starts, op.stops, op.steps))  # type: ignore[attr-defined]
+    bounds = list(zip(op.starts, op.stops, op.steps))
     plans = [_slice_axis(lower, d, *b) for d, b in zip(dims_of(lower, source), bounds)]
     dims = [count for _, count in plans]
     out = lower.alloc(op.result.type, dims)
@@ -120,7 +120,7 @@ def _slice(lower: FunctionBufferization, op: Operation) -> list[Value]:
 @rule(hy.ConcatOp)
 def _concat(lower: FunctionBufferization, op: Operation) -> list[Value]:
     inputs = [lower.get(v) for v in op.operands]
-    axis = op.axis  # type: ignore[attr-defined]
+    axis = op.axis
     dims = dims_of(lower, inputs[0])
     total = dims[axis]
     for v in inputs[1:]:

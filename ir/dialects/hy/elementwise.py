@@ -30,7 +30,7 @@ from ...shapes import merge_shapes, shapes_compatible
 from ...types import ScalarType, Type, element_type, i1, is_float, is_static, make_type, numpy_dtype, shape_of
 
 
-def common_shape(types: list[Type]) -> tuple:  # type: ignore[type-arg]
+def common_shape(types: list[Type]) -> tuple:
     shape = shape_of(types[0])
     for t in types[1:]:
         if not shapes_compatible(shape, shape_of(t)):
@@ -58,7 +58,7 @@ class ElementwiseOp(Operation):
     reference: ClassVar[Any]  # the numpy function (or staticmethod) this op computes
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         shape = common_shape(operand_types)
         typed = operand_types[cls.typed_from:]
         if len({element_type(t) for t in typed}) > 1:
@@ -264,6 +264,7 @@ class AddOp(BinaryOp):
     """``lhs + rhs`` (integers wrap around). With ``reassoc``, a chain of float additions may
     be regrouped (LLVM's ``reassoc`` flag): the lowering of sums sets it, so that they vectorize."""
     name = "hy.add"
+    reassoc: bool
     attr_defs = {"reassoc": bool_attr(optional=True)}
     fold = _fold_add
     traits = BinaryOp.traits | {Commutative}

@@ -13,6 +13,7 @@ import numpy as np
 from ...attributes import DenseAttr
 from ...core import Block, Operation, OpResult, Region, Value
 from ...diagnostics import InterpreterError, VerifyError
+from ...location import Location
 from ...opdef import ANY_VALUE, NUMERIC, Elementwise, OperandDef, Pure, ResultDef, Terminator
 from ...shapes import broadcast_shapes, broadcastable_to, shapes_compatible
 from ...types import Type, element_type, is_scalar, shape_of
@@ -28,7 +29,7 @@ class YieldOp(Operation):
     parent_names = ("hy.fused", "hy.fused_matmul", "buf.matmul")
 
 
-def verify_elementwise_body(region: Region, inputs: list[Type], output_shape: tuple,  # type: ignore[type-arg]
+def verify_elementwise_body(region: Region, inputs: list[Type], output_shape: tuple,
                             output_element: Type) -> None:
     """The rules of a per-element body: one argument per input, of its element type; only
     scalar elementwise ops and constants; one yielded element of the output's type."""
@@ -77,19 +78,23 @@ def run_elementwise_body(body: Block, inputs: list[np.ndarray], op: Operation) -
 
 def _splat_value(value: Value) -> DenseAttr | None:
     producer = value.op if isinstance(value, OpResult) else None
-    if isinstance(producer, ConstantOp) and producer.attributes["value"].is_splat():  # type: ignore[attr-defined]
-        return producer.attributes["value"]  # type: ignore[return-value]
-    return None
+    attr = producer.attributes["value"] if isinstance(producer, ConstantOp) else None
+    return attr if isinstance(attr, DenseAttr) and attr.is_splat() else None
+
+
+def _location(value: Value, user: Operation) -> Location:
+    return value.op.loc if isinstance(value, OpResult) else user.loc
 
 
 def _inline_splat_inputs(op: Operation, rewriter: Any) -> bool:
     """An input whose elements are all one constant becomes a scalar constant in the body:
     nothing to read (or keep in memory) per element. A hy.fused keeps one input for its shape."""
-    first = op.first_elementwise_input  # type: ignore[attr-defined]
+    assert isinstance(op, ElementwiseBodyOp)
+    first = op.first_elementwise_input
     splats = {i: attr for i in range(first, len(op.operands))
               if (attr := _splat_value(op.operands[i])) is not None}
     if first == 0:  # the inputs left must still give the output's shape
-        output, combined = shape_of(op.result.type), ()  # type: tuple, tuple  # type: ignore[type-arg]
+        output, combined = shape_of(op.result.type), ()  # type: tuple, tuple
         rest = [shape_of(v.type) for i, v in enumerate(op.operands) if i not in splats]
         for shape in rest:
             combined = broadcast_shapes(combined, shape) or combined
@@ -110,7 +115,7 @@ def _inline_splat_inputs(op: Operation, rewriter: Any) -> bool:
     for i, attr in splats.items():
         element = element_type(attr.type)
         constant = ConstantOp([], [element], {"value": DenseAttr.from_values(
-            element, attr.array.reshape(-1)[0])}, loc=op.operands[i].op.loc)  # type: ignore[attr-defined]
+            element, attr.array.reshape(-1)[0])}, loc=_location(op.operands[i], op))
         block.append(constant)
         mapping[body.args[i - offset]] = constant.result
     for nested in body.ops:
@@ -134,7 +139,7 @@ class ElementwiseBodyOp(Operation):
         """The types whose elements the body's arguments receive, in order."""
         raise TypeError("abstract")
 
-    def verify_body(self, output_shape: tuple) -> None:  # type: ignore[type-arg]
+    def verify_body(self, output_shape: tuple) -> None:
         verify_elementwise_body(self.regions[0], self.body_inputs(), output_shape,
                                 element_type(self.result.type))
 
@@ -163,7 +168,7 @@ class FusedOp(ElementwiseBodyOp):
 
     def verify_(self) -> None:
         shapes = [shape_of(v.type) for v in self.operands]
-        combined: tuple | None = ()  # type: ignore[type-arg]
+        combined: tuple | None = ()
         for shape in shapes:
             combined = broadcast_shapes(combined, shape) if combined is not None else None
         output = shape_of(self.result.type)

@@ -33,7 +33,7 @@ class MatmulOp(Operation):
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         lt, rt = operand_types
         if is_scalar(lt) or is_scalar(rt):
             raise VerifyError(f"matmul needs tensors, got {lt} and {rt}")
@@ -63,15 +63,17 @@ class ReduceOp(Operation):
     result_defs = (ResultDef("output", NUMERIC),)
     attr_defs = {"axes": int_array_attr(), "keepdims": bool_attr(optional=True)}
     traits = frozenset({Pure})
+    axes: tuple[int, ...]
+    keepdims: bool
     combine: ClassVar[type[Operation]] = AddOp
     needs_elements: ClassVar[bool] = False  # an empty axis is an error (max, min)
 
     @staticmethod
-    def identity(dtype: np.dtype) -> Any:  # type: ignore[type-arg]
+    def identity(dtype: np.dtype) -> Any:
         return 0
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         source = operand_types[0]
         shape = shape_of(source)
         axes = [a.value for a in attributes["axes"].value]
@@ -84,11 +86,11 @@ class ReduceOp(Operation):
 
     def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
         """Reducing over no axis is the identity."""
-        no_axes = not self.attributes["axes"].value  # type: ignore[attr-defined]
+        no_axes = not self.axes
         return [self.operands[0]] if no_axes and self.operands[0].type == self.result.type else None
 
-    def reduce_args(self) -> dict:  # type: ignore[type-arg]
-        return {"axis": tuple(self.axes), "keepdims": bool(self.keepdims)}  # type: ignore[attr-defined]
+    def reduce_args(self) -> dict:
+        return {"axis": tuple(self.axes), "keepdims": bool(self.keepdims)}
 
 
 class SumOp(ReduceOp):
@@ -105,7 +107,7 @@ class ProdOp(ReduceOp):
     combine = MulOp
 
     @staticmethod
-    def identity(dtype: np.dtype) -> Any:  # type: ignore[type-arg]
+    def identity(dtype: np.dtype) -> Any:
         return 1
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -145,7 +147,7 @@ class MaxOp(ReduceOp):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
-        require_elements(self, x, list(self.axes))  # type: ignore[attr-defined]
+        require_elements(self, x, list(self.axes))
         return [np.asarray(np.max(x, initial=_lowest(x.dtype), **self.reduce_args()))]
 
 
@@ -158,7 +160,7 @@ class MinOp(ReduceOp):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x = args[0]
-        require_elements(self, x, list(self.axes))  # type: ignore[attr-defined]
+        require_elements(self, x, list(self.axes))
         return [np.asarray(np.min(x, initial=_highest(x.dtype), **self.reduce_args()))]
 
 
@@ -169,12 +171,14 @@ class ArgExtremumOp(Operation):
     operand_defs = (OperandDef("input", NUMERIC),)
     result_defs = (ResultDef("output", NUMERIC),)
     attr_defs = {"axis": int_attr(), "keepdims": bool_attr(optional=True)}
+    axis: int
+    keepdims: bool
     traits = frozenset({Pure})
     order: ClassVar[str]  # the comparison a new extreme wins by: ">" or "<"
     reference: ClassVar[Any]
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         source = operand_types[0]
         shape = shape_of(source)
         axis = attributes["axis"].value
@@ -185,8 +189,8 @@ class ArgExtremumOp(Operation):
         return [make_type(i64, out)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, axis = args[0], self.attributes["axis"].value  # type: ignore[attr-defined]
-        keep = bool(self.keepdims)  # type: ignore[attr-defined]
+        x, axis = args[0], self.axis
+        keep = bool(self.keepdims)
         require_elements(self, x, [axis])
         return [np.asarray(type(self).reference(x, axis=axis, keepdims=keep), np.int64)]
 
@@ -210,13 +214,14 @@ class ArgminOp(ArgExtremumOp):
 class SoftmaxOp(Operation):
     """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (numerically stable)."""
     name = "hy.softmax"
+    axis: int
     operand_defs = (OperandDef("input", FLOAT),)
     result_defs = (ResultDef("output", FLOAT),)
     attr_defs = {"axis": int_attr()}
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         source = operand_types[0]
         axis = attributes["axis"].value
         if not 0 <= axis < len(shape_of(source)):
@@ -224,7 +229,7 @@ class SoftmaxOp(Operation):
         return [source]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, axis = args[0], self.attributes["axis"].value  # type: ignore[attr-defined]
+        x, axis = args[0], self.axis
         shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
         e = np.exp(shifted)
         return [e / np.sum(e, axis=axis, keepdims=True)]

@@ -53,19 +53,20 @@ def _unchanged(self: Operation, constants: list[Attribute | None]) -> list[Attri
 class ConstantOp(Operation):
     """A constant scalar or tensor: ``hy.constant {value = dense<1.0> : f32} : f32``."""
     name = "hy.constant"
+    value: np.ndarray
     result_defs = (ResultDef("output", ANY_VALUE),)
     attr_defs = {"value": dense_attr()}
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         value = attributes["value"]
         if not is_static(shape_of(value.type)):
             raise VerifyError(f"a constant needs a static type, got {value.type}")
         return [value.type]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.attributes["value"].array.copy()]  # type: ignore[attr-defined]
+        return [self.value.copy()]
 
 
 def runtime_shape(result_type: Type, sizes: list[np.ndarray], op: Operation) -> tuple[int, ...]:
@@ -157,7 +158,8 @@ def _dim_of_producer(op: Operation, rewriter: Any) -> bool:
     if not isinstance(source, OpResult):
         return False
     rank = len(shape_of(source.type))
-    axis = op.attributes["axis"].value  # type: ignore[attr-defined]
+    assert isinstance(op, DimOp)
+    axis = op.axis
     if source.op.name == "hy.matmul" and axis < rank - 1:  # rows (and batch dims) of the lhs
         lhs = source.op.operands[0]
         if len(shape_of(lhs.type)) == rank and shape_of(lhs.type)[axis] == shape_of(source.type)[axis]:
@@ -179,19 +181,20 @@ def _dim_of_producer(op: Operation, rewriter: Any) -> bool:
 class DimOp(Operation):
     """The size of dimension ``axis`` of a tensor, as an ``index``."""
     name = "hy.dim"
+    axis: int
     operand_defs = (INPUT,)
     result_defs = (ResultDef("output", INDEX),)
     attr_defs = {"axis": int_attr()}
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         _check_axis(attributes["axis"].value, len(_require_tensor(operand_types[0]).shape))
         return [index]
 
     def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
         """A static size is a constant; a size that an op took as an operand is that operand."""
-        axis = self.attributes["axis"].value  # type: ignore[attr-defined]
+        axis = self.axis
         dim = shape_of(self.operands[0].type)[axis]
         if isinstance(dim, int):
             return [DenseAttr.from_values(index, dim)]
@@ -204,7 +207,7 @@ class DimOp(Operation):
     canonicalization_patterns = (_dim_of_producer,)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(args[0].shape[self.attributes["axis"].value], np.int64)]  # type: ignore[attr-defined]
+        return [np.asarray(args[0].shape[self.axis], np.int64)]
 
 
 def _transpose_of_transpose(op: Operation, rewriter: Any) -> bool:
@@ -212,8 +215,8 @@ def _transpose_of_transpose(op: Operation, rewriter: Any) -> bool:
     inner = _producer(op.operands[0], TransposeOp)
     if inner is None:
         return False
-    outer_perm = [a.value for a in op.attributes["permutation"].value]  # type: ignore[attr-defined]
-    inner_perm = [a.value for a in inner.attributes["permutation"].value]  # type: ignore[attr-defined]
+    assert isinstance(op, TransposeOp) and isinstance(inner, TransposeOp)
+    outer_perm, inner_perm = op.permutation, inner.permutation
     composed = int_array([inner_perm[p] for p in outer_perm])
     new = TransposeOp([inner.operands[0]], [op.result.type], {"permutation": composed}, loc=op.loc)
     rewriter.replace(op, [rewriter.insert_before(op, new).result])
@@ -223,13 +226,14 @@ def _transpose_of_transpose(op: Operation, rewriter: Any) -> bool:
 class TransposeOp(Operation):
     """Permutes dimensions: result dim ``i`` is input dim ``permutation[i]``."""
     name = "hy.transpose"
+    permutation: tuple[int, ...]
     operand_defs = (INPUT,)
     result_defs = (ResultDef("output", ANY_VALUE),)
     attr_defs = {"permutation": int_array_attr()}
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         source = _require_tensor(operand_types[0])
         perm = [a.value for a in attributes["permutation"].value]
         if sorted(perm) != list(range(len(source.shape))):
@@ -238,26 +242,27 @@ class TransposeOp(Operation):
         return [TensorType(tuple(source.shape[p] for p in perm), source.element)]
 
     def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
-        perm = [a.value for a in self.attributes["permutation"].value]  # type: ignore[attr-defined]
+        perm = list(self.permutation)
         return _unchanged(self, constants) if perm == sorted(perm) else None
 
     canonicalization_patterns = (_transpose_of_transpose,)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        perm = [a.value for a in self.attributes["permutation"].value]  # type: ignore[attr-defined]
+        perm = list(self.permutation)
         return [np.ascontiguousarray(np.transpose(args[0], perm))]
 
 
 class ConcatOp(Operation):
     """Joins tensors of equal rank along ``axis``; the other dimensions must agree."""
     name = "hy.concat"
+    axis: int
     operand_defs = (OperandDef("inputs", ANY_VALUE, variadic=True),)
     result_defs = (ResultDef("output", ANY_VALUE),)
     attr_defs = {"axis": int_attr()}
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         if not operand_types:
             raise VerifyError("needs at least one operand")
         first = _require_tensor(operand_types[0])
@@ -279,7 +284,7 @@ class ConcatOp(Operation):
         return [TensorType(tuple(shape), first.element)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.concatenate(args, axis=self.attributes["axis"].value)]  # type: ignore[attr-defined]
+        return [np.concatenate(args, axis=self.axis)]
 
 
 _END = 2 ** 62  # a bound at least this far out is past the end of any dimension
@@ -299,6 +304,9 @@ class SliceOp(Operation):
     dimension taken whole (``0:2**62:1`` or ``2**62:-2**62:-1`` and beyond) keeps its name.
     """
     name = "hy.slice"
+    starts: tuple[int, ...]
+    stops: tuple[int, ...]
+    steps: tuple[int, ...]
     operand_defs = (INPUT,)
     result_defs = (ResultDef("output", ANY_VALUE),)
     attr_defs = {"starts": int_array_attr(), "stops": int_array_attr(),
@@ -306,7 +314,7 @@ class SliceOp(Operation):
     traits = frozenset({Pure})
 
     @classmethod
-    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:  # type: ignore[type-arg]
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         source = _require_tensor(operand_types[0])
         bounds = [[a.value for a in attributes[k].value] for k in ("starts", "stops", "steps")]
         if any(len(b) != len(source.shape) for b in bounds):
@@ -319,6 +327,5 @@ class SliceOp(Operation):
         return [TensorType(shape, source.element)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        bounds = zip(*([a.value for a in self.attributes[k].value]  # type: ignore[attr-defined]
-                       for k in ("starts", "stops", "steps")))
+        bounds = zip(self.starts, self.stops, self.steps)
         return [np.ascontiguousarray(args[0][tuple(slice(*b) for b in bounds)])]
