@@ -33,7 +33,7 @@ from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
-from .lowering import I64, Buffer, FunctionLowering, ModuleLowering, flat_types
+from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
 from .matmul import emit_matmul
 from .scalar_ops import llvm_type
 from .target import Target
@@ -56,7 +56,7 @@ def word_count(t: object) -> int:
     return 1 if is_scalar(t) else 1 + len(shape_of(t))
 
 
-class CpuModule(ModuleLowering):
+class CpuModule(TargetModule):
     """Lowers a bufferized module for a CPU; collects the run-time check messages."""
 
     def __init__(self, module: ModuleOp, target: Target, prefix: str = "") -> None:
@@ -105,7 +105,7 @@ class CpuModule(ModuleLowering):
         return found if found is not None else ir.GlobalVariable(self.llvm, I64, INTERRUPT_COUNTER)
 
 
-class CpuFunction(FunctionLowering):
+class CpuFunction(TargetFunction):
     parent: CpuModule
 
     def __init__(self, parent: CpuModule, func: FuncOp | None, fn: ir.Function) -> None:

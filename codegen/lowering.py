@@ -4,7 +4,7 @@ What every target shares: buffers as a data pointer plus sizes (contiguous and r
 an element is one GEP away), loads and stores, sizes, constant buffers, scalar ``hy`` ops
 (codegen/scalar_ops.py, math through the target's table), ``scf.for``/``scf.if`` with
 carried values, and ``buf.parallel`` as a nest of counted loops. A target module (CPU:
-codegen/cpu.py) subclasses ``FunctionLowering`` with what only it knows: entry points and
+codegen/cpu.py) subclasses ``TargetFunction`` with what only it knows: entry points and
 calling conventions, run-time checks, memory, calls, printing, dispatches, matmul kernels.
 An op that neither handles is a hyc error located at the op, never an LLVM abort.
 """
@@ -53,7 +53,7 @@ class Buffer:
         return total
 
 
-class ModuleLowering:
+class TargetModule:
     """The LLVM module being built for one target."""
 
     def __init__(self, target: Target) -> None:
@@ -75,10 +75,10 @@ def flat_types(t: object) -> list[ir.Type]:
     return [llvm_type(t)]
 
 
-class FunctionLowering:
+class TargetFunction:
     """Lowers one function's body into the LLVM function ``fn``."""
 
-    def __init__(self, parent: ModuleLowering, func: FuncOp | None, fn: ir.Function) -> None:
+    def __init__(self, parent: TargetModule, func: FuncOp | None, fn: ir.Function) -> None:
         self.parent = parent
         self.func = func
         self.fn = fn

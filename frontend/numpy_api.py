@@ -485,5 +485,14 @@ def activation(op_class: type[Operation], x: Traced, name: str, axis: int | None
     return wrap(x.trace, x.trace.emit(op_class, [x.value], attrs, what=f"hyc.{name}"))
 
 
-from . import numpy_math, numpy_shapes  # noqa: E402,F401  (math built of several ops; shapes,
-# indexing and methods)
+def _array_ufunc(self: Traced, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    return apply_ufunc(ufunc, method, inputs, kwargs)
+
+
+def _array_function(self: Traced, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    return apply_function(func, args, kwargs)
+
+
+# numpy's protocols: numpy calls these on a traced value, and they consult the tables above
+Traced.__array_ufunc__ = _array_ufunc  # type: ignore[attr-defined]
+Traced.__array_function__ = _array_function  # type: ignore[attr-defined]

@@ -274,7 +274,7 @@ class Traced:
         return shape[0]
 
     def __iter__(self) -> Any:
-        return (numpy_api.numpy_shapes.getitem(self, i) for i in range(len(self)))
+        return (self[i] for i in range(len(self)))  # type: ignore[index]
 
     # -- no concrete values while tracing -----------------------------------------------------
     def __bool__(self) -> bool:
@@ -305,12 +305,9 @@ class Traced:
         raise error("assigning to elements of a traced tensor (x[...] = v) is not supported: "
                     "build the new value instead, e.g. np.where(mask, v, x) or np.concatenate")
 
-    # -- numpy's protocols: the table in numpy_api ----------------------------------------------
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return numpy_api.apply_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        return numpy_api.apply_function(func, args, kwargs)
+    # numpy's protocols (__array_ufunc__, __array_function__), the operators, indexing and
+    # the array methods are installed by the modules that implement them: numpy_api.py and
+    # numpy_shapes.py (numpy_support.py loads them all).
 
 
 def traced_operands(values: Sequence[Any]) -> list[Traced]:
@@ -449,6 +446,3 @@ def replace_in_place(target: Traced, new: Traced, what: str) -> Traced:
     target.value = new.value
     return target
 
-
-# The numpy tables (which also install Traced's operators and methods).
-from . import numpy_api  # noqa: E402

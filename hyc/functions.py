@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from hyc.frontend.numpy_api import activation
+from hyc.frontend.numpy_support import numpy_api
 from hyc.frontend.tracing import Traced
 from hyc.ir.dialects import hy
 
@@ -19,14 +19,14 @@ def where(condition: Any, x: Any, y: Any) -> Any:
 def relu(x: Any) -> Any:
     """``max(x, 0)``."""
     if isinstance(x, Traced):
-        return activation(hy.ReluOp, x, "relu")
+        return numpy_api.activation(hy.ReluOp, x, "relu")
     return np.maximum(x, 0)
 
 
 def sigmoid(x: Any) -> Any:
     """``1 / (1 + exp(-x))``."""
     if isinstance(x, Traced):
-        return activation(hy.SigmoidOp, x, "sigmoid")
+        return numpy_api.activation(hy.SigmoidOp, x, "sigmoid")
     x = np.asarray(x)
     return 1 / (1 + np.exp(-x))
 
@@ -34,7 +34,7 @@ def sigmoid(x: Any) -> Any:
 def softmax(x: Any, axis: int = -1) -> Any:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
     if isinstance(x, Traced):
-        return activation(hy.SoftmaxOp, x, "softmax", axis=axis)
+        return numpy_api.activation(hy.SoftmaxOp, x, "softmax", axis=axis)
     x = np.asarray(x)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)

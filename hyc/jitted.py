@@ -23,7 +23,7 @@ import numpy as np
 from hyc.codegen.compiled import CompiledFunction, CompiledModule
 from hyc.codegen.driver import compile_module
 from hyc.codegen.target import Target, resolve
-from hyc.frontend.numpy_api import numbers_as_array
+from hyc.frontend.numpy_support import numpy_api
 from hyc.frontend.tracing import TRACES, Trace, Traced, TracingError, as_value, ir_element, tracing
 from hyc.ir import FileLineColLoc, ModuleOp, print_ir
 from hyc.ir.types import make_type
@@ -313,7 +313,7 @@ class JitFunction:
 
 def _list_as_array(name: str, value: list[Any], fn: str) -> np.ndarray:
     try:
-        return numbers_as_array(value)
+        return numpy_api.numbers_as_array(value)
     except ValueError as e:
         raise TypeError(f"argument '{name}' of {fn}: {e}") from None
 
