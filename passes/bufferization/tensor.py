@@ -16,12 +16,16 @@ if TYPE_CHECKING:
     from ..bufferize import FunctionBufferization
 
 
+def _result_dims(lower: FunctionBufferization, op: Operation) -> list[Value]:
+    """The result's sizes: its static ones, and the size operands for the others."""
+    sizes = iter(lower.get(v) for v in op.operands[1:])
+    return [const(lower, d) if isinstance(d, int) else next(sizes) for d in shape_of(op.result.type)]
+
+
 @rule(hy.BroadcastToOp)
 def _broadcast(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
-    sizes = iter(lower.get(v) for v in op.operands[1:])
-    dims = [const(lower, d) if isinstance(d, int) else next(sizes)
-            for d in shape_of(op.result.type)]
+    dims = _result_dims(lower, op)
     accesses = Access(lower, source, dims, False, op.name)
     out = lower.alloc(op.result.type, dims)
     parallel(lower, dims, lambda ivs: store(lower, accesses.read(lower, ivs), out, ivs))
@@ -62,9 +66,7 @@ def _transpose(lower: FunctionBufferization, op: Operation) -> list[Value]:
 @rule(hy.ReshapeOp)
 def _reshape(lower: FunctionBufferization, op: Operation) -> list[Value]:
     source = lower.get(op.operands[0])
-    sizes = iter(lower.get(v) for v in op.operands[1:])
-    dims = [const(lower, d) if isinstance(d, int) else next(sizes)
-            for d in shape_of(op.result.type)]
+    dims = _result_dims(lower, op)
     count_in, count_out = const(lower, 1), const(lower, 1)
     for d in dims_of(lower, source):
         count_in = binary(lower, hy.MulOp, count_in, d)
