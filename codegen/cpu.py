@@ -30,7 +30,7 @@ from hyc.ir.diagnostics import HycError
 from hyc.ir.dialects import buf
 from hyc.ir.interpreter import MAX_CALL_DEPTH
 from hyc.ir.location import describe
-from hyc.ir.types import MemRefType, is_scalar, numpy_dtype, shape_of
+from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
@@ -70,6 +70,9 @@ class CpuModule(TargetModule):
                   if isinstance(op, buf.DispatchOp)}
         for f in module.functions:
             name = f.sym_name
+            if f.type.results or any(isinstance(t, TensorType) for t in f.type.inputs):
+                raise HycError(f"@{name} is not at the loop level (it takes tensors or returns "
+                               "values): lower the module to loops first (bufferize)", f.loc)
             if name in bodies:
                 point = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [
                     t for a in f.body.args for t in flat_types(a.type)]),

@@ -142,13 +142,13 @@ class TargetFunction:
 
     def op(self, op: Operation) -> None:
         handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
-        if handler is not None:
+        tensors = any(isinstance(v.type, TensorType) for v in [*op.operands, *op.results])
+        if handler is not None and not tensors:
             handler(op)
-        elif type(op) in SCALAR_RULES:
+        elif type(op) in SCALAR_RULES and not tensors:
             self.values[op.result] = self.scalars.emit(op, [self.get(v) for v in op.operands])
         else:
             target = self.parent.target
-            tensors = any(isinstance(v.type, TensorType) for v in [*op.operands, *op.results])
             where = " on tensors: lower the module to loops first (bufferize)" if tensors else ""
             raise HycError(f"target '{target.name}' ({target.triple}) cannot lower "
                            f"'{op.name}'{where}", op.loc)
