@@ -139,7 +139,7 @@ def test_parallel_reductions_keep_nan_and_empty_errors():
     assert mod.total(np.zeros(0, np.float32)) == 0.0
 
 
-@pytest.mark.parametrize("level", [0, 2])
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
 def test_parallel_reductions_on_the_interpreter(level):
     compilation = Compilation(REDUCTIONS, level, hyc.cpu_target(
         loop_pipeline="parallelize-reductions{grain=3},outline-parallel,dce"))
