@@ -27,7 +27,7 @@ from llvmlite import ir
 
 from hyc.ir import CallOp, FuncOp, ModuleOp, Operation, Value
 from hyc.ir.diagnostics import HycError
-from hyc.ir.dialects import buf
+from hyc.ir.dialects import buf, gpu
 from hyc.ir.interpreter import MAX_CALL_DEPTH
 from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
@@ -49,6 +49,8 @@ DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
 # some tens of microseconds).
 PARALLEL_WORK = 1 << 18
 MATMUL_WORK = 1 << 22
+GPU_IDS = ("gpu.block_id", "gpu.thread_id", "gpu.block_dim", "gpu.grid_dim")
+KERNEL_IDS = 3 * len(GPU_IDS)
 
 
 def word_count(t: object) -> int:
@@ -65,16 +67,18 @@ class CpuModule(TargetModule):
         self.prefix = prefix  # keeps the symbols of different modules apart in one process
         self.messages: list[str] = []
         self.functions: dict[str, ir.Function] = {}
-        self.points: dict[str, ir.Function] = {}  # dispatched bodies: one point each
-        bodies = {op.attributes["body"].value for op in module.walk()
-                  if isinstance(op, buf.DispatchOp)}
+        # dispatched bodies (one point each) and kernels (one GPU thread each, after its 12
+        # ids: block, thread, block size, grid size, each x y z): always-inlined functions
+        self.points: dict[str, ir.Function] = {}
+        bodies = {op.body for op in module.walk() if isinstance(op, buf.DispatchOp)}
         for f in module.functions:
             name = f.sym_name
             if f.type.results or any(isinstance(t, TensorType) for t in f.type.inputs):
                 raise HycError(f"@{name} is not at the loop level (it takes tensors or returns "
                                "values): lower the module to loops first (bufferize)", f.loc)
-            if name in bodies:
-                point = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [
+            if name in bodies or f.kernel:
+                ids = [I64] * (KERNEL_IDS if f.kernel else 0)
+                point = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), ids + [
                     t for a in f.body.args for t in flat_types(a.type)]),
                     self.prefix + name)
                 point.linkage = "internal"
@@ -116,6 +120,7 @@ class CpuFunction(TargetFunction):
         self.depth: ir.Value | None = None
         self.is_point = False
         self.interrupts_seen: ir.Value | None = None
+        self.gpu_ids: dict[str, list[ir.Value]] = {}  # in a kernel: its thread's ids
 
     def run(self) -> None:
         """A function of the packed convention: its words and the call depth."""
@@ -125,11 +130,15 @@ class CpuFunction(TargetFunction):
         self.block(self.func.body)
 
     def run_point(self) -> None:
-        """A dispatched body: the point's indices and the captured values, flattened."""
+        """A dispatched body (the point's indices and the captured values, flattened) or a
+        kernel (its thread's ids, then its arguments)."""
         assert self.func is not None
         self.is_point = True
-        self.values.update(zip(self.func.body.args, self.rebuild(self.func.body.args,
-                                                                  list(self.fn.args))))
+        params = list(self.fn.args)
+        if self.func.kernel:
+            ids, params = params[:KERNEL_IDS], params[KERNEL_IDS:]
+            self.gpu_ids = {name: ids[3 * k:3 * k + 3] for k, name in enumerate(GPU_IDS)}
+        self.values.update(zip(self.func.body.args, self.rebuild(self.func.body.args, params)))
         self.block(self.func.body)
 
     # -- the packed calling convention --------------------------------------------------------------
@@ -332,6 +341,47 @@ class CpuFunction(TargetFunction):
                 self.b.call(threads.run_parallel(self.parent.llvm), [body, words, rows, count])
             with otherwise:
                 self.b.call(body, [words, ir.Constant(I64, 0), rows])
+
+    # -- the gpu level, simulated: blocks and threads as loops (gpu-sim) ----------------------------
+    def read_gpu_id(self, op: Operation) -> None:
+        if not self.gpu_ids:
+            raise HycError(f"'{op.name}' is read only in a kernel", op.loc)
+        self.values[op.result] = self.gpu_ids[op.name][op.dim]
+
+    op_gpu_thread_id = op_gpu_block_id = op_gpu_block_dim = op_gpu_grid_dim = read_gpu_id
+
+    def op_gpu_launch(self, op: Operation) -> None:
+        """Every thread of every block in turn (the kernels hyc makes do not synchronize their
+        threads); a large launch splits its blocks along x among CPU threads."""
+        assert isinstance(op, gpu.LaunchOp)
+        sizes = [self.get(v) for v in op.operands[:6]]
+        smallest = sizes[0]
+        for size in sizes[1:]:
+            smallest = self.b.select(self.b.icmp_signed("<", size, smallest), size, smallest)
+        self.require(self.b.icmp_signed(">=", smallest, ir.Constant(I64, 1)), op,
+                     f"launch of @{op.kernel}: every grid and block size must be at least 1")
+        if self.is_point or not self.parent.target.threads or _known_below(sizes, PARALLEL_WORK):
+            self.threads_of(op, ir.Constant(I64, 0), sizes[0])
+            return
+        carried = list(op.operands)
+        body = self.range_function(lambda inner, lower, upper: inner.threads_of(
+            op, lower, upper), carried)
+        self.split(body, carried, _product(self.b, sizes), sizes[0], PARALLEL_WORK)
+
+    def threads_of(self, op: gpu.LaunchOp, lower: ir.Value, upper: ir.Value) -> None:
+        """The blocks ``lower..upper`` along x (all along y and z): each thread calls the
+        kernel with its ids."""
+        kernel = self.parent.points[op.kernel]
+        grid = [self.get(v) for v in op.grid]
+        block = [self.get(v) for v in op.block]
+        args = self.flatten([self.values[v] for v in op.kernel_args])
+
+        def call(ivs: list[ir.Value]) -> None:
+            bx, bz, by, tz, ty, tx = ivs
+            self.b.call(kernel, [bx, by, bz, tx, ty, tz, *block, *grid, *args])
+
+        self.loop_nest([grid[0], grid[2], grid[1], block[2], block[1], block[0]], lower, upper,
+                       call)
 
     # -- matmul: the register-blocked kernel, by rows on threads ------------------------------------
     def op_buf_matmul(self, op: Operation) -> None:

@@ -238,14 +238,25 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
 
 
-TARGETS = ("cpu",)
+# The gpu level, run by this machine's CPU: kernels as loops over blocks and threads.
+GPU_LOOPS = "expand-matmul,canonicalize,cse,outline-parallel,gpu-grid-stride,canonicalize,cse,dce"
+
+
+@functools.cache
+def gpu_sim() -> Target:
+    """The GPU simulator: the same gpu-level kernels as the GPU target, compiled for this
+    machine's CPU (blocks, and threads within a block, become loops)."""
+    return dataclasses.replace(host_cpu(), name="gpu-sim", loop_pipeline=GPU_LOOPS)
+
+
+TARGETS = ("cpu", "gpu-sim")
 
 
 def resolve(target: str | Target) -> Target:
-    """The target a ``target=`` argument names: a ``Target``, or a name (the host CPU)."""
+    """The target a ``target=`` argument names: a ``Target``, or a name."""
     if isinstance(target, Target):
         return target
     if target not in TARGETS:
         raise HycError(f"unknown target '{target}' (hyc compiles for "
                        f"{', '.join(map(repr, TARGETS))})")
-    return host_cpu()
+    return gpu_sim() if target == "gpu-sim" else host_cpu()

@@ -18,7 +18,7 @@ import numpy as np
 
 from .core import Block, Operation, Value
 from .diagnostics import HycError, InterpreterError
-from .dialects import buf
+from .dialects import buf, gpu
 from .dialects.builtin import ModuleOp
 from .dialects.func import CallOp, FuncOp
 from .dialects.hy import PrintOp
@@ -96,7 +96,12 @@ class Interpreter:
         self._rules: dict[type[Operation], Rule] = {
             ForOp: self._run_for, IfOp: self._run_if, CallOp: self._run_call,
             PrintOp: self._run_print, buf.PrintOp: self._run_print,
-            buf.ParallelOp: self._run_parallel, buf.DispatchOp: self._run_dispatch}
+            buf.ParallelOp: self._run_parallel, buf.DispatchOp: self._run_dispatch,
+            gpu.LaunchOp: self._run_launch}
+        for id_op in (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp):
+            self._rules[id_op] = self._read_id
+        # during a gpu.launch, the running thread's ids by op name
+        self.gpu_ids: dict[str, tuple[int, ...]] | None = None
 
     def call(self, name: str, *args: object) -> tuple[object, ...]:
         """Call function ``name``; returns its results (numpy arrays, numpy scalars for scalars)."""
@@ -226,6 +231,34 @@ class Interpreter:
         for point in itertools.product(*(range(int(n)) for n in args[:rank])):
             self.run_function(body, [np.asarray(i, np.int64) for i in point] + args[rank:])
         return []
+
+    def _run_launch(self, op: Operation, args: list[np.ndarray], env: Env,
+                    bindings: dict[str, int]) -> list[np.ndarray]:
+        """Every thread of every block, one after the other (kernels hyc makes do not
+        synchronize their threads)."""
+        assert isinstance(op, gpu.LaunchOp)
+        kernel = op.callee()
+        assert kernel is not None
+        grid, block = (tuple(int(a) for a in args[k:k + 3]) for k in (0, 3))
+        if min(grid + block) < 1:
+            raise InterpreterError(f"launch of @{op.kernel} on a grid {grid} of blocks {block}: "
+                                   "every size must be at least 1", op.loc)
+        outer = self.gpu_ids
+        try:
+            for b in itertools.product(*(range(n) for n in reversed(grid))):
+                for t in itertools.product(*(range(n) for n in reversed(block))):
+                    self.gpu_ids = {"gpu.block_id": b[::-1], "gpu.thread_id": t[::-1],
+                                    "gpu.block_dim": block, "gpu.grid_dim": grid}
+                    self.run_function(kernel, args[6:])
+        finally:
+            self.gpu_ids = outer
+        return []
+
+    def _read_id(self, op: Operation, args: list[np.ndarray], env: Env,
+                 bindings: dict[str, int]) -> list[np.ndarray]:
+        if self.gpu_ids is None:
+            raise InterpreterError(f"'{op.name}' runs only in a kernel a gpu.launch runs", op.loc)
+        return [np.asarray(self.gpu_ids[op.name][op.dim], np.int64)]  # type: ignore[attr-defined]
 
     def _run_print(self, op: Operation, args: list[np.ndarray], env: Env,
                    bindings: dict[str, int]) -> list[np.ndarray]:

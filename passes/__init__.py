@@ -3,7 +3,7 @@
 Importing this package registers every pass.
 """
 
-from . import bufferize, constant_loops, fusion, inline, loops, refine_shapes, safety, simplify  # noqa: F401
+from . import bufferize, constant_loops, fusion, gpu, inline, loops, refine_shapes, safety, simplify  # noqa: F401
 from .manager import (
     PASSES,
     Instrumentation,

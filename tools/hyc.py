@@ -13,7 +13,7 @@ import numpy as np
 
 from hyc.archives import read_npy, read_npz
 from hyc.codegen.driver import STAGES, Compilation
-from hyc.codegen.target import TARGETS, Target, cpu_target
+from hyc.codegen.target import TARGETS, Target, cpu_target, resolve
 from hyc.ir import FuncOp, HycError, ModuleOp
 from hyc.ir.interpreter import Interpreter, format_value
 from hyc.ir.types import Type, is_float, numpy_dtype, shape_of
@@ -48,7 +48,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         "or a shared library and C header (lib)")
     target = p.add_argument_group("target (llc's flags)")
     target.add_argument("--target", default="cpu", choices=TARGETS,
-                        help="what to compile for (default: cpu, this machine's)")
+                        help="what to compile for: cpu (this machine's, the default) or gpu-sim "
+                             "(the GPU kernels, run by this machine's CPU)")
     target.add_argument("--mcpu", metavar="NAME",
                         help="the CPU to compile for (x86-64-v2, skylake, native, ...); its "
                              "features follow from it (default: this machine's CPU)")
@@ -217,7 +218,13 @@ def emit(compilation: Compilation, args: argparse.Namespace) -> None:
 
 
 def chosen_target(args: argparse.Namespace) -> Target:
-    return cpu_target(args.mcpu, args.mattr, args.mtriple)
+    if args.target == "cpu":
+        return cpu_target(args.mcpu, args.mattr, args.mtriple)
+    given = [f"--{name}" for name in ("mcpu", "mattr", "mtriple") if getattr(args, name)]
+    if given:
+        raise HycError(f"{', '.join(given)} choose(s) a CPU: they go with --target=cpu, not "
+                       f"--target={args.target}")
+    return resolve(args.target)
 
 
 def main(argv: list[str] | None = None) -> int:

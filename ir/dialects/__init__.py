@@ -1,3 +1,3 @@
 """All dialects; importing this package registers every op."""
 
-from . import buf, builtin, func, hy, scf  # noqa: F401
+from . import buf, builtin, func, gpu, hy, scf  # noqa: F401

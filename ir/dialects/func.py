@@ -14,6 +14,7 @@ from ..opdef import (
     OperandDef,
     ResultDef,
     Terminator,
+    bool_attr,
     string_array_attr,
     string_attr,
     symbol_attr,
@@ -38,9 +39,12 @@ class FuncOp(Operation):
     sym_name: str
     function_type: FunctionType
     parameters: tuple[str, ...]
+    kernel: bool
     # ``parameters``: the arguments an exported model binds from its parameters file
+    # ``kernel``: a GPU kernel (the gpu dialect), run by gpu.launch
     attr_defs = {"sym_name": string_attr(), "function_type": type_attr(),
-                 "parameters": string_array_attr(optional=True)}
+                 "parameters": string_array_attr(optional=True),
+                 "kernel": bool_attr(optional=True)}
     region_count = 1
     traits = frozenset({IsolatedFromAbove})
 
@@ -70,6 +74,8 @@ class FuncOp(Operation):
         if arg_types != self.type.inputs:
             raise VerifyError(f"entry block arguments ({', '.join(map(str, arg_types))}) do not "
                               f"match the function type {self.type}")
+        if self.kernel and self.type.results:
+            raise VerifyError("a kernel returns nothing: it writes its results into buffers")
         names = [a.name_hint for a in region.block.args]
         unknown = [p for p in self.parameters if p not in names]
         if unknown:

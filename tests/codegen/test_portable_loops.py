@@ -1,6 +1,6 @@
-"""The target-neutral loop level: outline-parallel and expand-matmul keep what a program
-computes, on the interpreter and natively, at every -O level; the CPU compiles the expanded
-matmul too."""
+"""The target-neutral loop level: outline-parallel, expand-matmul and the GPU mapping
+(gpu-grid-stride, simulated by gpu-sim) keep what a program computes, on the interpreter and
+natively, at every -O level; the CPU compiles the expanded matmul too."""
 
 from pathlib import Path
 
@@ -32,22 +32,29 @@ def arguments(func, rng, n=3):
             .astype(numpy_dtype(t)) for t in func.type.inputs]
 
 
+# the portable loops on the CPU, and the GPU kernels simulated by the CPU (gpu-sim)
+TARGETS = {"portable": ("buf.dispatch", lambda: hyc.cpu_target(loop_pipeline=PORTABLE)),
+           "gpu-sim": ("gpu.launch", lambda: "gpu-sim")}
+
+
 @pytest.fixture(scope="module")
 def portable():
     return hyc.cpu_target(loop_pipeline=PORTABLE)
 
 
+@pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_the_target_stage_runs_on_the_interpreter(name, level, portable):
+def test_the_target_stage_runs_on_the_interpreter(name, level, target):
     """Every stage verifies, prints, parses and computes what the tensor level does."""
-    compilation = Compilation(PROGRAMS[name], level, portable)
+    marker, make = TARGETS[target]
+    compilation = Compilation(PROGRAMS[name], level, make())
     tensor = parse_module(print_ir(compilation.optimized_ir()))
     target = compilation.target_loops()
     verify(target)
     text = print_ir(target)
     assert print_ir(parse_module(text)) == text
-    assert "buf.matmul" not in text and "buf.dispatch" in text
+    assert "buf.matmul" not in text and marker in text
     rng = np.random.default_rng(level)
     for func in tensor.functions:
         args = arguments(func, rng)
@@ -58,10 +65,11 @@ def test_the_target_stage_runs_on_the_interpreter(name, level, portable):
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_the_cpu_compiles_the_portable_form(name, level, portable):
-    compiled = hyc.compile(PROGRAMS[name], level, target=portable)
+def test_the_cpu_compiles_the_portable_form(name, level, target):
+    compiled = hyc.compile(PROGRAMS[name], level, target=TARGETS[target][1]())
     assert "buf.matmul" not in compiled.loops
     tensor = parse_module(compiled.ir)
     rng = np.random.default_rng(10 + level)
@@ -72,10 +80,11 @@ def test_the_cpu_compiles_the_portable_form(name, level, portable):
         np.testing.assert_allclose(got, want[0], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("level", [0, 2, 3])
-def test_the_mlp_with_expand_matmul_forced_gives_numpys_answer(level, portable):
-    """A batch large enough for the dispatches to run on threads."""
-    mod = hyc.compile(EXAMPLES / "mlp.hy", level, target=portable)
+def test_the_mlp_with_expand_matmul_forced_gives_numpys_answer(level, target):
+    """A batch large enough for the dispatches (and launches) to run on threads."""
+    mod = hyc.compile(EXAMPLES / "mlp.hy", level, target=TARGETS[target][1]())
     rng = np.random.default_rng(3)
     shapes = [(300, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]
     x, w1, b1, w2, b2, w3, b3 = [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
@@ -83,10 +92,11 @@ def test_the_mlp_with_expand_matmul_forced_gives_numpys_answer(level, portable):
     np.testing.assert_allclose(mod.mlp(x, w1, b1, w2, b2, w3, b3), want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
-@pytest.mark.parametrize("seed", range(15))
-def test_random_programs_in_the_portable_form(seed, level, portable):
-    check_random_program(seed, level, target=portable)
+@pytest.mark.parametrize("seed", range(12))
+def test_random_programs_in_the_portable_form(seed, level, target):
+    check_random_program(seed, level, target=TARGETS[target][1]())
 
 
 def test_an_unknown_pass_in_a_loop_pipeline():

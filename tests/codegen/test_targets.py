@@ -151,3 +151,23 @@ def test_the_cache_key_records_the_target(tmp_path, monkeypatch):
     if X86:
         hyc.compile(source, target=hyc.cpu_target(mcpu="x86-64-v2"))
         assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_gpu_sim_runs_from_the_command_line(capsys):
+    status, out, err = cli([EXAMPLES / "fancy.hy", "--run", "--target=gpu-sim"], capsys)
+    assert status == 0, err
+    assert out.strip() == "10.0"
+    status, out, _ = cli([EXAMPLES / "mlp.hy", "--emit=target", "--target=gpu-sim"], capsys)
+    assert status == 0 and "gpu.launch" in out and "attributes {kernel = true}" in out
+    status, _, err = cli([EXAMPLES / "fancy.hy", "--run", "--target=gpu-sim",
+                          "--mcpu=x86-64-v2"], capsys)
+    assert status == 1 and "--mcpu choose(s) a CPU: they go with --target=cpu" in err
+
+
+def test_gpu_sim_from_python_and_jit():
+    mod = hyc.compile(TANH, target="gpu-sim")
+    x = np.linspace(-2, 2, 4, dtype=np.float32)
+    np.testing.assert_allclose(mod.f(x), np.tanh(x) * 2, rtol=1e-6)
+    f = hyc.jit(lambda a, b: np.maximum(a @ b, 0), target="gpu-sim")
+    a, b = np.ones((3, 5), np.float32), np.full((5, 2), -0.5, np.float32)
+    np.testing.assert_allclose(f(a, b), np.maximum(a @ b, 0))

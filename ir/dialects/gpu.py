@@ -1,0 +1,115 @@
+"""The ``gpu`` dialect: kernels, their launches, and the ids a kernel's threads read.
+
+A kernel is a ``func.func`` marked ``{kernel = true}``: it returns nothing, and every thread
+of every block of a launch runs it, telling itself apart by ``gpu.thread_id``,
+``gpu.block_id``, ``gpu.block_dim`` and ``gpu.grid_dim`` (each along ``dim`` 0, 1 or 2, as
+CUDA's x, y, z). ``gpu.launch`` runs a kernel on a grid of blocks of threads from host code,
+with the kernel's arguments. The mapping from the loop level (pass ``gpu-grid-stride``)
+makes kernels of dispatched loop bodies; the NVPTX backend compiles kernels to PTX; the
+interpreter runs launches thread by thread.
+"""
+
+from __future__ import annotations
+
+from ..core import Operation
+from ..diagnostics import VerifyError
+from ..opdef import ANY_TYPE, INDEX, HasSideEffects, OperandDef, ResultDef, int_attr, symbol_attr
+from ..types import Type, index
+from .func import FuncOp
+
+DIMS = ("x", "y", "z")
+
+
+def enclosing_function(op: Operation) -> FuncOp | None:
+    parent = op.parent_op
+    while parent is not None and not isinstance(parent, FuncOp):
+        parent = parent.parent_op
+    return parent
+
+
+def is_kernel(func: Operation) -> bool:
+    return isinstance(func, FuncOp) and func.kernel
+
+
+class _IdOp(Operation):
+    """Base of the id ops: an index along ``dim``, read inside a kernel."""
+    result_defs = (ResultDef("value", INDEX),)
+    attr_defs = {"dim": int_attr()}
+    dim: int
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
+        return [index]
+
+    def verify_(self) -> None:
+        if self.dim not in (0, 1, 2):
+            raise VerifyError(f"dim must be 0, 1 or 2 (x, y, z), not {self.dim}")
+        func = enclosing_function(self)
+        if func is not None and not func.kernel:
+            raise VerifyError(f"'{self.name}' is read in a kernel, and @{func.sym_name} is not "
+                              "one (func.func ... attributes {kernel = true})")
+
+
+class ThreadIdOp(_IdOp):
+    """``%t = gpu.thread_id {dim = 0}``: this thread's index in its block."""
+    name = "gpu.thread_id"
+
+
+class BlockIdOp(_IdOp):
+    """``%b = gpu.block_id {dim = 0}``: this thread's block's index in the grid."""
+    name = "gpu.block_id"
+
+
+class BlockDimOp(_IdOp):
+    """``%n = gpu.block_dim {dim = 0}``: the threads of a block along ``dim``."""
+    name = "gpu.block_dim"
+
+
+class GridDimOp(_IdOp):
+    """``%n = gpu.grid_dim {dim = 0}``: the blocks of the grid along ``dim``."""
+    name = "gpu.grid_dim"
+
+
+class LaunchOp(Operation):
+    """``gpu.launch %gx, %gy, %gz, %bx, %by, %bz, %a, %b {kernel = @k}`` runs kernel ``@k`` on
+    a grid of ``gx * gy * gz`` blocks of ``bx * by * bz`` threads, each with the arguments
+    after the six sizes; it ends when every thread has."""
+    name = "gpu.launch"
+    operand_defs = (OperandDef("args", ANY_TYPE, variadic=True),)
+    attr_defs = {"kernel": symbol_attr()}
+    traits = frozenset({HasSideEffects})
+    kernel: str
+
+    @property
+    def grid(self) -> list:
+        return list(self.operands[:3])
+
+    @property
+    def block(self) -> list:
+        return list(self.operands[3:6])
+
+    @property
+    def kernel_args(self) -> list:
+        return list(self.operands[6:])
+
+    def callee(self) -> FuncOp | None:
+        from .builtin import ModuleOp
+        top: Operation = self
+        while top.parent_op is not None:
+            top = top.parent_op
+        return top.lookup(self.kernel) if isinstance(top, ModuleOp) else None
+
+    def verify_(self) -> None:
+        if len(self.operands) < 6 or any(v.type != index for v in self.operands[:6]):
+            raise VerifyError("a launch starts with six index sizes: the grid's x, y, z, then "
+                              "the block's x, y, z")
+        kernel = self.callee()
+        if kernel is None:
+            raise VerifyError(f"launch of unknown kernel '@{self.kernel}'")
+        if not kernel.kernel:
+            raise VerifyError(f"@{self.kernel} is not a kernel (func.func ... attributes "
+                              "{kernel = true})")
+        got = tuple(v.type for v in self.kernel_args)
+        if kernel.type.inputs != got or kernel.type.results:
+            raise VerifyError(f"@{self.kernel} has type {kernel.type}, but the launch passes "
+                              f"({', '.join(map(str, got))}) and expects no results")

@@ -1,0 +1,127 @@
+"""From the loop level to the gpu level: dispatched loop bodies become kernels.
+
+``gpu-grid-stride`` turns each ``buf.dispatch`` (made by ``outline-parallel``) into a
+``gpu.launch`` of a kernel in which every thread walks the iteration space with a grid
+stride: thread ``g = block_id * block_dim + thread_id`` takes the points ``g``,
+``g + grid_dim * block_dim``, ..., each delinearized into the loop's indices, and runs the
+loop body there. Any grid covers any size, so the host picks blocks of ``block`` threads and
+enough blocks for one point each, capped at ``max-blocks``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from hyc.ir import Builder, ForOp, FuncOp, IfOp, ModuleOp, ReturnOp, Value, YieldOp
+from hyc.ir.attributes import BoolAttr, IntAttr, SymbolRefAttr
+from hyc.ir.dialects import buf, gpu, hy
+from hyc.ir.types import index
+
+from .manager import Pass, register_pass
+
+
+@register_pass
+@dataclass
+class GpuGridStride(Pass):
+    """Turn each ``buf.dispatch`` into a ``gpu.launch`` of a grid-stride kernel.
+
+    The kernel ``@<body>.kernel`` takes the dispatch's sizes and captured values; the host
+    launches ``min(ceil(points / block), max-blocks)`` blocks (at least one) of ``block``
+    threads. Bodies no dispatch runs any more are removed.
+    """
+
+    name: ClassVar[str] = "gpu-grid-stride"
+    block: int = 256
+    max_blocks: int = 65535
+
+    def run(self, module: ModuleOp) -> None:
+        kernels: dict[str, FuncOp] = {}
+        dispatches = [op for op in module.walk() if isinstance(op, buf.DispatchOp)]
+        for dispatch in dispatches:
+            body = dispatch.callee()
+            assert body is not None  # verified
+            if body.sym_name not in kernels:
+                kernels[body.sym_name] = grid_stride_kernel(body, dispatch.rank, module)
+            launch(dispatch, kernels[body.sym_name], max(self.block, 1), max(self.max_blocks, 1))
+        for name in kernels:
+            body = module.lookup(name)
+            if body is not None:
+                body.erase()
+
+
+def _free_name(stem: str, module: ModuleOp) -> str:
+    name, k = stem, 0
+    while module.lookup(name) is not None:
+        k += 1
+        name = f"{stem}{k}"
+    return name
+
+
+def grid_stride_kernel(body: FuncOp, rank: int, module: ModuleOp) -> FuncOp:
+    """A kernel of the sizes and the captured values running ``body`` at every point."""
+    captured = body.body.args[rank:]
+    names = [f"n{k}" for k in range(rank)] + [a.name_hint for a in captured]
+    kernel = FuncOp.create(_free_name(f"{body.sym_name}.kernel", module),
+                           [index] * rank + [a.type for a in captured], [], names, body.loc)
+    kernel.attributes["kernel"] = BoolAttr(True)
+    module.body.insert(module.body.ops.index(body), kernel)
+    b = Builder(kernel.body, body.loc)
+    sizes = kernel.body.args[:rank]
+    ids = [b.create(cls, attributes={"dim": IntAttr(0)}).result
+           for cls in (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp)]
+    thread, block, threads, blocks = ids
+    first = b.create(hy.AddOp, [b.create(hy.MulOp, [block, threads]).result, thread]).result
+    stride = b.create(hy.MulOp, [threads, blocks]).result
+    total = b.constant(index, 1)
+    for size in sizes:
+        total = b.create(hy.MulOp, [total, size]).result
+    one = b.constant(index, 1)
+    rounds = b.create(hy.DivOp, [b.create(hy.AddOp, [total, b.create(
+        hy.SubOp, [stride, one]).result]).result, stride]).result
+    loop = b.insert(ForOp.create(b.constant(index, 0), rounds, one, [], loc=body.loc))
+    with b.at_end(loop.body):
+        point = b.create(hy.AddOp, [first, b.create(
+            hy.MulOp, [loop.body.args[0], stride]).result]).result
+        inside = b.insert(IfOp.create(b.create(hy.LtOp, [point, total]).result, [], body.loc))
+        with b.at_end(inside.then_block):
+            ivs = _delinearize(b, point, list(sizes))
+            mapping: dict[Value, Value] = dict(zip(body.body.args[:rank], ivs))
+            mapping.update(zip(captured, kernel.body.args[rank:]))
+            for op in body.body.ops:
+                if not isinstance(op, ReturnOp):
+                    b.insert(op.clone(mapping))
+            b.create(YieldOp, [], result_types=[])
+        with b.at_end(inside.else_block):
+            b.create(YieldOp, [], result_types=[])
+        b.create(YieldOp, [], result_types=[])
+    b.create(ReturnOp, [], result_types=[])
+    return kernel
+
+
+def _delinearize(b: Builder, point: Value, sizes: list[Value]) -> list[Value]:
+    """The row-major indices of the linear ``point`` in a space of ``sizes``."""
+    ivs: list[Value] = []
+    rest = point
+    for size in reversed(sizes[1:]):
+        ivs.append(b.create(hy.FmodOp, [rest, size]).result)
+        rest = b.create(hy.DivOp, [rest, size]).result
+    return [rest, *reversed(ivs)]
+
+
+def launch(dispatch: buf.DispatchOp, kernel: FuncOp, block: int, max_blocks: int) -> None:
+    b = Builder(loc=dispatch.loc)
+    b.set_insertion_point_before(dispatch)
+    total = b.constant(index, 1)
+    for size in dispatch.sizes:
+        total = b.create(hy.MulOp, [total, size]).result
+    per_block = b.constant(index, block)
+    wanted = b.create(hy.DivOp, [b.create(hy.AddOp, [total, b.constant(
+        index, block - 1)]).result, per_block]).result
+    capped = b.create(hy.MinimumOp, [wanted, b.constant(index, max_blocks)]).result
+    one = b.constant(index, 1)
+    grid = b.create(hy.MaximumOp, [capped, one]).result
+    b.create(gpu.LaunchOp, [grid, one, one, per_block, one, one, *dispatch.sizes,
+                            *dispatch.captured], {"kernel": SymbolRefAttr(kernel.sym_name)},
+             result_types=[])
+    dispatch.erase()
