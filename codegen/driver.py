@@ -8,10 +8,11 @@ output of the one before, and its wall time joins the timing report::
     ir        after the IR pipeline (the -O level's, or the user's --pass-pipeline)
     loops     the buffer and loop level (passes/pipelines.py LOWER_TO_LOOPS)
     target    the loop level after the target's own passes (``Target.loop_pipeline``; the
-              CPU outlines parallel loops into dispatched bodies)
+              CPU outlines parallel loops into dispatched bodies; the GPU targets map them
+              to kernels: that is the ``gpu`` stage)
     llvm-raw  LLVM IR as hyc generates it for the target, before LLVM's passes
     llvm      after LLVM's passes at the -O level, for the target machine
-    asm, obj  the target machine's assembly and object code
+    asm, obj  the target machine's assembly and object code (``ptx``: the GPU's assembly)
     lib       a shared library and C header (codegen/aot.py)
 
 ``jit()`` ends in machine code in this process instead (codegen/jit.py), through the disk
@@ -36,6 +37,7 @@ from hyc.ir.diagnostics import nesting_room
 
 from . import cache, jit, pyentry
 from .cpu import lower_module
+from .nvptx import link_math, lower_kernels
 from .target import Target, resolve
 
 if TYPE_CHECKING:
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
 
     from .compiled import CompiledModule
 
-STAGES = ("tensor", "ir", "loops", "target", "llvm-raw", "llvm", "asm", "obj", "lib")
+STAGES = ("tensor", "ir", "loops", "target", "gpu", "llvm-raw", "llvm", "asm", "ptx", "obj",
+          "lib")
 
 
 def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:
@@ -190,13 +193,32 @@ class Compilation:
         self.run_passes(loops, self.target.loop_pipeline)
         return loops
 
+    def _gpu(self) -> ModuleOp:
+        if self.target.name not in ("gpu", "gpu-sim"):
+            raise HycError(f"the gpu stage is the GPU targets' (--target=gpu or gpu-sim), not "
+                           f"target '{self.target.name}''s: --emit=target shows its loop level")
+        return self.target_loops()
+
+    def _ptx(self) -> str:
+        if self.target.name != "gpu":
+            raise HycError("PTX is --target=gpu's assembly")
+        return self.stage("asm")  # type: ignore[return-value]
+
+    def _obj(self) -> bytes:
+        if self.target.name == "gpu":
+            raise HycError("--target=gpu writes PTX (--emit=ptx), not object files")
+        module = self.machine_module()
+        with self.timed("llvm: object code"):
+            return self.target_machine().emit_object(module)
+
     def _llvm_raw(self) -> ir.Module:
         loops = self.target_loops()
         tensor = self.optimized_ir()
         if self.prefix is None:
             self.prefix = "hyc_" + hashlib.sha256(print_ir(loops).encode()).hexdigest()[:12] + "_"
         with self.timed("llvm: generate IR"):
-            module, self.messages = lower_module(loops, self.target, self.prefix)
+            lower = lower_kernels if self.target.name == "gpu" else lower_module
+            module, self.messages = lower(loops, self.target, self.prefix)
             module.triple = self.target.triple
             module.data_layout = self.target.data_layout()
             if self.entries and self.target.host and pyentry.layout_ok():
@@ -214,6 +236,9 @@ class Compilation:
         raw = self.llvm_ir()
         with self.timed("llvm: verify"):
             module = jit.parse(raw, self.target_machine())
+        if self.target.name == "gpu":
+            with self.timed("llvm: link libdevice"):
+                link_math(module, self.target_machine())
         with self.timed(f"llvm: optimize (-O{self.opt_level})"):
             jit.optimize(module, self.opt_level, self.target_machine())
         return module
@@ -222,11 +247,6 @@ class Compilation:
         module = self.machine_module()
         with self.timed("llvm: assembly"):
             return self.target_machine().emit_assembly(module)
-
-    def _obj(self) -> bytes:
-        module = self.machine_module()
-        with self.timed("llvm: object code"):
-            return self.target_machine().emit_object(module)
 
     # -- machine code in this process --------------------------------------------------------------
     def jit(self) -> CompiledModule:
@@ -265,7 +285,8 @@ class Compilation:
 
 _RUNNERS: dict[str, Callable[[Compilation], object]] = {
     "tensor": Compilation._tensor, "ir": Compilation._ir, "loops": Compilation._loops,
-    "target": Compilation._target, "llvm-raw": Compilation._llvm_raw,
+    "target": Compilation._target, "gpu": Compilation._gpu, "ptx": Compilation._ptx,
+    "llvm-raw": Compilation._llvm_raw,
     "llvm": Compilation._llvm, "asm": Compilation._asm, "obj": Compilation._obj,
 }
 

@@ -67,11 +67,11 @@ class TargetModule:
             self.llvm, ir.FunctionType(ret, args), name)
 
 
-def flat_types(t: object) -> list[ir.Type]:
+def flat_types(t: object, address_space: int = 0) -> list[ir.Type]:
     """The LLVM values a value of type ``t`` travels as: a scalar, or a buffer's data pointer
-    and each of its sizes."""
+    (in ``address_space``) and each of its sizes."""
     if isinstance(t, MemRefType):
-        return [ir.PointerType(llvm_type(t.element)), *([I64] * len(t.shape))]
+        return [ir.PointerType(llvm_type(t.element), address_space), *([I64] * len(t.shape))]
     return [llvm_type(t)]
 
 

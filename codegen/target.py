@@ -87,6 +87,10 @@ class Target:
 
     def check_runnable(self) -> None:
         """Code for this target can run in this process (the JIT, --run)."""
+        if self.name == "gpu":
+            raise HycError("hyc cannot run --target=gpu code yet: its CUDA runtime (the launch "
+                           "plan's executor) is still to come; --target=gpu-sim runs the same "
+                           "kernels on this machine's CPU, and --emit=ptx writes the PTX")
         if not self.host:
             raise HycError(f"code for {self.triple} cannot run on this {host_triple()} machine: "
                            "--mtriple builds objects, assembly and libraries for another "
@@ -249,7 +253,7 @@ def gpu_sim() -> Target:
     return dataclasses.replace(host_cpu(), name="gpu-sim", loop_pipeline=GPU_LOOPS)
 
 
-TARGETS = ("cpu", "gpu-sim")
+TARGETS = ("cpu", "gpu", "gpu-sim")
 
 
 def resolve(target: str | Target) -> Target:
@@ -259,4 +263,7 @@ def resolve(target: str | Target) -> Target:
     if target not in TARGETS:
         raise HycError(f"unknown target '{target}' (hyc compiles for "
                        f"{', '.join(map(repr, TARGETS))})")
+    if target == "gpu":
+        from .nvptx import gpu_target
+        return gpu_target()
     return gpu_sim() if target == "gpu-sim" else host_cpu()

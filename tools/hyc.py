@@ -43,13 +43,18 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help="empty the compiled-code cache (HYC_CACHE_DIR) and exit")
     p.add_argument("--emit", choices=STAGES, metavar="STAGE",
                    help="the stage to write: the frontend's IR (tensor), the optimized IR (ir), "
-                        "the buffer and loop level (loops), LLVM IR as hyc makes it (llvm-raw) "
-                        "or after LLVM's passes (llvm), assembly (asm), an object file (obj), "
-                        "or a shared library and C header (lib)")
+                        "the buffer and loop level (loops), the target's loop level (target; "
+                        "gpu for the GPU targets), LLVM IR as hyc makes it (llvm-raw) or after "
+                        "LLVM's passes (llvm), assembly (asm; ptx for --target=gpu), an object "
+                        "file (obj), or a shared library and C header (lib)")
     target = p.add_argument_group("target (llc's flags)")
     target.add_argument("--target", default="cpu", choices=TARGETS,
-                        help="what to compile for: cpu (this machine's, the default) or gpu-sim "
-                             "(the GPU kernels, run by this machine's CPU)")
+                        help="what to compile for: cpu (this machine's, the default), gpu (PTX "
+                             "for NVIDIA GPUs: writes FILE.ptx unless --emit says otherwise) or "
+                             "gpu-sim (the GPU kernels, run by this machine's CPU)")
+    target.add_argument("--gpu-arch", metavar="sm_NN",
+                        help="with --target=gpu: the GPUs' compute capability (default sm_80; "
+                             "sm_90 for H100/H200)")
     target.add_argument("--mcpu", metavar="NAME",
                         help="the CPU to compile for (x86-64-v2, skylake, native, ...); its "
                              "features follow from it (default: this machine's CPU)")
@@ -194,13 +199,13 @@ def run_entry(compilation: Compilation, args: argparse.Namespace) -> None:
         sys.stdout.write(format_value(np.asarray(r)) + "\n")
 
 
-NATIVE_STAGES = ("llvm-raw", "llvm", "asm", "obj", "lib")
+NATIVE_STAGES = ("llvm-raw", "llvm", "asm", "ptx", "obj", "lib")
 
 
 def emit(compilation: Compilation, args: argparse.Namespace) -> None:
     """--emit=STAGE: the stage's text on stdout (or -o), an object file or a library."""
     from hyc.codegen import aot
-    stem = "module" if args.input == "-" else os.path.splitext(os.path.basename(args.input))[0]
+    stem = stem_of(args)
     if args.emit == "lib":
         library, header = aot.build_library(compilation, args.output or f"{stem}.so")
         sys.stderr.write(f"hyc: wrote {library} and {header}\n")
@@ -217,13 +222,22 @@ def emit(compilation: Compilation, args: argparse.Namespace) -> None:
     write_output(produced, args.output)
 
 
+def stem_of(args: argparse.Namespace) -> str:
+    return "module" if args.input == "-" else os.path.splitext(os.path.basename(args.input))[0]
+
+
 def chosen_target(args: argparse.Namespace) -> Target:
+    if args.gpu_arch and args.target != "gpu":
+        raise HycError(f"--gpu-arch chooses the GPU of --target=gpu, not --target={args.target}")
     if args.target == "cpu":
         return cpu_target(args.mcpu, args.mattr, args.mtriple)
     given = [f"--{name}" for name in ("mcpu", "mattr", "mtriple") if getattr(args, name)]
     if given:
         raise HycError(f"{', '.join(given)} choose(s) a CPU: they go with --target=cpu, not "
                        f"--target={args.target}")
+    if args.target == "gpu":
+        from hyc.codegen.nvptx import gpu_target
+        return gpu_target(args.gpu_arch or "sm_80")
     return resolve(args.target)
 
 
@@ -247,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         target = chosen_target(args)
         if args.run and not args.interpret:
             target.check_runnable()
+        if args.target == "gpu" and args.emit is None and not args.run:
+            args.emit = "ptx"  # what --target=gpu writes
+            args.output = args.output or f"{stem_of(args)}.ptx"
         native = args.emit in NATIVE_STAGES
         compilation = compilation_for(lambda: load_module(text, filename), args, target,
                                       prefix=aot_prefix() if native else None, shared=native)
