@@ -29,7 +29,7 @@ from hyc.ir.attributes import BoolAttr, IntAttr, StringAttr
 from hyc.ir.builder import Builder
 from hyc.ir.core import OpResult
 from hyc.ir.diagnostics import VerifyError
-from hyc.ir.dialects import buf, hy
+from hyc.ir.dialects import buf, gpu, hy
 from hyc.ir.types import MemRefType, TensorType, index, shape_of
 
 from .manager import Pass, register_pass
@@ -206,10 +206,14 @@ def harden(func: FuncOp) -> None:
     if func.type.results:
         raise VerifyError(f"@{func.sym_name} is written at the buffer level, where functions "
                           "return nothing: results are trailing memref arguments", func.loc)
+    if func.kernel:
+        raise VerifyError(f"@{func.sym_name} is a GPU kernel: kernels are made by gpu-grid-stride "
+                          "after these checks, not taken from text (give the loop level, hyc "
+                          "--emit=loops, instead)", func.loc)
     check_ownership(func)
     for op in list(func.walk()):
-        if isinstance(op, buf.DispatchOp):
-            raise VerifyError("buf.dispatch is made by outline-parallel after these checks, not "
+        if isinstance(op, (buf.DispatchOp, gpu.LaunchOp)):
+            raise VerifyError(f"{op.name} is made by the loop passes after these checks, not "
                               "taken from text: give the loop level (hyc --emit=loops) instead",
                               op.loc)
         if isinstance(op, buf.LoadOp):

@@ -163,3 +163,27 @@ def test_parallel_reductions_on_the_interpreter(level):
             out = np.zeros((), numpy_dtype(func.type.results[0]))
             Interpreter(target).call(func.sym_name, *args, out)
             np.testing.assert_allclose(out, want[0], rtol=1e-6)
+
+
+KERNEL_TEXT = """
+func.func @k(%x: memref<8xf32>) attributes {kernel = true} {
+  %t = gpu.thread_id {dim = 0} : index
+  %v = buf.load %x, %t : (memref<8xf32>, index) -> f32
+  buf.store %v, %x, %t : (f32, memref<8xf32>, index) -> ()
+  func.return
+}
+"""
+
+
+def test_dispatches_and_kernels_are_not_taken_from_text():
+    """They run without the run-time checks text needs (harden-buffers adds them before the
+    loop passes make dispatches and kernels): text holding one is refused, located."""
+    with pytest.raises(HycError, match="@k is a GPU kernel") as info:
+        hyc.compile(KERNEL_TEXT)
+    assert info.value.diagnostics[0].loc.line == 2
+    loops = print_ir(Compilation(PROGRAMS["chain"], 2, "gpu-sim").target_loops())
+    with pytest.raises(HycError, match="gpu.launch is made by the loop passes"):
+        hyc.compile(loops)
+    loops = print_ir(Compilation(PROGRAMS["chain"], 2).target_loops())
+    with pytest.raises(HycError, match="buf.dispatch is made by the loop passes"):
+        hyc.compile(loops)
