@@ -284,6 +284,8 @@ class CompiledModule:
         # error when it is asked for, not for the whole module
         self.uncallable: dict[str, HycError] = {}
         for f in tensor.functions:
+            if f.kernel:  # run by launches only
+                continue
             name = f.sym_name
             try:
                 self.functions[name] = CompiledFunction(f, addresses[prefix + name], messages,

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 
     from .compiled import CompiledModule
 
-STAGES = ("tensor", "ir", "loops", "target", "gpu", "llvm-raw", "llvm", "asm", "ptx", "obj",
-          "lib")
+STAGES = ("tensor", "ir", "loops", "target", "gpu", "llvm-raw", "llvm", "asm", "ptx", "plan",
+          "obj", "lib")
 
 
 def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:
@@ -109,6 +109,15 @@ class Compilation:
         self.timings: list[tuple[str, float]] = []
         self.messages: list[str] = []
         self._done: dict[str, object] = {}
+
+    @classmethod
+    def at_target_level(cls, module: ModuleOp, target: Target, opt_level: int = 2) -> Compilation:
+        """A compilation of a module hyc made at ``target``'s loop level itself (trusted:
+        no checks are added, no passes run) down to machine code."""
+        compilation = cls(module, opt_level, target, optimized=True)
+        compilation._done.update({"tensor": _TRANSFORMED, "loops": _TRANSFORMED,
+                                  "ir": copy(module), "target": copy(module)})
+        return compilation
 
     # -- the stages ------------------------------------------------------------------------------
     def stage(self, name: str) -> object:
@@ -199,6 +208,13 @@ class Compilation:
                            f"target '{self.target.name}''s: --emit=target shows its loop level")
         return self.target_loops()
 
+    def _plan(self) -> str:
+        """The launch plan (JSON) of the host functions, for the GPU target."""
+        from .plan import build_plan, to_json
+        if self.target.name != "gpu":
+            raise HycError("a launch plan is --target=gpu's")
+        return to_json(build_plan(self.stage("gpu"), None, self.target.cpu))
+
     def _ptx(self) -> str:
         if self.target.name != "gpu":
             raise HycError("PTX is --target=gpu's assembly")
@@ -286,6 +302,7 @@ class Compilation:
 _RUNNERS: dict[str, Callable[[Compilation], object]] = {
     "tensor": Compilation._tensor, "ir": Compilation._ir, "loops": Compilation._loops,
     "target": Compilation._target, "gpu": Compilation._gpu, "ptx": Compilation._ptx,
+    "plan": Compilation._plan,
     "llvm-raw": Compilation._llvm_raw,
     "llvm": Compilation._llvm, "asm": Compilation._asm, "obj": Compilation._obj,
 }

@@ -243,7 +243,8 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
 
 
 # The gpu level, run by this machine's CPU: kernels as loops over blocks and threads.
-GPU_LOOPS = "expand-matmul,canonicalize,cse,outline-parallel,gpu-grid-stride,canonicalize,cse,dce"
+GPU_LOOPS = ("expand-matmul,canonicalize,cse,outline-parallel{nested=true},gpu-grid-stride,"
+             "canonicalize,cse,dce")
 
 
 @functools.cache

@@ -33,26 +33,48 @@ from .manager import Pass, register_pass
 class OutlineParallel(Pass):
     """Outline each top-level ``buf.parallel`` into a function run by ``buf.dispatch``.
 
-    A loop directly in a function body whose body holds nothing that may stop the function
-    (a check, an allocation, a call, a print, ...) becomes ``@<function>.parallel<k>(ivs...,
-    captured...)``; scalar constants it uses are copied into the new function rather than
-    passed. Other loops stay as they are (they run on the calling thread).
+    A loop directly in a function body (with ``nested``, also one in sequential loops and
+    branches, though never one inside another parallel loop) whose body holds nothing that
+    may stop the function (a check, an allocation, a call, a print, ...) becomes
+    ``@<function>.parallel<k>(ivs..., captured...)``; scalar constants it uses are copied
+    into the new function rather than passed. Other loops stay as they are (they run on the
+    calling thread).
     """
 
     name: ClassVar[str] = "outline-parallel"
+    nested: bool = False
 
     def run(self, module: ModuleOp) -> None:
         taken = {f.sym_name for f in module.functions}
         for func in list(module.functions):
             assert isinstance(func, FuncOp)
             anchor: Operation = func
-            for loop in [op for op in func.body.ops if isinstance(op, buf.ParallelOp)]:
+            for loop in self.candidates(func):
                 if any(buf.may_stop(op) for op in loop.walk() if op is not loop):
                     continue
                 name = _fresh(f"{func.sym_name}.parallel", taken)
                 body = outline(loop, name)
                 module.body.insert(module.body.ops.index(anchor) + 1, body)
                 anchor = body
+
+
+    def candidates(self, func: FuncOp) -> list[buf.ParallelOp]:
+        if not self.nested:
+            return [op for op in func.body.ops if isinstance(op, buf.ParallelOp)]
+        found: list[buf.ParallelOp] = []
+
+        def visit(op: Operation) -> None:
+            if isinstance(op, buf.ParallelOp):
+                found.append(op)  # and not the loops inside it
+                return
+            for region in op.regions:
+                for block in region.blocks:
+                    for inner in block.ops:
+                        visit(inner)
+
+        for op in func.body.ops:
+            visit(op)
+        return found
 
 
 def _fresh(stem: str, taken: set[str]) -> str:

@@ -222,6 +222,19 @@ def emit(compilation: Compilation, args: argparse.Namespace) -> None:
     write_output(produced, args.output)
 
 
+def write_gpu_files(compilation: Compilation, args: argparse.Namespace) -> None:
+    """--target=gpu: the PTX and the launch plan, FILE.ptx and FILE.plan.json (-o: the PTX's
+    path; the plan goes beside it)."""
+    import json
+    ptx_path = args.output or f"{stem_of(args)}.ptx"
+    plan_path = os.path.splitext(ptx_path)[0] + ".plan.json"
+    plan = json.loads(compilation.text("plan"))
+    plan["ptx"] = os.path.basename(ptx_path)
+    write_output(compilation.text("ptx"), ptx_path)
+    write_output(json.dumps(plan, indent=1) + "\n", plan_path)
+    sys.stderr.write(f"hyc: wrote {ptx_path} and {plan_path}\n")
+
+
 def stem_of(args: argparse.Namespace) -> str:
     return "module" if args.input == "-" else os.path.splitext(os.path.basename(args.input))[0]
 
@@ -261,15 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         target = chosen_target(args)
         if args.run and not args.interpret:
             target.check_runnable()
-        if args.target == "gpu" and args.emit is None and not args.run:
-            args.emit = "ptx"  # what --target=gpu writes
-            args.output = args.output or f"{stem_of(args)}.ptx"
+        gpu_files = args.target == "gpu" and args.emit is None and not args.run
         native = args.emit in NATIVE_STAGES
         compilation = compilation_for(lambda: load_module(text, filename), args, target,
                                       prefix=aot_prefix() if native else None, shared=native)
         try:
             check_dims(compilation.tensor(), dim_sizes(args.dim))
-            if args.emit is not None:
+            if gpu_files:
+                write_gpu_files(compilation, args)
+            elif args.emit is not None:
                 emit(compilation, args)
             elif not args.run:
                 write_output(compilation.text("ir", debuginfo=args.print_debuginfo), args.output)

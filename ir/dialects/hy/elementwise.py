@@ -445,13 +445,18 @@ class CastOp(Operation):
             raise VerifyError(f"cast changes the shape: {source} to {target}")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, dtype = args[0], numpy_dtype(self.result.type)
-        if dtype == np.bool_:
-            return [x != 0]
-        if x.dtype.kind == "f" and dtype.kind == "i":
-            info, wide = np.iinfo(dtype), x.astype(np.float64)
-            high, low = wide >= 2.0 ** (info.bits - 1), wide < -(2.0 ** (info.bits - 1))
-            inside = np.where(high | low | np.isnan(wide), 0, np.trunc(wide)).astype(dtype)
-            return [np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype)]
-        return [x.astype(dtype)]
+        return [cast_array(args[0], numpy_dtype(self.result.type))]
+
+
+def cast_array(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``hy.cast``'s semantics on a numpy array (or scalar)."""
+    x = np.asarray(x)
+    if dtype == np.bool_:
+        return x != 0
+    if x.dtype.kind == "f" and dtype.kind == "i":
+        info, wide = np.iinfo(dtype), x.astype(np.float64)
+        high, low = wide >= 2.0 ** (info.bits - 1), wide < -(2.0 ** (info.bits - 1))
+        inside = np.where(high | low | np.isnan(wide), 0, np.trunc(wide)).astype(dtype)
+        return np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype)
+    return x.astype(dtype)
 
