@@ -242,9 +242,10 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
 
 
-# The gpu level, run by this machine's CPU: kernels as loops over blocks and threads.
-GPU_LOOPS = ("expand-matmul,canonicalize,cse,outline-parallel{nested=true},gpu-grid-stride,"
-             "canonicalize,cse,dce")
+# The GPU targets' loop passes: matmuls and (twice, so that a large sum leaves at most a few
+# hundred partial results to the host) reductions become parallel loops, then kernels.
+GPU_LOOPS = ("expand-matmul,parallelize-reductions{grain=256},parallelize-reductions{grain=256},"
+             "canonicalize,cse,outline-parallel{nested=true},gpu-grid-stride,canonicalize,cse,dce")
 
 
 @functools.cache

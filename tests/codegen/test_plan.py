@@ -102,3 +102,12 @@ def test_target_gpu_writes_the_ptx_and_the_plan(tmp_path, capsys):
     launched = {s["kernel"] for s in plan["functions"][0]["steps"] if s["step"] == "launch"}
     assert launched == kernels
     assert "wrote" in capsys.readouterr().err
+
+
+def test_a_large_sum_is_two_levels_of_kernels():
+    """parallelize-reductions runs twice for the GPU: chunks of chunks, then a short host loop."""
+    _, plan, _ = planned("def total(x: f32[N]) -> f32:\n    return sum(x)\n", 2)
+    steps = plan["functions"][0]["steps"]
+    assert [s["step"] for s in steps].count("launch") == 2
+    host_loops = [s for s in steps if s["step"] == "for"]
+    assert len(host_loops) == 1 and [s["step"] for s in host_loops[0]["body"]][0] == "load"
