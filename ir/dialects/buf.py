@@ -37,7 +37,7 @@ from ..opdef import (
 )
 from ..shapes import dynamic_dim_count, shapes_compatible
 from ..types import MemRefType, TensorType, Type, element_type, index, is_scalar, numpy_dtype, shape_of
-from .func import FuncOp
+from .func import FuncOp, lookup_function
 from .hy.fused import run_elementwise_body, verify_elementwise_body
 from .hy.linalg import MatmulOp as HyMatmulOp
 
@@ -327,11 +327,7 @@ class DispatchOp(Operation):
 
     def callee(self) -> FuncOp | None:
         """The function it runs, when the dispatch is in a module."""
-        from .builtin import ModuleOp
-        top: Operation = self
-        while top.parent_op is not None:
-            top = top.parent_op
-        return top.lookup(self.body) if isinstance(top, ModuleOp) else None
+        return lookup_function(self, self.body)
 
     def verify_(self) -> None:
         if not 0 < self.rank <= len(self.operands):

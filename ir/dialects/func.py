@@ -115,7 +115,8 @@ class FuncOp(Operation):
         return cls(attributes=attrs, regions=[region], loc=loc)
 
 
-def _lookup_function(op: Operation, symbol: str) -> FuncOp | None:
+def lookup_function(op: Operation, symbol: str) -> FuncOp | None:
+    """The function ``symbol`` of the module ``op`` is in, if any."""
     top = op
     while top.parent_op is not None:
         top = top.parent_op
@@ -166,7 +167,7 @@ class CallOp(Operation):
                       {"callee": SymbolRefAttr(callee.sym_name)}, loc=loc)
 
     def verify_(self) -> None:
-        callee = _lookup_function(self, self.callee)
+        callee = lookup_function(self, self.callee)
         if callee is None:
             raise VerifyError(f"call to unknown function '@{self.callee}'")
         sig = callee.type
@@ -176,4 +177,4 @@ class CallOp(Operation):
                           [r.type for r in self.results], sig.results)
 
 
-__all__ = ["FuncOp", "ReturnOp", "CallOp", "check_types_agree"]
+__all__ = ["FuncOp", "ReturnOp", "CallOp", "check_types_agree", "lookup_function"]

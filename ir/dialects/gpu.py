@@ -15,7 +15,7 @@ from ..core import Operation
 from ..diagnostics import VerifyError
 from ..opdef import ANY_TYPE, INDEX, HasSideEffects, OperandDef, ResultDef, int_attr, symbol_attr
 from ..types import Type, index
-from .func import FuncOp
+from .func import FuncOp, lookup_function
 
 DIMS = ("x", "y", "z")
 
@@ -93,11 +93,7 @@ class LaunchOp(Operation):
         return list(self.operands[6:])
 
     def callee(self) -> FuncOp | None:
-        from .builtin import ModuleOp
-        top: Operation = self
-        while top.parent_op is not None:
-            top = top.parent_op
-        return top.lookup(self.kernel) if isinstance(top, ModuleOp) else None
+        return lookup_function(self, self.kernel)
 
     def verify_(self) -> None:
         if len(self.operands) < 6 or any(v.type != index for v in self.operands[:6]):
