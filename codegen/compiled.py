@@ -105,7 +105,7 @@ class CompiledFunction:
     argument words; anything else goes through the full checks, which also give the errors.
     """
 
-    def __init__(self, func: FuncOp, address: int, messages: list[str],
+    def __init__(self, func: FuncOp, address: int | None, messages: list[str],
                  entry: int | None = None) -> None:
         self.name = func.sym_name
         self.type: FunctionType = func.type
@@ -123,7 +123,8 @@ class CompiledFunction:
                       tuple((axis, d) for axis, d in enumerate(shape_of(t)) if d != DYNAMIC))
                      for t in self.type.inputs]
         self.outputs = [(numpy_dtype(t), shape_of(t)) for t in self.type.results]
-        self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address)
+        self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address) \
+            if address is not None else None
         # a function written at the buffer level may write into any buffer it is given: those
         # must be writeable arrays (the careful path checks; the native entry does not)
         self.writes_arguments = any(isinstance(t, MemRefType) for t in self.type.inputs)
@@ -174,12 +175,14 @@ class CompiledFunction:
                                     f"got {len(args)}")
         bindings: dict[str, int] = {}
         words: list[int] = []
+        checked: list[np.ndarray] = []  # the arguments as arrays, after the checks
         for i, (value, (dtype, scalar, rank, dims)) in enumerate(zip(args, self.plan)):
             if scalar or type(value) is not np.ndarray or value.dtype is not dtype \
                     or not value.flags.c_contiguous or value.ndim != rank \
                     or (self.writes_arguments and not value.flags.writeable):
                 value = self._argument(value, i, bindings)
                 if scalar:
+                    checked.append(value)
                     words.append(_scalar_word(value))
                     continue
             shape = value.shape
@@ -188,6 +191,7 @@ class CompiledFunction:
                 if (size != expected) if type(expected) is int else \
                         (bindings.setdefault(expected, size) != size):
                     self._argument(value, i, bindings)  # raises the precise error
+            checked.append(value)
             words.append(data_pointer(value))
             words.extend(shape)
         shapes = self._result_shapes(bindings)
@@ -196,13 +200,7 @@ class CompiledFunction:
         # another out=) gets a fresh array to compute into, copied over after: numpy's rule.
         results = given if given is not None and not self._overlapping(given, args) else \
             [np.empty(shape, dtype) for shape, (dtype, _) in zip(shapes, self.outputs)]
-        for r in results:
-            words.append(data_pointer(r))
-            words.extend(r.shape)
-        packed = word_array("q", words)
-        status = self._native(packed.buffer_info()[0])
-        if status:
-            self._failed(status)
+        self._run(checked, words, results)
         if given is not None:
             for target, result in zip(given, results):
                 if target is not result:
@@ -210,6 +208,17 @@ class CompiledFunction:
             return out
         values = [r[()] if r.ndim == 0 else r for r in results]
         return values[0] if len(values) == 1 else tuple(values) if values else None
+
+    def _run(self, arguments: list[np.ndarray], words: list[int], results: list[np.ndarray]) -> None:
+        """The native call, on the arguments' words and the results'."""
+        for r in results:
+            words.append(data_pointer(r))
+            words.extend(r.shape)
+        packed = word_array("q", words)
+        assert self._native is not None
+        status = self._native(packed.buffer_info()[0])
+        if status:
+            self._failed(status)
 
     def _bind(self, args: tuple, named: dict[str, object]) -> tuple:
         """Arguments given by parameter name, in their places."""

@@ -270,6 +270,8 @@ class Compilation:
         when the same source was compiled for the same target before."""
         from .compiled import CompiledModule
         self.target.check_runnable()
+        if self.target.name == "gpu-sim":
+            return self._simulated()
         if callable(self.source):
             raise TypeError("jit() needs a source the cache can key (a path, text or module)")
         key = cache_key(self.source, self.opt_level, self.target, self.optimized, self.pipeline)
@@ -287,6 +289,18 @@ class Compilation:
         _loaded[key] = compiled.addresses
         cache.store(key, parts, jit.object_code(compiled))
         return CompiledModule(parts, compiled.addresses, self.target)
+
+    def _simulated(self) -> CompiledModule:
+        """gpu-sim: the launch plan of the host functions, run on the simulated device."""
+        from .gpu_sim import PlannedModule
+        from .plan import build_plan
+        with nesting_room():
+            gpu_level = self.target_loops()
+        tensor = self.optimized_ir()
+        with self.timed("launch plan"):
+            plan = build_plan(gpu_level, None, self.target.cpu)
+        with self.timed("gpu-sim: kernels for this CPU"):
+            return PlannedModule(tensor, gpu_level, plan, self.target)
 
     def timing_report(self) -> str:
         """Every stage's wall time, the IR passes one by one and LLVM's work included."""

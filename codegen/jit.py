@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -137,9 +138,15 @@ def set_print_stream(stream: object) -> None:
     _print_target.stream = stream
 
 
+def print_stream() -> Any:
+    """Where compiled code (and a launch plan) prints in this thread: sys.stdout unless
+    ``set_print_stream`` said otherwise."""
+    return getattr(_print_target, "stream", None) or sys.stdout
+
+
 def _print_value(code: int, rank: int, data: int, sizes: ctypes._Pointer, last: int) -> None:
     from hyc.ir.interpreter import format_value
-    stream = getattr(_print_target, "stream", None) or sys.stdout
+    stream = print_stream()
     if code >= 0:
         shape = tuple(sizes[i] for i in range(rank))
         dtype = np.dtype(DTYPES[code])

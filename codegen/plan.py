@@ -5,8 +5,8 @@ writes each as a list of steps — sizes of the arguments, scalar arithmetic, ch
 allocations, kernel launches, copies, frees — over numbered values (the function's
 parameters first). It is JSON (``hyc model.hy --target=gpu`` writes ``model.plan.json``
 beside ``model.ptx``), versioned, and documented in docs/gpu.md. ``execute`` runs one
-function's steps on a ``Device``: ``SimulatedDevice`` keeps buffers in host memory and runs
-each kernel compiled for this CPU (the gpu-sim way); the CUDA runtime will be another.
+function's steps on a ``Device``: gpu_sim.py's keeps buffers in host memory and runs each
+kernel compiled for this CPU; the CUDA runtime will be another.
 
 A host function that reads or writes a buffer's elements itself (a loop that stayed on the
 host, a print) cannot become a plan: the GPU's memory is not the host's. That is an error at
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,8 +25,12 @@ import numpy as np
 from hyc.ir import ForOp, FuncOp, HycError, IfOp, ModuleOp, Operation, Value
 from hyc.ir.dialects import buf, gpu
 from hyc.ir.dialects.hy.elementwise import cast_array
+from hyc.ir.location import describe
 from hyc.ir.opdef import OPS, Elementwise
 from hyc.ir.types import MemRefType, numpy_dtype, shape_of
+
+from .compiled import RunTimeCheckError
+from .jit import print_stream
 
 FORMAT, VERSION = "hyc-launch-plan", 1
 # scalar ops a plan computes with (on sizes and scalars): every elementwise hy op, each by
@@ -110,7 +113,7 @@ def _step(op: Operation, number: _Numbering) -> dict[str, Any] | None:
     if isinstance(op, buf.DimOp):
         return {"step": "dim", "of": ins[0], "axis": op.axis, "out": number(op.result)}
     if isinstance(op, buf.CheckOp):
-        return {"step": "check", "in": ins[0], "message": op.message}
+        return {"step": "check", "in": ins[0], "message": f"{describe(op.loc)}: {op.message}"}
     if isinstance(op, buf.AllocOp):
         t = op.result.type
         assert isinstance(t, MemRefType)
@@ -163,46 +166,6 @@ class Device(Protocol):
     def read(self, buffer: Any, index: tuple[int, ...]) -> np.ndarray: ...
     def write(self, buffer: Any, index: tuple[int, ...], value: np.ndarray) -> None: ...
     def to_host(self, buffer: Any) -> np.ndarray: ...
-
-
-@dataclass
-class SimulatedDevice:
-    """A device whose memory is host memory and whose kernels run compiled for this CPU:
-    ``launchers`` maps each kernel to a compiled function that runs a whole launch."""
-    launchers: dict[str, Any]
-    live: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def alloc(self, element: str, shape: tuple[int, ...]) -> np.ndarray:
-        array = np.zeros(shape, np.dtype(element))
-        self.live[id(array)] = array
-        return array
-
-    def free(self, buffer: np.ndarray) -> None:
-        self.live.pop(id(buffer), None)
-
-    def copy(self, source: np.ndarray, target: np.ndarray) -> None:
-        target.reshape(-1)[...] = source.reshape(-1)
-
-    def upload(self, array: np.ndarray) -> np.ndarray:
-        return np.array(array, copy=True, order="C")
-
-    def download(self, buffer: np.ndarray, array: np.ndarray) -> None:
-        array[...] = buffer
-
-    def launch(self, kernel: str, grid: list[int], block: list[int], args: list[Any]) -> None:
-        self.launchers[kernel](*grid, *block, *args)
-
-    def read(self, buffer: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
-        if any(not 0 <= i < n for i, n in zip(index, buffer.shape)):
-            raise PlanError(f"index {index} out of bounds for a buffer of shape {buffer.shape}")
-        return np.asarray(buffer[index])
-
-    def write(self, buffer: np.ndarray, index: tuple[int, ...], value: np.ndarray) -> None:
-        self.read(buffer, index)  # the same bounds
-        buffer[index] = value
-
-    def to_host(self, buffer: np.ndarray) -> np.ndarray:
-        return buffer.copy()
 
 
 class PlanError(HycError, ValueError):
@@ -311,7 +274,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
         env[step["out"]] = np.asarray(env[step["of"]].shape[step["axis"]], np.int64)
     elif kind == "check":
         if not bool(env[step["in"]]):
-            raise PlanError(step["message"])
+            raise RunTimeCheckError.from_message(step["message"])
     elif kind == "alloc":
         shape = tuple(int(env[d["value"]]) if isinstance(d, dict) else d for d in step["shape"])
         if any(d < 0 for d in shape):
@@ -338,7 +301,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
         from hyc.ir.interpreter import format_value
         shown = [device.to_host(v) if not isinstance(v, np.ndarray) or v.ndim else v
                  for v in (env[i] for i in step["in"])]
-        (run.out or sys.stdout).write(" ".join(format_value(np.asarray(v)) for v in shown) + "\n")
+        (run.out or print_stream()).write(" ".join(format_value(np.asarray(v)) for v in shown) + "\n")
     elif kind == "call":
         run.call(step["function"], [env[i] for i in step["args"]])
     elif kind == "interrupt_point":
@@ -350,32 +313,3 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
 def _indices(step: dict[str, Any], env: dict[int, Any]) -> tuple[int, ...]:
     return tuple(int(env[i]) for i in step["indices"])
 
-
-def simulated_device(module: ModuleOp) -> SimulatedDevice:
-    """A simulated device for the kernels of ``module`` (at the gpu level): each kernel is
-    compiled for this CPU, wrapped in a function that runs one launch of it."""
-    from hyc.ir import Builder, ReturnOp, parse_module, print_ir
-    from hyc.ir.attributes import SymbolRefAttr
-    from hyc.ir.types import index
-
-    from .driver import Compilation
-    from .target import gpu_sim
-    kernels_only = parse_module(print_ir(module))
-    assert isinstance(kernels_only, ModuleOp)
-    for func in list(kernels_only.functions):
-        if not func.kernel:
-            func.erase()
-    names = {}
-    for kernel in list(kernels_only.functions):
-        name = f"launch.{kernel.sym_name}"
-        names[ptx_name(kernel.sym_name)] = name
-        launcher = FuncOp.create(name, [index] * 6 + list(kernel.type.inputs), [],
-                                 ["gx", "gy", "gz", "bx", "by", "bz"] +
-                                 [a.name_hint for a in kernel.body.args], kernel.loc)
-        b = Builder(launcher.body)
-        b.create(gpu.LaunchOp, list(launcher.body.args),
-                 {"kernel": SymbolRefAttr(kernel.sym_name)}, result_types=[])
-        b.create(ReturnOp, [], result_types=[])
-        kernels_only.body.append(launcher)
-    compiled = Compilation.at_target_level(kernels_only, gpu_sim()).jit()
-    return SimulatedDevice({kernel: compiled[name] for kernel, name in names.items()})

@@ -12,8 +12,9 @@ from oracle import assert_same_printout
 from random_ir import random_arguments, random_module
 
 from hyc.codegen.driver import Compilation
+from hyc.codegen.gpu_sim import simulated_device
 from hyc.codegen.nvptx import gpu_target
-from hyc.codegen.plan import FORMAT, VERSION, PlanError, build_plan, execute, simulated_device, to_json
+from hyc.codegen.plan import FORMAT, VERSION, PlanError, build_plan, execute, to_json
 from hyc.ir import HycError, Interpreter, parse_module, print_ir
 from hyc.ir.types import numpy_dtype, shape_of
 from hyc.tools import hyc as hyc_cli

@@ -171,3 +171,13 @@ def test_gpu_sim_from_python_and_jit():
     f = hyc.jit(lambda a, b: np.maximum(a @ b, 0), target="gpu-sim")
     a, b = np.ones((3, 5), np.float32), np.full((5, 2), -0.5, np.float32)
     np.testing.assert_allclose(f(a, b), np.maximum(a @ b, 0))
+
+
+def test_a_hybridized_block_on_gpu_sim():
+    from hyc import nn
+    net = nn.Sequential(nn.Dense(8, activation="relu"), nn.Dense(3))
+    net.initialize()
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    eager = net(x)
+    net.hybridize(target="gpu-sim")
+    np.testing.assert_allclose(net(x), eager, rtol=1e-5, atol=1e-6)
