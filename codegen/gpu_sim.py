@@ -10,6 +10,8 @@ allocates the results, and executes the plan: the same executor a CUDA device wi
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +77,26 @@ class PlannedFunction(CompiledFunction):
         execute(self._plan, self.name, [*arguments, *results], self._device)
 
 
+class CheckedFunction(CompiledFunction):
+    """A function of a gpu-sim module run with the race and bounds checker
+    (``HYC_GPU_SIM_CHECK=1``, ``hyc --gpu-sim-check``): its gpu level on the checking
+    interpreter, launch by launch, thread by thread."""
+
+    def __init__(self, func: FuncOp, gpu_level: ModuleOp) -> None:
+        super().__init__(func, None, [])
+        self._module = gpu_level
+
+    def _run(self, arguments: list[np.ndarray], words: list[int], results: list[np.ndarray]) -> None:
+        from hyc.ir.gpu_check import CheckingInterpreter
+
+        from .jit import print_stream
+        printed = io.StringIO()
+        try:
+            CheckingInterpreter(self._module, printed).call(self.name, *arguments, *results)
+        finally:
+            print_stream().write(printed.getvalue())
+
+
 class PlannedModule(CompiledModule):
     """What ``hyc.compile(..., target="gpu-sim")`` returns."""
 
@@ -85,12 +107,14 @@ class PlannedModule(CompiledModule):
         self.loops = print_ir(gpu_level)
         self.llvm_ir = ""
         self.plan = plan
-        device = simulated_device(gpu_level)
+        checking = os.environ.get("HYC_GPU_SIM_CHECK", "") not in ("", "0")
+        device = None if checking else simulated_device(gpu_level)
         self.functions: dict[str, CompiledFunction] = {}
         self.uncallable: dict[str, HycError] = {}
         for f in tensor.functions:
             try:
-                self.functions[f.sym_name] = PlannedFunction(f, plan, device)
+                self.functions[f.sym_name] = CheckedFunction(f, gpu_level) if device is None \
+                    else PlannedFunction(f, plan, device)
             except HycError as e:
                 self.uncallable[f.sym_name] = e
 

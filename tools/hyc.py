@@ -52,6 +52,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         help="what to compile for: cpu (this machine's, the default), gpu (PTX "
                              "for NVIDIA GPUs: writes FILE.ptx unless --emit says otherwise) or "
                              "gpu-sim (the GPU kernels, run by this machine's CPU)")
+    target.add_argument("--gpu-sim-check", action="store_true",
+                        help="with --run --target=gpu-sim: run the kernels on the interpreter, "
+                             "checking for races and out-of-bounds accesses (slow)")
     target.add_argument("--gpu-arch", metavar="sm_NN",
                         help="with --target=gpu: the GPUs' compute capability (default sm_80; "
                              "sm_90 for H100/H200)")
@@ -240,6 +243,10 @@ def stem_of(args: argparse.Namespace) -> str:
 
 
 def chosen_target(args: argparse.Namespace) -> Target:
+    if args.gpu_sim_check:
+        if args.target != "gpu-sim" or not args.run:
+            raise HycError("--gpu-sim-check checks a run: it goes with --run --target=gpu-sim")
+        os.environ["HYC_GPU_SIM_CHECK"] = "1"
     if args.gpu_arch and args.target != "gpu":
         raise HycError(f"--gpu-arch chooses the GPU of --target=gpu, not --target={args.target}")
     if args.target == "cpu":

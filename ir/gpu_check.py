@@ -1,0 +1,89 @@
+"""A race and bounds checker for kernels, on the reference interpreter (compute-sanitizer's
+racecheck and memcheck, without a GPU).
+
+``CheckingInterpreter`` runs a module like ``Interpreter`` and, inside every ``gpu.launch``,
+records each thread's loads and stores of every buffer element. Two threads touching one
+element in the same launch, one of them writing, is a race (kernels hyc makes have no
+barriers, so a launch is one phase); an index outside its buffer is an out-of-bounds access.
+Either stops the run with a ``GpuCheckError`` naming the kernel, the threads (block and
+thread ids) and the source locations of both accesses.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import numpy as np
+
+from .core import Operation
+from .diagnostics import Diagnostic, InterpreterError
+from .dialects import buf, gpu
+from .interpreter import Env, Interpreter
+
+
+class GpuCheckError(InterpreterError):
+    """A race or an out-of-bounds access found in a kernel."""
+
+
+Access = tuple[str, tuple[tuple[int, ...], tuple[int, ...]], Operation]  # kind, (block, thread), op
+
+
+class CheckingInterpreter(Interpreter):
+    def __init__(self, module: Operation, out: TextIO | None = None) -> None:
+        super().__init__(module, out)
+        self._rules[buf.LoadOp] = self._load
+        self._rules[buf.StoreOp] = self._store
+        self.kernel: str | None = None
+        self.accesses: dict[tuple[int, tuple[int, ...]], list[Access]] = {}
+
+    def _run_launch(self, op: Operation, args: list[np.ndarray], env: Env,
+                    bindings: dict[str, int]) -> list[np.ndarray]:
+        assert isinstance(op, gpu.LaunchOp)
+        outer = (self.kernel, self.accesses)
+        self.kernel, self.accesses = op.kernel, {}
+        try:
+            return super()._run_launch(op, args, env, bindings)
+        finally:
+            self.kernel, self.accesses = outer
+
+    def _load(self, op: Operation, args: list[np.ndarray], env: Env,
+              bindings: dict[str, int]) -> list[np.ndarray]:
+        self._record("read", op, args[0], args[1:])
+        return self._evaluate(op, args)
+
+    def _store(self, op: Operation, args: list[np.ndarray], env: Env,
+               bindings: dict[str, int]) -> list[np.ndarray]:
+        self._record("write", op, args[1], args[2:])
+        return self._evaluate(op, args)
+
+    def _thread(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        assert self.gpu_ids is not None
+        return self.gpu_ids["gpu.block_id"], self.gpu_ids["gpu.thread_id"]
+
+    def _record(self, kind: str, op: Operation, buffer: np.ndarray,
+                indices: list[np.ndarray]) -> None:
+        if self.gpu_ids is None:
+            return  # host code: the interpreter's own checks apply
+        position = tuple(int(i) for i in indices)
+        thread = self._thread()
+        if any(not 0 <= i < n for i, n in zip(position, buffer.shape)):
+            raise GpuCheckError(f"out-of-bounds {kind} in kernel @{self.kernel}: index "
+                                f"{position} of a buffer of shape {buffer.shape}, by "
+                                f"{_who(thread)}", op.loc)
+        seen = self.accesses.setdefault((id(buffer), position), [])
+        for other_kind, other_thread, other_op in seen:
+            if other_thread != thread and "write" in (kind, other_kind):
+                error = GpuCheckError(
+                    f"race in kernel @{self.kernel}: {_who(thread)} {kind}s element "
+                    f"{position} that {_who(other_thread)} {other_kind}s in the same launch "
+                    "(no barrier orders them)", op.loc)
+                error.diagnostics.append(Diagnostic(f"the other access, by {_who(other_thread)}",
+                                                    other_op.loc, "note"))
+                raise error
+        if (kind, thread, op) not in seen and len(seen) < 2:
+            seen.append((kind, thread, op))
+
+
+def _who(thread: tuple[tuple[int, ...], tuple[int, ...]]) -> str:
+    block, ids = thread
+    return f"thread {ids} of block {block}"
