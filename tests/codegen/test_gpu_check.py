@@ -118,7 +118,7 @@ def test_every_kernel_hyc_generates_is_clean(name, level):
 
 def test_gpu_sim_check_from_the_command_line(capsys, monkeypatch):
     from hyc.tools import hyc as hyc_cli
-    monkeypatch.delenv("HYC_GPU_SIM_CHECK", raising=False)
+    monkeypatch.setenv("HYC_GPU_SIM_CHECK", "0")  # restored after, whatever --gpu-sim-check sets
     assert hyc_cli.main([str(EXAMPLES / "fancy.hy"), "--run", "--target=gpu-sim",
                          "--gpu-sim-check"]) == 0
     assert capsys.readouterr().out.strip() == "10.0"
