@@ -239,7 +239,7 @@ class Compilation:
             module.data_layout = self.target.data_layout()
             if self.entries and self.target.host and pyentry.layout_ok():
                 for func in tensor.functions:
-                    if pyentry.supported(func):
+                    if pyentry.supported(func) and not func.kernel:
                         packed = module.get_global(self.prefix + func.sym_name)
                         pyentry.emit_entry(module, func, packed,
                                            self.prefix + func.sym_name + "_entry")

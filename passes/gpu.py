@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hyc.ir import Builder, ForOp, FuncOp, IfOp, ModuleOp, ReturnOp, Value, YieldOp
+from hyc.ir import Builder, ForOp, FuncOp, IfOp, ModuleOp, Operation, ReturnOp, Value, YieldOp, print_ir
 from hyc.ir.attributes import BoolAttr, IntAttr, SymbolRefAttr
 from hyc.ir.dialects import buf, gpu, hy
 from hyc.ir.types import index
@@ -26,7 +26,8 @@ from .manager import Pass, register_pass
 class GpuGridStride(Pass):
     """Turn each ``buf.dispatch`` into a ``gpu.launch`` of a grid-stride kernel.
 
-    The kernel ``@<body>.kernel`` takes the dispatch's sizes and captured values; the host
+    The kernel ``@<body>.kernel`` takes the dispatch's sizes (those it knows as constants
+    are constants in the kernel) and captured values; the host
     launches ``min(ceil(points / block), max-blocks)`` blocks (at least one) of ``block``
     threads. Bodies no dispatch runs any more are removed.
     """
@@ -36,15 +37,17 @@ class GpuGridStride(Pass):
     max_blocks: int = 65535
 
     def run(self, module: ModuleOp) -> None:
-        kernels: dict[str, FuncOp] = {}
+        kernels: dict[tuple[str, tuple[str | None, ...]], FuncOp] = {}
         dispatches = [op for op in module.walk() if isinstance(op, buf.DispatchOp)]
         for dispatch in dispatches:
             body = dispatch.callee()
             assert body is not None  # verified
-            if body.sym_name not in kernels:
-                kernels[body.sym_name] = grid_stride_kernel(body, dispatch.rank, module)
-            launch(dispatch, kernels[body.sym_name], max(self.block, 1), max(self.max_blocks, 1))
-        for name in kernels:
+            constant = [_constant_op(v) for v in dispatch.sizes]
+            key = (body.sym_name, tuple(None if c is None else print_ir(c) for c in constant))
+            if key not in kernels:
+                kernels[key] = grid_stride_kernel(body, constant, module)
+            launch(dispatch, kernels[key], constant, max(self.block, 1), max(self.max_blocks, 1))
+        for name, _ in kernels:
             body = module.lookup(name)
             if body is not None:
                 body.erase()
@@ -58,16 +61,26 @@ def _free_name(stem: str, module: ModuleOp) -> str:
     return name
 
 
-def grid_stride_kernel(body: FuncOp, rank: int, module: ModuleOp) -> FuncOp:
-    """A kernel of the sizes and the captured values running ``body`` at every point."""
+def _constant_op(value: Value) -> Operation | None:
+    op = getattr(value, "op", None)
+    return op if op is not None and op.name == "hy.constant" else None
+
+
+def grid_stride_kernel(body: FuncOp, constant: list[Operation | None], module: ModuleOp) -> FuncOp:
+    """A kernel of the sizes and the captured values running ``body`` at every point; a size
+    the dispatch knows as a constant is that constant in the kernel, not a parameter."""
+    rank = len(constant)
     captured = body.body.args[rank:]
-    names = [f"n{k}" for k in range(rank)] + [a.name_hint for a in captured]
+    dynamic = [k for k, c in enumerate(constant) if c is None]
+    names = [f"n{k}" for k in dynamic] + [a.name_hint for a in captured]
     kernel = FuncOp.create(_free_name(f"{body.sym_name}.kernel", module),
-                           [index] * rank + [a.type for a in captured], [], names, body.loc)
+                           [index] * len(dynamic) + [a.type for a in captured], [], names,
+                           body.loc)
     kernel.attributes["kernel"] = BoolAttr(True)
     module.body.insert(module.body.ops.index(body), kernel)
     b = Builder(kernel.body, body.loc)
-    sizes = kernel.body.args[:rank]
+    given = iter(kernel.body.args[:len(dynamic)])
+    sizes = [next(given) if c is None else b.insert(c.clone({})).result for c in constant]
     ids = [b.create(cls, attributes={"dim": IntAttr(0)}).result
            for cls in (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp)]
     thread, block, threads, blocks = ids
@@ -87,7 +100,7 @@ def grid_stride_kernel(body: FuncOp, rank: int, module: ModuleOp) -> FuncOp:
         with b.at_end(inside.then_block):
             ivs = _delinearize(b, point, list(sizes))
             mapping: dict[Value, Value] = dict(zip(body.body.args[:rank], ivs))
-            mapping.update(zip(captured, kernel.body.args[rank:]))
+            mapping.update(zip(captured, kernel.body.args[len(dynamic):]))
             for op in body.body.ops:
                 if not isinstance(op, ReturnOp):
                     b.insert(op.clone(mapping))
@@ -109,7 +122,8 @@ def _delinearize(b: Builder, point: Value, sizes: list[Value]) -> list[Value]:
     return [rest, *reversed(ivs)]
 
 
-def launch(dispatch: buf.DispatchOp, kernel: FuncOp, block: int, max_blocks: int) -> None:
+def launch(dispatch: buf.DispatchOp, kernel: FuncOp, constant: list[Operation | None],
+           block: int, max_blocks: int) -> None:
     b = Builder(loc=dispatch.loc)
     b.set_insertion_point_before(dispatch)
     total = b.constant(index, 1)
@@ -121,7 +135,7 @@ def launch(dispatch: buf.DispatchOp, kernel: FuncOp, block: int, max_blocks: int
     capped = b.create(hy.MinimumOp, [wanted, b.constant(index, max_blocks)]).result
     one = b.constant(index, 1)
     grid = b.create(hy.MaximumOp, [capped, one]).result
-    b.create(gpu.LaunchOp, [grid, one, one, per_block, one, one, *dispatch.sizes,
-                            *dispatch.captured], {"kernel": SymbolRefAttr(kernel.sym_name)},
-             result_types=[])
+    dynamic = [size for size, c in zip(dispatch.sizes, constant) if c is None]
+    b.create(gpu.LaunchOp, [grid, one, one, per_block, one, one, *dynamic, *dispatch.captured],
+             {"kernel": SymbolRefAttr(kernel.sym_name)}, result_types=[])
     dispatch.erase()
