@@ -6,13 +6,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_run import run_hyc
 from file_check import filecheck
 from random_ir import random_module
 
 from hyc.codegen.driver import Compilation
 from hyc.codegen.nvptx import gpu_target, libdevice_path
 from hyc.ir import HycError
-from hyc.tools import hyc as hyc_cli
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 PTXAS = shutil.which("ptxas")
@@ -89,13 +89,7 @@ def test_libdevice_is_found():
 
 def test_the_gpu_target_from_the_command_line(tmp_path, capsys):
     def cli(*argv):
-        try:
-            status = hyc_cli.main([str(a) for a in argv])
-        except SystemExit as e:
-            status = e.code
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err and "internal error" not in captured.err
-        return status, captured.out, captured.err
+        return run_hyc(argv, capsys)
 
     out = tmp_path / "mlp.ptx"
     assert cli(EXAMPLES / "mlp.hy", "-O2", "--target=gpu", "-o", out)[0] == 0

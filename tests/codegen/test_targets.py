@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_hyc
 from clib import needs_cc, run_mlp_from_c
 from file_check import filecheck
 
@@ -18,7 +19,6 @@ from hyc.codegen import jit
 from hyc.codegen.driver import Compilation
 from hyc.codegen.target import CPU_MATH, cpu_target, host_cpu
 from hyc.ir import HycError
-from hyc.tools import hyc as hyc_cli
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 X86 = platform.machine() in ("x86_64", "AMD64")
@@ -27,14 +27,7 @@ needs_x86 = pytest.mark.skipif(not X86, reason="x86-64 CPU names (x86-64-v2) nee
 TANH = "def f(x: f32[4]) -> f32[4]:\n    return tanh(x) * 2.0\n"
 
 
-def cli(argv, capsys):
-    try:
-        status = hyc_cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        status = e.code
-    captured = capsys.readouterr()
-    assert "internal error" not in captured.err and "Traceback" not in captured.err
-    return status, captured.out, captured.err
+cli = run_hyc
 
 
 def test_the_default_target_is_this_machine():

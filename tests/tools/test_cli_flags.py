@@ -3,6 +3,7 @@ failures are located like compile-time ones (issue items 11, 15, 16)."""
 
 import numpy as np
 import pytest
+from cli_run import run_hyc
 
 from hyc.tools import hyc, hyc_opt
 
@@ -26,14 +27,7 @@ def program(tmp_path):
     return path
 
 
-def run(argv, capsys):
-    try:
-        status = hyc.main([str(a) for a in argv])
-    except SystemExit as e:  # argparse's usage errors
-        status = e.code
-    captured = capsys.readouterr()
-    assert "internal error" not in captured.err and "Traceback" not in captured.err
-    return status, captured.out, captured.err
+run = run_hyc
 
 
 def test_a_run_time_failure_is_located_with_the_source_line(program, capsys):
