@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections import ChainMap
 from collections.abc import Callable, MutableMapping
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .dialects.builtin import ModuleOp
 from .dialects.func import CallOp, FuncOp
 from .dialects.hy import PrintOp
 from .dialects.scf import ForOp, IfOp
+from .gpu_threads import Phases
 from .opdef import Terminator
 from .types import MemRefType, Type, numpy_dtype, shape_of
 
@@ -97,11 +98,15 @@ class Interpreter:
             ForOp: self._run_for, IfOp: self._run_if, CallOp: self._run_call,
             PrintOp: self._run_print, buf.PrintOp: self._run_print,
             buf.ParallelOp: self._run_parallel, buf.DispatchOp: self._run_dispatch,
-            gpu.LaunchOp: self._run_launch}
+            gpu.LaunchOp: self._run_launch, gpu.BarrierOp: self._run_barrier,
+            buf.AllocOp: self._run_alloc}
         for id_op in (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp):
             self._rules[id_op] = self._read_id
-        # during a gpu.launch, the running thread's ids by op name
+        # during a gpu.launch, the running thread's ids by op name; its block's shared
+        # buffers by the op allocating them; the block's phases when its kernel synchronizes
         self.gpu_ids: dict[str, tuple[int, ...]] | None = None
+        self.shared: dict[Operation, np.ndarray] = {}
+        self.phases: Phases | None = None
 
     def call(self, name: str, *args: object) -> tuple[object, ...]:
         """Call function ``name``; returns its results (numpy arrays, numpy scalars for scalars)."""
@@ -234,8 +239,8 @@ class Interpreter:
 
     def _run_launch(self, op: Operation, args: list[np.ndarray], env: Env,
                     bindings: dict[str, int]) -> list[np.ndarray]:
-        """Every thread of every block, one after the other (kernels hyc makes do not
-        synchronize their threads)."""
+        """Block by block; a block's threads one after the other, or, when the kernel has
+        barriers, in barrier-delimited phases (ir/gpu_threads.py)."""
         assert isinstance(op, gpu.LaunchOp)
         kernel = op.callee()
         assert kernel is not None
@@ -243,16 +248,54 @@ class Interpreter:
         if min(grid + block) < 1:
             raise InterpreterError(f"launch of @{op.kernel} on a grid {grid} of blocks {block}: "
                                    "every size must be at least 1", op.loc)
-        outer = self.gpu_ids
+        synchronizes = any(isinstance(o, gpu.BarrierOp) for o in kernel.walk())
+        outer = self.gpu_ids, self.shared, self.phases, self.depth
+        threads = [t[::-1] for t in itertools.product(*(range(n) for n in reversed(block)))]
         try:
             for b in itertools.product(*(range(n) for n in reversed(grid))):
-                for t in itertools.product(*(range(n) for n in reversed(block))):
-                    self.gpu_ids = {"gpu.block_id": b[::-1], "gpu.thread_id": t[::-1],
-                                    "gpu.block_dim": block, "gpu.grid_dim": grid}
-                    self.run_function(kernel, args[6:])
+                self.shared = {}
+                ids = [{"gpu.block_id": b[::-1], "gpu.thread_id": t,
+                        "gpu.block_dim": block, "gpu.grid_dim": grid} for t in threads]
+                if not synchronizes:
+                    for thread_ids in ids:
+                        self.gpu_ids = thread_ids
+                        self.run_function(kernel, args[6:])
+                    continue
+                depth = self.depth
+
+                def enter(k: int, saved: Any, ids: list = ids, depth: int = depth) -> None:
+                    self.gpu_ids, self.depth = saved or (ids[k], depth)
+
+                self.phases = Phases(len(threads), lambda k: self.run_function(kernel, args[6:]),
+                                     enter, lambda: (self.gpu_ids, self.depth),
+                                     lambda k, ids=ids: describe_thread(ids[k]))
+                self.phases.run()
         finally:
-            self.gpu_ids = outer
+            self.gpu_ids, self.shared, self.phases, self.depth = outer
         return []
+
+    def _run_barrier(self, op: Operation, args: list[np.ndarray], env: Env,
+                     bindings: dict[str, int]) -> list[np.ndarray]:
+        if self.phases is None or self.gpu_ids is None:
+            raise InterpreterError("'gpu.barrier' runs only in a kernel a gpu.launch runs", op.loc)
+        self.phases.barrier(op, self._thread_number())
+        return []
+
+    def _thread_number(self) -> int:
+        """The running thread's place in its block, x fastest."""
+        assert self.gpu_ids is not None
+        (x, y, z), (bx, by, _) = self.gpu_ids["gpu.thread_id"], self.gpu_ids["gpu.block_dim"]
+        return (z * by + y) * bx + x
+
+    def _run_alloc(self, op: Operation, args: list[np.ndarray], env: Env,
+                   bindings: dict[str, int]) -> list[np.ndarray]:
+        """A shared buffer is one per block: its threads' allocations are the same buffer."""
+        space = getattr(op.result.type, "space", "host")
+        if self.gpu_ids is None or space != "shared":
+            return self._evaluate(op, args)
+        if op not in self.shared:
+            self.shared[op] = self._evaluate(op, args)[0]
+        return [self.shared[op]]
 
     def _read_id(self, op: Operation, args: list[np.ndarray], env: Env,
                  bindings: dict[str, int]) -> list[np.ndarray]:
@@ -265,6 +308,10 @@ class Interpreter:
         out = self.out or sys.stdout
         out.write(" ".join(format_value(a) for a in args) + "\n")
         return []
+
+
+def describe_thread(ids: dict[str, tuple[int, ...]]) -> str:
+    return f"thread {ids['gpu.thread_id']} of block {ids['gpu.block_id']}"
 
 
 def run(module: Operation, entry: str, *args: object,

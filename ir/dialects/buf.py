@@ -37,7 +37,7 @@ from ..opdef import (
 )
 from ..shapes import dynamic_dim_count, shapes_compatible
 from ..types import MemRefType, TensorType, Type, element_type, index, is_scalar, numpy_dtype, shape_of
-from .func import FuncOp, lookup_function
+from .func import FuncOp, lookup_function, require_kernel
 from .hy.fused import run_elementwise_body, verify_elementwise_body
 from .hy.linalg import MatmulOp as HyMatmulOp
 
@@ -55,7 +55,9 @@ class AllocOp(Operation):
     """A new buffer of the result type; one ``index`` operand per dynamic dimension. Its
     elements are undefined until written (bufferization writes every element before reading
     it), or zeros with ``zeroed`` (what ``harden-buffers`` asks for text, which may read
-    first: no stale memory shows through)."""
+    first: no stale memory shows through). In a kernel, a buffer of the ``shared`` memory
+    space (a static shape) is one per block, shared by the block's threads, and lives as long
+    as the block's launch; nothing frees it."""
     name = "buf.alloc"
     zeroed: bool
     operand_defs = (OperandDef("sizes", INDEX, variadic=True),)
@@ -67,6 +69,11 @@ class AllocOp(Operation):
         if len(self.operands) != needed:
             raise VerifyError(f"{self.result.type} has {needed} dynamic dimension(s) but "
                               f"{len(self.operands)} size operand(s) were given")
+        if _memref(self.result.type).space == "shared":
+            require_kernel(self, "a buffer in shared memory is allocated")
+            if needed:
+                raise VerifyError(f"{self.result.type}: a block's shared memory has a size "
+                                  "known when the kernel is compiled")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         sizes = iter(int(a) for a in args)
@@ -82,6 +89,11 @@ class FreeOp(Operation):
     name = "buf.free"
     operand_defs = (OperandDef("buffer", MEMREF),)
     traits = frozenset({HasSideEffects})
+
+    def verify_(self) -> None:
+        if _memref(self.operands[0].type).space == "shared":
+            raise VerifyError("a block's shared memory lives as long as its launch; it is "
+                              "not freed")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return []

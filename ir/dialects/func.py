@@ -115,6 +115,21 @@ class FuncOp(Operation):
         return cls(attributes=attrs, regions=[region], loc=loc)
 
 
+def enclosing_function(op: Operation) -> FuncOp | None:
+    parent = op.parent_op
+    while parent is not None and not isinstance(parent, FuncOp):
+        parent = parent.parent_op
+    return parent
+
+
+def require_kernel(op: Operation, what: str) -> None:
+    """``what`` (an op of ``op``'s kind) exists only inside kernels."""
+    func = enclosing_function(op)
+    if func is not None and not func.kernel:
+        raise VerifyError(f"{what} only in a kernel, and @{func.sym_name} is not one "
+                          "(func.func ... attributes {kernel = true})")
+
+
 def lookup_function(op: Operation, symbol: str) -> FuncOp | None:
     """The function ``symbol`` of the module ``op`` is in, if any."""
     top = op

@@ -4,9 +4,10 @@ A kernel is a ``func.func`` marked ``{kernel = true}``: it returns nothing, and 
 of every block of a launch runs it, telling itself apart by ``gpu.thread_id``,
 ``gpu.block_id``, ``gpu.block_dim`` and ``gpu.grid_dim`` (each along ``dim`` 0, 1 or 2, as
 CUDA's x, y, z). ``gpu.launch`` runs a kernel on a grid of blocks of threads from host code,
-with the kernel's arguments. The mapping from the loop level (pass ``gpu-grid-stride``)
-makes kernels of dispatched loop bodies; the NVPTX backend compiles kernels to PTX; the
-interpreter runs launches thread by thread.
+with the kernel's arguments; ``gpu.barrier`` synchronizes a block's threads, which share the
+buffers a kernel allocates in the ``shared`` memory space. The mappings from the loop level
+(passes/gpu.py) make kernels; the NVPTX backend compiles them to PTX; the interpreter runs
+launches (blocks with barriers in phases, ir/gpu_threads.py).
 """
 
 from __future__ import annotations
@@ -15,16 +16,9 @@ from ..core import Operation
 from ..diagnostics import VerifyError
 from ..opdef import ANY_TYPE, INDEX, HasSideEffects, OperandDef, ResultDef, int_attr, symbol_attr
 from ..types import Type, index
-from .func import FuncOp, lookup_function
+from .func import FuncOp, lookup_function, require_kernel
 
 DIMS = ("x", "y", "z")
-
-
-def enclosing_function(op: Operation) -> FuncOp | None:
-    parent = op.parent_op
-    while parent is not None and not isinstance(parent, FuncOp):
-        parent = parent.parent_op
-    return parent
 
 
 def is_kernel(func: Operation) -> bool:
@@ -44,10 +38,7 @@ class _IdOp(Operation):
     def verify_(self) -> None:
         if self.dim not in (0, 1, 2):
             raise VerifyError(f"dim must be 0, 1 or 2 (x, y, z), not {self.dim}")
-        func = enclosing_function(self)
-        if func is not None and not func.kernel:
-            raise VerifyError(f"'{self.name}' is read in a kernel, and @{func.sym_name} is not "
-                              "one (func.func ... attributes {kernel = true})")
+        require_kernel(self, f"'{self.name}' is read")
 
 
 class ThreadIdOp(_IdOp):
@@ -68,6 +59,18 @@ class BlockDimOp(_IdOp):
 class GridDimOp(_IdOp):
     """``%n = gpu.grid_dim {dim = 0}``: the blocks of the grid along ``dim``."""
     name = "gpu.grid_dim"
+
+
+class BarrierOp(Operation):
+    """``gpu.barrier``: each thread of the block waits here until all have arrived, and sees
+    every write to shared and global memory the block's threads made before it (CUDA's
+    ``__syncthreads()``). Every thread of a block must reach the same barriers in the same
+    order; a thread that returns while others wait is an error in the interpreter."""
+    name = "gpu.barrier"
+    traits = frozenset({HasSideEffects})
+
+    def verify_(self) -> None:
+        require_kernel(self, "'gpu.barrier' synchronizes a block's threads")
 
 
 class LaunchOp(Operation):
