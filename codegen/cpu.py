@@ -28,7 +28,7 @@ from llvmlite import ir
 from hyc.ir import CallOp, FuncOp, ModuleOp, Operation, Value
 from hyc.ir.diagnostics import HycError
 from hyc.ir.dialects import buf, gpu
-from hyc.ir.interpreter import MAX_CALL_DEPTH
+from hyc.ir.interpreter import MAX_BLOCK_THREADS, MAX_CALL_DEPTH
 from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
 
@@ -230,6 +230,10 @@ class CpuFunction(TargetFunction):
         for d in t.shape:
             sizes.append(ir.Constant(I64, d) if isinstance(d, int) else next(given))
         element = llvm_type(t.element)
+        if t.space == "shared":  # a kernel's (verified: a static shape): once per block
+            self.values[op.result] = Buffer(self.alloca(element, math.prod(t.shape)), sizes,
+                                            element)
+            return
         nbytes = self.byte_count(op, sizes, numpy_dtype(t.element).itemsize)
         size = self.b.add(nbytes, ir.Constant(I64, 1))  # never malloc(0)
         if "zeroed" in op.attributes and op.attributes["zeroed"].value:
@@ -360,6 +364,13 @@ class CpuFunction(TargetFunction):
             smallest = self.b.select(self.b.icmp_signed("<", size, smallest), size, smallest)
         self.require(self.b.icmp_signed(">=", smallest, ir.Constant(I64, 1)), op,
                      f"launch of @{op.kernel}: every grid and block size must be at least 1")
+        limit = ir.Constant(I64, MAX_BLOCK_THREADS)
+        small = [self.b.icmp_signed("<=", size, limit) for size in sizes[3:]]
+        threads = _product(self.b, [self.b.select(ok, size, limit) for ok, size in
+                                    zip(small, sizes[3:])])  # no overflow
+        self.require(self.b.and_(self.b.and_(small[0], small[1]), self.b.and_(
+            small[2], self.b.icmp_signed("<=", threads, limit))), op,
+            f"launch of @{op.kernel}: a block has at most {MAX_BLOCK_THREADS} threads")
         if self.is_point or not self.parent.target.threads or _known_below(sizes, PARALLEL_WORK):
             self.threads_of(op, ir.Constant(I64, 0), sizes[0])
             return

@@ -4,7 +4,8 @@ A module compiled for ``target="gpu-sim"`` (``hyc.compile``, ``hyc.jit``, ``hybr
 ``hyc --run --target=gpu-sim``) is the GPU compilation itself: its host functions become a
 launch plan (codegen/plan.py) and its kernels run on a ``SimulatedDevice``, each compiled for
 this CPU inside a function that runs one launch (blocks and threads as loops: the CPU
-target's lowering of ``gpu.launch``). A call checks its arguments as compiled functions do,
+target's lowering of ``gpu.launch``; a kernel with barriers runs its block's threads in loops
+between them, pass ``gpu-serialize-threads``). A call checks its arguments as compiled functions do,
 allocates the results, and executes the plan: the same executor a CUDA device will use.
 """
 
@@ -129,6 +130,7 @@ def simulated_device(module: ModuleOp) -> SimulatedDevice:
     from hyc.ir import Builder, ReturnOp
     from hyc.ir.attributes import SymbolRefAttr
     from hyc.ir.types import index
+    from hyc.passes.serialize_threads import GpuSerializeThreads
 
     from .driver import Compilation
     from .target import host_cpu
@@ -150,6 +152,8 @@ def simulated_device(module: ModuleOp) -> SimulatedDevice:
         b.create(ReturnOp, [], result_types=[])
         kernels_only.body.append(launcher)
     # the host CPU's target: the kernels and their launches compiled natively (the CPU
-    # target lowers gpu.launch as loops over blocks and threads)
+    # target lowers gpu.launch as loops over blocks and threads; kernels whose threads
+    # synchronize loop over their threads between barriers first)
+    GpuSerializeThreads().run(kernels_only)
     compiled = Compilation.at_target_level(kernels_only, host_cpu()).jit()
     return SimulatedDevice({kernel: compiled[name] for kernel, name in names.items()})

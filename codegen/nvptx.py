@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import math
 import os
 import shutil
 
@@ -24,12 +25,15 @@ from llvmlite import ir
 
 from hyc.ir import ModuleOp, Operation
 from hyc.ir.diagnostics import HycError
+from hyc.ir.types import MemRefType
 
-from .lowering import I64, TargetFunction, TargetModule, flat_types
+from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
+from .scalar_ops import llvm_type
 from .target import MathFunction, Target
 
 TRIPLE = "nvptx64-nvidia-cuda"
 GLOBAL = 1  # the address space of device memory
+SHARED = 3  # the address space of a block's shared memory
 ARCHES = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
 REGISTERS = {"gpu.thread_id": "tid", "gpu.block_id": "ctaid", "gpu.block_dim": "ntid",
              "gpu.grid_dim": "nctaid"}
@@ -48,7 +52,8 @@ def gpu_target(arch: str = "sm_80") -> Target:
     if arch not in ARCHES:
         raise HycError(f"--gpu-arch={arch}: hyc knows {', '.join(ARCHES)}")
     return Target("gpu", TRIPLE, arch, "+ptx80", GPU_MATH, threads=False, host=False,
-                  vector_bits=128, flags=f"--gpu-arch={arch}", loop_pipeline=GPU_LOOPS)
+                  vector_bits=128, flags=f"--gpu-arch={arch}", loop_pipeline=GPU_LOOPS,
+                  contract=True)
 
 
 @functools.cache
@@ -119,6 +124,30 @@ class GpuFunction(TargetFunction):
         self.values[op.result] = self.b.zext(self.b.call(register, []), I64)
 
     op_gpu_thread_id = op_gpu_block_id = op_gpu_block_dim = op_gpu_grid_dim = read_register
+
+    def op_gpu_barrier(self, op: Operation) -> None:
+        """``bar.sync 0``: the whole block, every thread arriving (CUDA's __syncthreads)."""
+        sync = self.parent.runtime("llvm.nvvm.barrier.cta.sync.aligned.all", ir.VoidType(),
+                                   [ir.IntType(32)])
+        self.b.call(sync, [ir.Constant(ir.IntType(32), 0)])
+
+    def op_buf_alloc(self, op: Operation) -> None:
+        """A shared buffer (the only kind a kernel allocates, verified): a global of the
+        module in the shared address space, one per block."""
+        t = op.result.type
+        if not isinstance(t, MemRefType) or t.space != "shared":
+            raise HycError(f"a kernel allocates only shared memory on target '{self.parent.target.name}'"
+                           f" ({t} is not)", op.loc)
+        element = llvm_type(t.element)
+        name = f"{self.fn.name}.shared{len(self.parent.llvm.globals)}"
+        memory = ir.GlobalVariable(self.parent.llvm, ir.ArrayType(element, math.prod(t.shape)),
+                                   name, addrspace=SHARED)
+        memory.linkage = "internal"
+        memory.initializer = ir.Constant(memory.value_type, ir.Undefined)
+        memory.align = 16
+        zero = ir.Constant(ir.IntType(32), 0)
+        self.values[op.result] = Buffer(memory.gep([zero, zero]),
+                                        [ir.Constant(I64, d) for d in t.shape], element)
 
 
 def lower_kernels(module: ModuleOp, target: Target, prefix: str = "") -> tuple[ir.Module, list[str]]:

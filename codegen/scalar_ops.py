@@ -82,17 +82,19 @@ class ScalarEmitter:
 
 def _binary(float_op: str, int_op: str) -> Rule:
     def emit(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
-        name = float_op if is_float(op.operands[0].type) else int_op
-        return getattr(e.b, name)(*args)
+        if not is_float(op.operands[0].type):
+            return getattr(e.b, int_op)(*args)
+        result = getattr(e.b, float_op)(*args)
+        if e.target.contract:
+            result.flags.append("contract")
+        return result
     return emit
 
 
 @rule(hy.AddOp)
 def _add(e: ScalarEmitter, op: Operation, args: list[ir.Value]) -> ir.Value:
-    if not is_float(op.operands[0].type):
-        return e.b.add(*args)
-    total = e.b.fadd(*args)
-    if op.reassoc:
+    total = _binary("fadd", "add")(e, op, args)
+    if op.reassoc and is_float(op.operands[0].type):
         total.flags.append("reassoc")
     return total
 rule(hy.SubOp)(_binary("fsub", "sub"))

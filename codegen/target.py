@@ -54,6 +54,8 @@ class Target:
     host: bool = True  # code for this machine: the JIT may run it
     vector_bits: int = 256  # the vector registers the matmul kernel tiles for
     flags: str = ""  # the llc-style flags that chose it ("" for the host's own CPU)
+    # a * b + c may become one fused multiply-add (nvcc's default, --fmad=true)
+    contract: bool = False
     # the target's own passes at the loop level (a user's --pass-pipeline can run them too)
     loop_pipeline: str = "outline-parallel,dce"
 
@@ -62,7 +64,7 @@ class Target:
         version = ".".join(map(str, llvm.llvm_version_info))
         math = ",".join(f"{k}={v.f32}/{v.f64}" for k, v in sorted(self.math.items()))
         return f"{self.name}|{self.triple}|{self.cpu}|{self.features}|{math}|" \
-               f"{self.threads}|{self.vector_bits}|{self.loop_pipeline}|llvm {version}"
+               f"{self.threads}|{self.vector_bits}|{self.contract}|{self.loop_pipeline}|llvm {version}"
 
     def describe(self) -> str:
         """One line for humans (the C header)."""
@@ -242,10 +244,11 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
 
 
-# The GPU targets' loop passes: matmuls and (twice, so that a large sum leaves at most a few
-# hundred partial results to the host) reductions become parallel loops, then kernels.
-GPU_LOOPS = ("expand-matmul,parallelize-reductions{grain=256},parallelize-reductions{grain=256},"
-             "canonicalize,cse,outline-parallel{nested=true},gpu-grid-stride,canonicalize,cse,dce")
+# The GPU targets' loop passes: large matmuls become tiled kernels; other matmuls and (twice,
+# so that a large sum leaves at most a few hundred partial results to the host) reductions
+# become parallel loops, then kernels.
+GPU_LOOPS = ("gpu-tile-matmul,expand-matmul,parallelize-reductions{grain=256},"
+             "parallelize-reductions{grain=256},canonicalize,cse,outline-parallel{nested=true},gpu-grid-stride,canonicalize,cse,dce")
 
 
 @functools.cache

@@ -28,7 +28,7 @@ class Phases:
     ``leave()`` move the interpreter's per-thread state (the ids, the call depth) in and out
     when the baton passes; ``phase`` counts the barriers the block has passed."""
 
-    def __init__(self, count: int, run_thread: Callable[[int], None],
+    def __init__(self, count: int, run_thread: Callable[[int], object],
                  enter: Callable[[int, Any], None], leave: Callable[[], Any],
                  describe: Callable[[int], str]) -> None:
         self.count = count

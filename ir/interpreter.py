@@ -8,6 +8,7 @@ of values against their declared types at every step.
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import warnings
 from collections import ChainMap
@@ -28,6 +29,7 @@ from .opdef import Terminator
 from .types import MemRefType, Type, numpy_dtype, shape_of
 
 MAX_CALL_DEPTH = 100
+MAX_BLOCK_THREADS = 1024  # as on NVIDIA GPUs
 Env = MutableMapping[Value, np.ndarray]
 Rule = Callable[[Operation, list[np.ndarray], Env, dict[str, int]], list[np.ndarray]]
 
@@ -248,6 +250,9 @@ class Interpreter:
         if min(grid + block) < 1:
             raise InterpreterError(f"launch of @{op.kernel} on a grid {grid} of blocks {block}: "
                                    "every size must be at least 1", op.loc)
+        if math.prod(block) > MAX_BLOCK_THREADS:
+            raise InterpreterError(f"launch of @{op.kernel} on blocks {block}: a block has at "
+                                   f"most {MAX_BLOCK_THREADS} threads", op.loc)
         synchronizes = any(isinstance(o, gpu.BarrierOp) for o in kernel.walk())
         outer = self.gpu_ids, self.shared, self.phases, self.depth
         threads = [t[::-1] for t in itertools.product(*(range(n) for n in reversed(block)))]
@@ -261,18 +266,25 @@ class Interpreter:
                         self.gpu_ids = thread_ids
                         self.run_function(kernel, args[6:])
                     continue
-                depth = self.depth
-
-                def enter(k: int, saved: Any, ids: list = ids, depth: int = depth) -> None:
-                    self.gpu_ids, self.depth = saved or (ids[k], depth)
-
-                self.phases = Phases(len(threads), lambda k: self.run_function(kernel, args[6:]),
-                                     enter, lambda: (self.gpu_ids, self.depth),
-                                     lambda k, ids=ids: describe_thread(ids[k]))
-                self.phases.run()
+                self._run_in_phases(kernel, args[6:], ids)
         finally:
             self.gpu_ids, self.shared, self.phases, self.depth = outer
         return []
+
+    def _run_in_phases(self, kernel: FuncOp, args: list[np.ndarray],
+                       ids: list[dict[str, tuple[int, ...]]]) -> None:
+        """The threads of one block (``ids``) run ``kernel`` in barrier-delimited phases."""
+        depth = self.depth
+
+        def enter(k: int, saved: Any) -> None:
+            self.gpu_ids, self.depth = saved or (ids[k], depth)
+
+        def leave() -> Any:
+            return self.gpu_ids, self.depth
+
+        self.phases = Phases(len(ids), lambda k: self.run_function(kernel, args), enter, leave,
+                             lambda k: describe_thread(ids[k]))
+        self.phases.run()
 
     def _run_barrier(self, op: Operation, args: list[np.ndarray], env: Env,
                      bindings: dict[str, int]) -> list[np.ndarray]:

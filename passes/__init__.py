@@ -3,7 +3,19 @@
 Importing this package registers every pass.
 """
 
-from . import bufferize, constant_loops, fusion, gpu, inline, loops, refine_shapes, safety, simplify  # noqa: F401
+from . import (  # noqa: F401
+    bufferize,
+    constant_loops,
+    fusion,
+    gpu,
+    gpu_matmul,
+    inline,
+    loops,
+    refine_shapes,
+    safety,
+    serialize_threads,
+    simplify,
+)
 from .manager import (
     PASSES,
     Instrumentation,

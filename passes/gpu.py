@@ -53,7 +53,7 @@ class GpuGridStride(Pass):
                 body.erase()
 
 
-def _free_name(stem: str, module: ModuleOp) -> str:
+def free_name(stem: str, module: ModuleOp) -> str:
     name, k = stem, 0
     while module.lookup(name) is not None:
         k += 1
@@ -73,7 +73,7 @@ def grid_stride_kernel(body: FuncOp, constant: list[Operation | None], module: M
     captured = body.body.args[rank:]
     dynamic = [k for k, c in enumerate(constant) if c is None]
     names = [f"n{k}" for k in dynamic] + [a.name_hint for a in captured]
-    kernel = FuncOp.create(_free_name(f"{body.sym_name}.kernel", module),
+    kernel = FuncOp.create(free_name(f"{body.sym_name}.kernel", module),
                            [index] * len(dynamic) + [a.type for a in captured], [], names,
                            body.loc)
     kernel.attributes["kernel"] = BoolAttr(True)

@@ -170,14 +170,14 @@ def expand_matmul(op: buf.MatmulOp) -> None:
             return [b.binary(hy.AddOp, carried[0], b.binary(hy.MulOp, x, y))]
 
         (acc,) = sequential(b, k_size, [zero], step)
-        args = [acc] + [_extra_at(b, e, ivs) for e in extras]
+        args = [acc] + [extra_at(b, e, ivs) for e in extras]
         store(b, emit_body(b, op.regions[0].block, args), out, ivs)
 
     parallel(b, out_dims, element)
     op.erase()
 
 
-def _extra_at(b: LoopBuilder, extra: Value, ivs: list[Value]) -> Value:
+def extra_at(b: LoopBuilder, extra: Value, ivs: list[Value]) -> Value:
     """One element of an epilogue input, broadcast to the output index ``ivs``."""
     if not isinstance(extra.type, MemRefType):
         return extra

@@ -372,10 +372,12 @@ class EndOp(Operation):
 class MatmulOp(Operation):
     """``out = epilogue(lhs @ rhs, extras...)`` into the buffer ``out``: ``hy.fused_matmul``
     on buffers (the body maps a product element and one element of each extra, broadcast
-    to the output, to the stored element). Kept whole so backends emit tuned kernels."""
+    to the output, to the stored element). Kept whole so backends emit tuned kernels;
+    ``untiled``: the GPU's ``gpu-tile-matmul`` chose not to tile it (a small output)."""
     name = "buf.matmul"
     operand_defs = (OperandDef("lhs", MEMREF), OperandDef("rhs", MEMREF),
                     OperandDef("out", MEMREF), OperandDef("extras", ANY_TYPE, variadic=True))
+    attr_defs = {"untiled": bool_attr(optional=True)}
     region_count = 1
     traits = frozenset({HasSideEffects})
 

@@ -26,6 +26,12 @@ PROGRAMS = {
     "ints": "func.func @f(%a: tensor<Nxi32>, %b: tensor<Nxi32>) -> tensor<Nxi32> {\n"
             "  %q = hy.div %a, %b : tensor<Nxi32>\n  %r = hy.fmod %a, %b : tensor<Nxi32>\n"
             "  %s = hy.add %q, %r : tensor<Nxi32>\n  func.return %s : tensor<Nxi32>\n}\n",
+    # tiled matmuls (shared memory, barriers) of each element type, with epilogues
+    "tiled": "def f(a: f32[M, K], b: f32[K, N], c: f32[N]) -> f32[M, N]:\n"
+             "    return tanh(a @ b + c)\n",
+    "tiled_f64": "def f(a: f64[M, K], b: f64[K, N], d: f64[1, N]) -> f64[M, N]:\n"
+                 "    return (a @ b) * 2.0 - d\n",
+    "tiled_i32": "def f(a: i32[M, K], b: i32[K, N]) -> i32[M, N]:\n    return a @ b\n",
 }
 
 
