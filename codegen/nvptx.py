@@ -131,6 +131,32 @@ class GpuFunction(TargetFunction):
                                    [ir.IntType(32)])
         self.b.call(sync, [ir.Constant(ir.IntType(32), 0)])
 
+    def op_gpu_shuffle_down(self, op: Operation) -> None:
+        """``shfl.sync.down.b32`` on the whole warp (mask ~0, lanes clamped at 31), on each
+        32-bit half of a 64-bit value."""
+        i32 = ir.IntType(32)
+        shuffle = self.parent.runtime("llvm.nvvm.shfl.sync.down.i32", i32, [i32] * 4)
+        value = self.get(op.operands[0])
+        offset = self.b.trunc(self.get(op.operands[1]), i32)
+        bits = value.type.width if isinstance(value.type, ir.IntType) else \
+            (32 if value.type == ir.FloatType() else 64)
+        as_int = value if isinstance(value.type, ir.IntType) else self.b.bitcast(value, ir.IntType(bits))
+
+        def exchange(word: ir.Value) -> ir.Value:
+            return self.b.call(shuffle, [ir.Constant(i32, -1), word, offset, ir.Constant(i32, 31)])
+
+        if bits <= 32:
+            word = as_int if bits == 32 else self.b.zext(as_int, i32)
+            got = exchange(word)
+            got = got if bits == 32 else self.b.trunc(got, ir.IntType(bits))
+        else:
+            low = exchange(self.b.trunc(as_int, i32))
+            high = exchange(self.b.trunc(self.b.lshr(as_int, ir.Constant(I64, 32)), i32))
+            got = self.b.or_(self.b.zext(low, I64), self.b.shl(self.b.zext(high, I64),
+                                                                ir.Constant(I64, 32)))
+        self.values[op.result] = got if isinstance(value.type, ir.IntType) else \
+            self.b.bitcast(got, value.type)
+
     def op_buf_alloc(self, op: Operation) -> None:
         """A shared buffer (the only kind a kernel allocates, verified): a global of the
         module in the shared address space, one per block."""

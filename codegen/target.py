@@ -244,11 +244,10 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
 
 
-# The GPU targets' loop passes: large matmuls become tiled kernels; other matmuls and (twice,
-# so that a large sum leaves at most a few hundred partial results to the host) reductions
-# become parallel loops, then kernels.
-GPU_LOOPS = ("gpu-tile-matmul,expand-matmul,parallelize-reductions{grain=256},"
-             "parallelize-reductions{grain=256},canonicalize,cse,outline-parallel{nested=true},gpu-grid-stride,canonicalize,cse,dce")
+# The GPU targets' loop passes: large matmuls become tiled kernels, other matmuls parallel
+# loops; reductions to a scalar become block reductions; parallel loops become kernels.
+GPU_LOOPS = ("gpu-tile-matmul,expand-matmul,gpu-block-reduce,canonicalize,cse,"
+             "outline-parallel{nested=true},gpu-grid-stride,canonicalize,cse,dce")
 
 
 @functools.cache

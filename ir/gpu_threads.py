@@ -40,6 +40,7 @@ class Phases:
         self.where: list[Operation | None] = [None] * count
         self.phase = 0
         self.abandoned = False
+        self.exchange: dict[int, dict[int, Any]] = {}  # gpu.shuffle_down's values, by phase
 
     def run(self) -> None:
         workers = [threading.Thread(target=contextvars.copy_context().run,
@@ -69,7 +70,7 @@ class Phases:
                 worker.join()
 
     def barrier(self, op: Operation, k: int) -> None:
-        """Thread ``k`` waits at ``op`` until the block's next phase."""
+        """Thread ``k`` waits at ``op`` (a barrier, a shuffle) until the block's next phase."""
         self.state[k], self.where[k] = "barrier", op
         saved = self.leave()
         self.yielded.release()
@@ -98,7 +99,8 @@ class Phases:
         returned = next(k for k, s in enumerate(self.state) if s == "returned")
         op = self.where[waiting]
         assert op is not None
+        what = "a barrier" if op.name == "gpu.barrier" else f"'{op.name}'"
         return InterpreterError(
-            f"{self.describe(waiting)} waits at a barrier that {self.describe(returned)} "
+            f"{self.describe(waiting)} waits at {what} that {self.describe(returned)} "
             "never reaches (it returned): every thread of a block must reach the same "
-            "barriers", op.loc)
+            "barriers and shuffles", op.loc)

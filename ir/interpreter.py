@@ -101,6 +101,7 @@ class Interpreter:
             PrintOp: self._run_print, buf.PrintOp: self._run_print,
             buf.ParallelOp: self._run_parallel, buf.DispatchOp: self._run_dispatch,
             gpu.LaunchOp: self._run_launch, gpu.BarrierOp: self._run_barrier,
+            gpu.ShuffleDownOp: self._run_shuffle,
             buf.AllocOp: self._run_alloc}
         for id_op in (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp):
             self._rules[id_op] = self._read_id
@@ -253,7 +254,7 @@ class Interpreter:
         if math.prod(block) > MAX_BLOCK_THREADS:
             raise InterpreterError(f"launch of @{op.kernel} on blocks {block}: a block has at "
                                    f"most {MAX_BLOCK_THREADS} threads", op.loc)
-        synchronizes = any(isinstance(o, gpu.BarrierOp) for o in kernel.walk())
+        synchronizes = any(gpu.synchronizing(o) for o in kernel.walk())
         outer = self.gpu_ids, self.shared, self.phases, self.depth
         threads = [t[::-1] for t in itertools.product(*(range(n) for n in reversed(block)))]
         try:
@@ -292,6 +293,28 @@ class Interpreter:
             raise InterpreterError("'gpu.barrier' runs only in a kernel a gpu.launch runs", op.loc)
         self.phases.barrier(op, self._thread_number())
         return []
+
+    def _run_shuffle(self, op: Operation, args: list[np.ndarray], env: Env,
+                     bindings: dict[str, int]) -> list[np.ndarray]:
+        """Every thread leaves its value and waits for the block's others (as at a barrier),
+        then takes that of the lane ``offset`` above it in its warp, if there is one."""
+        if self.phases is None or self.gpu_ids is None:
+            raise InterpreterError("'gpu.shuffle_down' runs only in a kernel a gpu.launch runs",
+                                   op.loc)
+        k, phase = self._thread_number(), self.phases.phase
+        left = self.phases.exchange.setdefault(phase, {})
+        self.phases.exchange.pop(phase - 2, None)  # every thread has read those
+        left[k] = args[0]
+        self.phases.barrier(op, k)
+        offset = int(args[1])
+        partner = k + offset
+        if offset < 0 or k % gpu.WARP + offset >= gpu.WARP or partner >= self.phases.count:
+            partner = k
+        if partner not in left:
+            raise InterpreterError(f"{describe_thread(self.gpu_ids)} shuffles with a thread "
+                                   "that waits elsewhere (every thread of the block runs each "
+                                   "shuffle together)", op.loc)
+        return [left[partner]]
 
     def _thread_number(self) -> int:
         """The running thread's place in its block, x fastest."""

@@ -85,6 +85,7 @@ FLOAT = TypeConstraint("a float scalar or tensor", lambda t: is_value_type(t) an
 BOOL = TypeConstraint("an i1 scalar or tensor", lambda t: is_value_type(t) and is_bool(t))
 INDEX = TypeConstraint("index", lambda t: t == index)
 BOOL_SCALAR = TypeConstraint("an i1 scalar", lambda t: is_scalar(t) and is_bool(t))
+SCALAR = TypeConstraint("a scalar", is_scalar)
 VALUE_OR_BUFFER = TypeConstraint("a scalar, tensor or memref",
                                  lambda t: is_value_type(t) or isinstance(t, MemRefType))
 

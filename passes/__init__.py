@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     fusion,
     gpu,
     gpu_matmul,
+    gpu_reduce,
     inline,
     loops,
     refine_shapes,

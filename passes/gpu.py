@@ -10,6 +10,7 @@ enough blocks for one point each, capped at ``max-blocks``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -81,35 +82,50 @@ def grid_stride_kernel(body: FuncOp, constant: list[Operation | None], module: M
     b = Builder(kernel.body, body.loc)
     given = iter(kernel.body.args[:len(dynamic)])
     sizes = [next(given) if c is None else b.insert(c.clone({})).result for c in constant]
-    ids = [b.create(cls, attributes={"dim": IntAttr(0)}).result
-           for cls in (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp)]
-    thread, block, threads, blocks = ids
-    first = b.create(hy.AddOp, [b.create(hy.MulOp, [block, threads]).result, thread]).result
-    stride = b.create(hy.MulOp, [threads, blocks]).result
     total = b.constant(index, 1)
     for size in sizes:
         total = b.create(hy.MulOp, [total, size]).result
+
+    def run_body(point: Value, carried: list[Value]) -> list[Value]:
+        ivs = _delinearize(b, point, list(sizes))
+        mapping: dict[Value, Value] = dict(zip(body.body.args[:rank], ivs))
+        mapping.update(zip(captured, kernel.body.args[len(dynamic):]))
+        for op in body.body.ops:
+            if not isinstance(op, ReturnOp):
+                b.insert(op.clone(mapping))
+        return []
+
+    grid_stride(b, total, [], run_body)
+    b.create(ReturnOp, [], result_types=[])
+    return kernel
+
+
+def grid_stride(b: Builder, total: Value, carried: list[Value],
+                body: Callable[[Value, list[Value]], list[Value]]) -> list[Value]:
+    """In a kernel (along x): this thread's points ``g, g + stride, ...`` below ``total``
+    (``g = block_id * block_dim + thread_id``, ``stride = block_dim * grid_dim``), each run
+    by ``body(point, carried) -> carried``; the carried values at the end. A loop of rounds
+    from 0 by 1 (every target runs it without a check of its step) around a bounds test."""
+    thread, block, threads, blocks = (b.create(cls, attributes={"dim": IntAttr(0)}).result
+                                      for cls in (gpu.ThreadIdOp, gpu.BlockIdOp,
+                                                  gpu.BlockDimOp, gpu.GridDimOp))
+    first = b.create(hy.AddOp, [b.create(hy.MulOp, [block, threads]).result, thread]).result
+    stride = b.create(hy.MulOp, [threads, blocks]).result
     one = b.constant(index, 1)
     rounds = b.create(hy.DivOp, [b.create(hy.AddOp, [total, b.create(
         hy.SubOp, [stride, one]).result]).result, stride]).result
-    loop = b.insert(ForOp.create(b.constant(index, 0), rounds, one, [], loc=body.loc))
+    loop = b.insert(ForOp.create(b.constant(index, 0), rounds, one, carried, loc=b.loc))
     with b.at_end(loop.body):
         point = b.create(hy.AddOp, [first, b.create(
             hy.MulOp, [loop.body.args[0], stride]).result]).result
-        inside = b.insert(IfOp.create(b.create(hy.LtOp, [point, total]).result, [], body.loc))
+        inside = b.insert(IfOp.create(b.create(hy.LtOp, [point, total]).result,
+                                      [v.type for v in carried], b.loc))
         with b.at_end(inside.then_block):
-            ivs = _delinearize(b, point, list(sizes))
-            mapping: dict[Value, Value] = dict(zip(body.body.args[:rank], ivs))
-            mapping.update(zip(captured, kernel.body.args[len(dynamic):]))
-            for op in body.body.ops:
-                if not isinstance(op, ReturnOp):
-                    b.insert(op.clone(mapping))
-            b.create(YieldOp, [], result_types=[])
+            b.create(YieldOp, body(point, list(loop.body.args[1:])), result_types=[])
         with b.at_end(inside.else_block):
-            b.create(YieldOp, [], result_types=[])
-        b.create(YieldOp, [], result_types=[])
-    b.create(ReturnOp, [], result_types=[])
-    return kernel
+            b.create(YieldOp, list(loop.body.args[1:]), result_types=[])
+        b.create(YieldOp, list(inside.results), result_types=[])
+    return list(loop.results)
 
 
 def _delinearize(b: Builder, point: Value, sizes: list[Value]) -> list[Value]:

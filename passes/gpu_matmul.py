@@ -51,8 +51,12 @@ class GpuTileMatmul(Pass):
             raise HycError(f"gpu-tile-matmul: tile={self.tile} must be a multiple of "
                            f"micro={self.micro}, with at most 1024 threads ((tile / micro)^2)")
         for op in [op for op in module.walk() if isinstance(op, buf.MatmulOp)]:
-            if _tileable(op) and "untiled" not in op.attributes:
-                Tiling(self.tile, self.micro, self.depth).rewrite(op, module)
+            if not _tileable(op) or "untiled" in op.attributes:
+                continue
+            if any(isinstance(d, int) and d < self.tile for d in shape_of(op.operands[2].type)):
+                op.attributes["untiled"] = BoolAttr(True)  # too small, as its type says
+                continue
+            Tiling(self.tile, self.micro, self.depth).rewrite(op, module)
 
 
 def _tileable(op: buf.MatmulOp) -> bool:

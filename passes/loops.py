@@ -207,7 +207,7 @@ class ParallelizeReductions(Pass):
         for func in module.functions:
             assert isinstance(func, FuncOp)
             for loop in [op for op in func.body.ops if isinstance(op, ForOp)]:
-                combine = _reduction(loop)
+                combine = reduction_combine(loop)
                 if combine is not None and not _known_below(loop.operands[1], 2 * self.grain):
                     _split_reduction(loop, combine, max(self.grain, 1))
 
@@ -223,7 +223,7 @@ def _known_below(value: Value, bound: int) -> bool:
     return known is not None and known < bound
 
 
-def _reduction(loop: ForOp) -> Operation | None:
+def reduction_combine(loop: ForOp) -> Operation | None:
     """The op folding each element into the carried value, if ``loop`` is a reduction this
     pass can split."""
     if len(loop.results) != 1 or _constant_int(loop.operands[0]) != 0 or \
@@ -246,7 +246,7 @@ def _reduction(loop: ForOp) -> Operation | None:
     return combine
 
 
-def _identity(combine: Operation, t: object) -> object:
+def identity_of(combine: Operation, t: object) -> object:
     dtype = numpy_dtype(t)
     kind = _IDENTITIES[type(combine)]
     if kind == "max":
@@ -277,7 +277,7 @@ def _split_reduction(loop: ForOp, combine: Operation, grain: int) -> None:
         c = chunks.body.args[0]
         lower = b.create(hy.MulOp, [c, chunk]).result
         upper = b.create(hy.MinimumOp, [b.create(hy.AddOp, [lower, chunk]).result, size]).result
-        part = b.insert(ForOp.create(lower, upper, step, [b.constant(t, _identity(combine, t))],
+        part = b.insert(ForOp.create(lower, upper, step, [b.constant(t, identity_of(combine, t))],
                                      loc=loop.loc))
         mapping: dict[Value, Value] = dict(zip(loop.body.args, part.body.args))
         with b.at_end(part.body):

@@ -28,6 +28,8 @@ from hyc.ir.location import Location
 from hyc.ir.opdef import Pure
 from hyc.ir.types import MemRefType, index
 
+from .bufferization import LoopBuilder
+from .bufferization.loop_building import binary, const
 from .manager import Pass, register_pass
 
 UNIFORM_IDS = (gpu.BlockIdOp, gpu.GridDimOp)
@@ -57,7 +59,7 @@ class GpuSerializeThreads(Pass):
 
 
 def _synchronizes(kernel: FuncOp) -> bool:
-    return any(isinstance(op, gpu.BarrierOp) or _is_shared_alloc(op) for op in kernel.walk())
+    return any(gpu.synchronizing(op) or _is_shared_alloc(op) for op in kernel.walk())
 
 
 def _is_shared_alloc(op: Operation) -> bool:
@@ -65,7 +67,8 @@ def _is_shared_alloc(op: Operation) -> bool:
 
 
 def _holds_barrier(op: Operation) -> bool:
-    return any(isinstance(o, gpu.BarrierOp) for o in op.walk())
+    """Whether ``op`` is or holds a barrier or a shuffle: the ends of segments."""
+    return any(gpu.synchronizing(o) for o in op.walk())
 
 
 @dataclass
@@ -108,14 +111,17 @@ class Serializer:
         ops = block.ops[:-1] if block.ops and block.ops[-1].name in ("func.return", "scf.yield") \
             else block.ops
         for op in ops:
-            if isinstance(op, gpu.BarrierOp) or _holds_barrier(op):
+            if _holds_barrier(op):
                 self.segment(segment, block)
                 segment = []
                 if isinstance(op, ForOp):
                     self.loop(op)
+                elif isinstance(op, gpu.ShuffleDownOp):
+                    self.shuffle(op)
                 elif not isinstance(op, gpu.BarrierOp):
-                    raise HycError(f"gpu-sim runs barriers at a kernel's top level or in loops "
-                                   f"every thread runs alike, not inside '{op.name}'", op.loc)
+                    raise HycError(f"gpu-sim runs barriers and shuffles at a kernel's top level "
+                                   f"or in loops every thread runs alike, not inside '{op.name}'",
+                                   op.loc)
             elif self.hoistable(op):  # before the thread loop of its segment: it may
                 self.hoist(op)        # (its operands are the block's)
             else:
@@ -210,6 +216,34 @@ class Serializer:
             self.slots[value] = b.create(buf.AllocOp, [], result_types=[MemRefType(
                 (MAX_BLOCK_THREADS,), value.type, "shared")]).result
         return self.slots[value]
+
+    def shuffle(self, op: Operation) -> None:
+        """Each thread's value from the slot of the thread ``offset`` lanes above it in its
+        warp (its own past the warp or the block)."""
+        value, offset = op.operands
+        if value in self.uniform:  # all alike: each gets its own
+            self.uniform[op.result] = self.uniform[value]
+            return
+        if offset not in self.uniform or value not in self.slots:
+            raise HycError("gpu-sim shuffles values a thread computed before, by an offset the "
+                           "same for every thread", op.loc)
+        bx, by, bz = self.sizes
+        threads = self.b.create(hy.MulOp, [self.b.create(hy.MulOp, [bx, by]).result, bz]).result
+        shift = self.uniform[offset]
+
+        def body(t: Value, ids: list[Value]) -> None:
+            b = LoopBuilder(self.b)
+            partner = binary(b, hy.AddOp, t, shift)
+            lane = binary(b, hy.AddOp, binary(b, hy.FmodOp, t, const(b, gpu.WARP)), shift)
+            inside = binary(b, hy.AndOp, binary(b, hy.AndOp, binary(
+                b, hy.LtOp, lane, const(b, gpu.WARP)), binary(b, hy.LtOp, partner, threads)),
+                binary(b, hy.GeOp, shift, const(b, 0)))
+            source = self.b.create(hy.SelectOp, [inside, partner, t]).result
+            got = self.b.create(buf.LoadOp, [self.slots[value], source],
+                                result_types=[value.type]).result
+            self.b.create(buf.StoreOp, [got, self.slot(op.result), t], result_types=[])
+
+        self.thread_loops(body)
 
     # -- loops holding barriers ---------------------------------------------------------------
     def loop(self, op: ForOp) -> None:

@@ -23,6 +23,7 @@ from ..opdef import (
     ANY_TYPE,
     BOOL_SCALAR,
     INDEX,
+    SCALAR,
     HasSideEffects,
     OperandDef,
     Pure,
@@ -36,13 +37,12 @@ from ..opdef import (
     symbol_attr,
 )
 from ..shapes import dynamic_dim_count, shapes_compatible
-from ..types import MemRefType, TensorType, Type, element_type, index, is_scalar, numpy_dtype, shape_of
+from ..types import MemRefType, TensorType, Type, element_type, index, numpy_dtype, shape_of
 from .func import FuncOp, lookup_function, require_kernel
 from .hy.fused import run_elementwise_body, verify_elementwise_body
 from .hy.linalg import MatmulOp as HyMatmulOp
 
 MEMREF = TypeConstraint("a memref", lambda t: isinstance(t, MemRefType))
-SCALAR = TypeConstraint("a scalar", is_scalar)
 
 
 def _memref(t: Type) -> MemRefType:

@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from ..core import Operation
 from ..diagnostics import VerifyError
-from ..opdef import ANY_TYPE, INDEX, HasSideEffects, OperandDef, ResultDef, int_attr, symbol_attr
+from ..opdef import (
+    ANY_TYPE,
+    INDEX,
+    SCALAR,
+    HasSideEffects,
+    OperandDef,
+    ResultDef,
+    int_attr,
+    symbol_attr,
+)
 from ..types import Type, index
 from .func import FuncOp, lookup_function, require_kernel
 
@@ -23,6 +32,11 @@ DIMS = ("x", "y", "z")
 
 def is_kernel(func: Operation) -> bool:
     return isinstance(func, FuncOp) and func.kernel
+
+
+def synchronizing(op: Operation) -> bool:
+    """A barrier, or an op every thread of the block runs together as it runs one."""
+    return isinstance(op, (BarrierOp, ShuffleDownOp))
 
 
 class _IdOp(Operation):
@@ -71,6 +85,30 @@ class BarrierOp(Operation):
 
     def verify_(self) -> None:
         require_kernel(self, "'gpu.barrier' synchronizes a block's threads")
+
+
+WARP = 32  # threads of a warp, as on every NVIDIA GPU
+
+
+class ShuffleDownOp(Operation):
+    """``%r = gpu.shuffle_down %v, %offset``: each thread gets ``%v`` of the thread ``offset``
+    lanes above it in its warp of 32 (its own ``%v`` where that lane is past the warp or the
+    block): PTX's ``shfl.sync.down``. Every thread of the block runs it together, as it runs
+    a barrier; the offset is the same for all. Block reductions fold with it within warps."""
+    name = "gpu.shuffle_down"
+    operand_defs = (OperandDef("value", SCALAR), OperandDef("offset", INDEX))
+    result_defs = (ResultDef("shuffled", SCALAR),)
+    traits = frozenset({HasSideEffects})  # it exchanges values: never moved, merged or dropped
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
+        return [operand_types[0]]
+
+    def verify_(self) -> None:
+        require_kernel(self, "'gpu.shuffle_down' exchanges values between a warp's threads")
+        if self.result.type != self.operands[0].type:
+            raise VerifyError(f"the result is {self.result.type}, the shuffled value "
+                              f"{self.operands[0].type}")
 
 
 class LaunchOp(Operation):

@@ -100,15 +100,25 @@ def test_target_gpu_writes_the_ptx_and_the_plan(tmp_path, capsys):
     assert plan["ptx"] == "net.ptx" and plan["arch"] == "sm_80"
     kernels = {k["name"] for k in plan["kernels"]}
     assert kernels and all(f".entry {k}(" in (tmp_path / "net.ptx").read_text() for k in kernels)
-    launched = {s["kernel"] for s in plan["functions"][0]["steps"] if s["step"] == "launch"}
+    launched = {s["kernel"] for s in all_steps(plan["functions"][0]["steps"])
+                if s["step"] == "launch"}
     assert launched == kernels
     assert "wrote" in capsys.readouterr().err
 
 
-def test_a_large_sum_is_two_levels_of_kernels():
-    """parallelize-reductions runs twice for the GPU: chunks of chunks, then a short host loop."""
+def all_steps(steps):
+    """The steps, and those of their loops' and branches' bodies."""
+    for step in steps:
+        yield step
+        for body in ("body", "then", "else"):
+            yield from all_steps(step.get(body, []))
+
+
+def test_a_sum_is_a_block_reduction_and_a_pass_over_the_partial_results():
+    """gpu-block-reduce: one launch of blocks folding into partial results, one block folding
+    those into one element, which the host reads; no host loop over elements."""
     _, plan, _ = planned("def total(x: f32[N]) -> f32:\n    return sum(x)\n", 2)
     steps = plan["functions"][0]["steps"]
-    assert [s["step"] for s in steps].count("launch") == 2
-    host_loops = [s for s in steps if s["step"] == "for"]
-    assert len(host_loops) == 1 and [s["step"] for s in host_loops[0]["body"]][0] == "load"
+    launches = [s for s in steps if s["step"] == "launch"]
+    assert [s["kernel"] for s in launches] == ["total_reduce", "total_reduce_partials"]
+    assert [s["step"] for s in steps].count("load") == 1 and "for" not in [s["step"] for s in steps]
