@@ -27,11 +27,14 @@ from .target import TARGETS, Target, resolve
 # each target's function lowering: what it has a handler for
 LOWERINGS: dict[str, type] = {"cpu": CpuFunction, "gpu-sim": CpuFunction, "gpu": GpuFunction}
 # On the GPU, only kernels become PTX; these ops stay on the host, around the launches, which
-# the launch plan runs (not built yet: docs/gpu.md)
-HOST_SIDE = {"gpu": {"buf.alloc", "buf.free", "buf.check", "buf.print", "buf.interrupt_point",
+# the launch plan runs (codegen/plan.py); a kernel's buf.alloc is shared memory (GpuFunction)
+HOST_SIDE = {"gpu": {"buf.free", "buf.check", "buf.print", "buf.interrupt_point",
                      "buf.copy", "buf.constant", "buf.dispatch", "buf.matmul", "func.call",
                      "gpu.launch"}}
 STRUCTURE = {"builtin.module", "func.func"}  # lowered as the module and its functions
+# On a CPU, a block's threads synchronize as loops between barriers (gpu-sim runs the pass)
+SERIALIZED = {"cpu": {"gpu.barrier", "gpu.shuffle_down"},
+              "gpu-sim": {"gpu.barrier", "gpu.shuffle_down"}}
 
 
 def paths(cls: type[Operation], target: Target) -> tuple[str, str]:
@@ -47,7 +50,9 @@ def paths(cls: type[Operation], target: Target) -> tuple[str, str]:
     if Terminator in cls.traits:
         return bufferized, "its parent's terminator"
     if name in HOST_SIDE.get(target.name, ()):
-        return bufferized, "host side (the launch plan, to come)"
+        return bufferized, "host side (the launch plan)"
+    if name in SERIALIZED.get(target.name, ()):
+        return bufferized, "`gpu-serialize-threads` (thread loops between barriers)"
     handler = "op_" + name.replace(".", "_")
     owner = next((c for c in LOWERINGS[target.name].__mro__ if handler in vars(c)), None)
     if owner is not None:

@@ -96,6 +96,11 @@ class GpuModule(TargetModule):
             fn = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), params),
                              _ptx_name(kernel.sym_name))
             fn.calling_convention = "ptx_kernel"
+            # a buffer parameter is a whole device allocation (the launch plan passes no
+            # views), which the driver aligns to 256 bytes: neighbouring accesses may merge
+            for arg in fn.args:
+                if isinstance(arg.type, ir.PointerType):
+                    arg.attributes.align = 16
             GpuFunction(self, kernel, fn).run()
         return self.llvm
 

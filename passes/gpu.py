@@ -30,12 +30,15 @@ class GpuGridStride(Pass):
     The kernel ``@<body>.kernel`` takes the dispatch's sizes (those it knows as constants
     are constants in the kernel) and captured values; the host
     launches ``min(ceil(points / block), max-blocks)`` blocks (at least one) of ``block``
-    threads. Bodies no dispatch runs any more are removed.
+    threads. Bodies no dispatch runs any more are removed. When the last size is a constant
+    multiple of ``vector``, a thread's point is ``vector`` neighbouring points (vector loads
+    and stores on the GPU) and a ``vector``-th of the threads are launched.
     """
 
     name: ClassVar[str] = "gpu-grid-stride"
     block: int = 256
     max_blocks: int = 65535
+    vector: int = 4
 
     def run(self, module: ModuleOp) -> None:
         kernels: dict[tuple[str, tuple[str | None, ...]], FuncOp] = {}
@@ -45,9 +48,11 @@ class GpuGridStride(Pass):
             assert body is not None  # verified
             constant = [_constant_op(v) for v in dispatch.sizes]
             key = (body.sym_name, tuple(None if c is None else print_ir(c) for c in constant))
+            width = _vector_width(constant, self.vector)
             if key not in kernels:
-                kernels[key] = grid_stride_kernel(body, constant, module)
-            launch(dispatch, kernels[key], constant, max(self.block, 1), max(self.max_blocks, 1))
+                kernels[key] = grid_stride_kernel(body, constant, module, width)
+            launch(dispatch, kernels[key], constant, max(self.block, 1), max(self.max_blocks, 1),
+                   width)
         for name, _ in kernels:
             body = module.lookup(name)
             if body is not None:
@@ -67,9 +72,21 @@ def _constant_op(value: Value) -> Operation | None:
     return op if op is not None and op.name == "hy.constant" else None
 
 
-def grid_stride_kernel(body: FuncOp, constant: list[Operation | None], module: ModuleOp) -> FuncOp:
+def _vector_width(constant: list[Operation | None], vector: int) -> int:
+    """How many consecutive points along the last axis a thread runs: ``vector`` when the
+    axis's size is a constant multiple of it, else 1."""
+    last = constant[-1] if constant else None
+    size = int(last.attributes["value"].array) if last is not None else 0
+    return vector if vector > 1 and size > 0 and size % vector == 0 else 1
+
+
+def grid_stride_kernel(body: FuncOp, constant: list[Operation | None], module: ModuleOp,
+                       width: int = 1) -> FuncOp:
     """A kernel of the sizes and the captured values running ``body`` at every point; a size
-    the dispatch knows as a constant is that constant in the kernel, not a parameter."""
+    the dispatch knows as a constant is that constant in the kernel, not a parameter. With
+    ``width`` > 1, each of the thread's points is ``width`` consecutive points along the last
+    axis, run one after the other: their loads and stores are neighbours, which the NVPTX
+    backend merges into vector accesses (``ld.global.v4``)."""
     rank = len(constant)
     captured = body.body.args[rank:]
     dynamic = [k for k, c in enumerate(constant) if c is None]
@@ -83,16 +100,27 @@ def grid_stride_kernel(body: FuncOp, constant: list[Operation | None], module: M
     given = iter(kernel.body.args[:len(dynamic)])
     sizes = [next(given) if c is None else b.insert(c.clone({})).result for c in constant]
     total = b.constant(index, 1)
-    for size in sizes:
+    for size in sizes[:-1]:
         total = b.create(hy.MulOp, [total, size]).result
+    if sizes:
+        last = sizes[-1] if width == 1 else b.constant(index, _vector_size(constant[-1]) // width)
+        total = b.create(hy.MulOp, [total, last]).result
 
-    def run_body(point: Value, carried: list[Value]) -> list[Value]:
+    def run_body(group: Value, carried: list[Value]) -> list[Value]:
+        point = group if width == 1 else b.create(hy.MulOp, [group, b.constant(index, width)]).result
         ivs = _delinearize(b, point, list(sizes))
-        mapping: dict[Value, Value] = dict(zip(body.body.args[:rank], ivs))
-        mapping.update(zip(captured, kernel.body.args[len(dynamic):]))
+        mappings: list[dict[Value, Value]] = []
+        for k in range(width):
+            at = ivs if k == 0 else [*ivs[:-1], b.create(hy.AddOp, [ivs[-1], b.constant(
+                index, k)]).result]
+            mappings.append(dict(zip(body.body.args[:rank], at)))
+            mappings[-1].update(zip(captured, kernel.body.args[len(dynamic):]))
+        # op by op across the points (the points of a parallel loop are independent): the
+        # loads of all come before the stores of any, so that they can merge
         for op in body.body.ops:
             if not isinstance(op, ReturnOp):
-                b.insert(op.clone(mapping))
+                for mapping in mappings:
+                    b.insert(op.clone(mapping))
         return []
 
     grid_stride(b, total, [], run_body)
@@ -138,13 +166,20 @@ def _delinearize(b: Builder, point: Value, sizes: list[Value]) -> list[Value]:
     return [rest, *reversed(ivs)]
 
 
+def _vector_size(op: Operation | None) -> int:
+    assert op is not None
+    return int(op.attributes["value"].array)
+
+
 def launch(dispatch: buf.DispatchOp, kernel: FuncOp, constant: list[Operation | None],
-           block: int, max_blocks: int) -> None:
+           block: int, max_blocks: int, width: int = 1) -> None:
     b = Builder(loc=dispatch.loc)
     b.set_insertion_point_before(dispatch)
     total = b.constant(index, 1)
     for size in dispatch.sizes:
         total = b.create(hy.MulOp, [total, size]).result
+    if width > 1:  # the last size is a constant multiple of it
+        total = b.create(hy.DivOp, [total, b.constant(index, width)]).result
     per_block = b.constant(index, block)
     wanted = b.create(hy.DivOp, [b.create(hy.AddOp, [total, b.constant(
         index, block - 1)]).result, per_block]).result

@@ -172,8 +172,9 @@ def test_a_barrier_not_every_thread_reaches_is_an_error():
                                                r"at a barrier that thread \(1, 0, 0\) of block "
                                                r"\(0, 0, 0\) never reaches"):
         Interpreter(module).call("rev", np.zeros(8, np.float32), np.zeros(8, np.float32))
-    with pytest.raises(HycError, match="gpu-sim runs barriers at a kernel's top level or in "
-                                       "loops every thread runs alike, not inside 'scf.if'"):
+    with pytest.raises(HycError, match="gpu-sim runs barriers and shuffles at a kernel's top "
+                                       "level or in loops every thread runs alike, not inside "
+                                       "'scf.if'"):
         GpuSerializeThreads().run(module)
 
 
