@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from cli_run import run_hyc
 from file_check import filecheck
+from numpy_cases import CASES, make, sizes_of
 from random_ir import random_module
 
+import hyc
 from hyc.codegen.driver import Compilation
 from hyc.codegen.nvptx import gpu_target, libdevice_path
 from hyc.ir import HycError
@@ -71,20 +73,33 @@ def test_random_programs_assemble(seed, tmp_path):
         assemble(ptx, "sm_90", tmp_path)
 
 
+@needs_ptxas
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_the_numpy_catalogues_kernels_assemble(arch, tmp_path):
+    """Every function and operator of the numpy catalogue, traced, at -O2."""
+    for name, fn, specs in CASES:
+        sizes, rng = sizes_of(name)
+        lowered = hyc.jit(fn).lower(*[make(spec, sizes, rng) for spec in specs])
+        ptx = ptx_of(lowered.module, 2, arch)
+        if ".entry" in ptx:
+            assemble(ptx, arch, tmp_path)
+
+
 def test_a_kernel_reads_global_memory_by_thread_and_block():
     ptx = ptx_of(PROGRAMS["math"])
     filecheck(ptx, """
         CHECK: .target sm_80
+        CHECK: .visible .entry f_reduce(
         CHECK: .visible .entry f_parallel0_kernel(
-        CHECK: .param .u64 .ptr .global
+        CHECK: .param .u64 .ptr .global .align 16
         CHECK-DAG: %tid.x
         CHECK-DAG: %ctaid.x
         CHECK-DAG: %ntid.x
         CHECK-DAG: %nctaid.x
         CHECK: .visible .entry f_parallel1_kernel(
-        CHECK-DAG: ld.global.b32
+        CHECK-DAG: ld.global.v4.b32
         CHECK-DAG: ex2.approx
-        CHECK-DAG: st.global.b32
+        CHECK-DAG: st.global.v4.b32
     """)
     assert ".extern" not in ptx and "__nv_" not in ptx  # libdevice linked in and inlined
 
