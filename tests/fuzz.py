@@ -2,9 +2,10 @@
 goes through, with compiled code checked against the interpreter on arrays placed between
 guard zones.
 
-A case ends in one of: a located diagnostic, or a program whose compiled functions agree
-with the interpreter (the same values, or the same kind of run-time error at -O0) and leave
-the red zones around their arrays untouched. Anything else — an internal error, a traceback,
+A case ends in one of: a located diagnostic, or a program whose compiled functions (for the
+CPU, and for gpu-sim, whose PTX is emitted too) agree with the interpreter (the same values,
+or the same kind of run-time error at -O0) and leave the red zones around their arrays
+untouched. Anything else — an internal error, a traceback,
 a wrong result, a write outside an array — fails it. ``python tests/fuzz.py hy 10000`` runs
 a campaign in worker processes that also catches crashes (a signal) and hangs (a timeout);
 the tests run a few hundred cases in process.
@@ -137,21 +138,28 @@ def load(kind: str, text: str):  # type: ignore[no-untyped-def]
 
 
 def compare(module, seed: int) -> str:  # type: ignore[no-untyped-def]
-    """Compile at -O0 and -O2 and run each function on guarded arrays against the interpreter."""
+    """Compile at -O0 and -O2 for the CPU, and at -O2 for gpu-sim, and run each function on
+    guarded arrays against the interpreter; emit the module's PTX too."""
     import hyc
     from hyc.codegen import jit
     from hyc.ir import HycError, Interpreter
     from hyc.passes.safety import is_buffer_level
     outcome = "compiled"
-    for level in (0, 2):
+    for level, target in ((0, "cpu"), (2, "cpu"), (2, "gpu-sim"), (2, "gpu")):
         try:
-            compiled = hyc.compile(module, opt_level=level)
+            if target == "gpu":
+                from hyc.codegen.driver import Compilation
+                Compilation(module, level, target).stage("ptx")
+                continue
+            compiled = hyc.compile(module, opt_level=level, target=target)
         except HycError as e:
             if "internal error" in str(e):
-                raise Failure(f"-O{level}: {e}") from None
-            return "diagnostic"
+                raise Failure(f"-O{level} {target}: {e}") from None
+            if target == "cpu":
+                return "diagnostic"
+            continue  # what the GPU targets refuse, they refuse with a diagnostic
         except Exception as e:
-            raise Failure(f"-O{level}: {type(e).__name__}: {e}") from None
+            raise Failure(f"-O{level} {target}: {type(e).__name__}: {e}") from None
         for func in module.functions:
             name = func.sym_name
             if name in compiled.uncallable:
