@@ -34,6 +34,7 @@ from llvmlite import ir
 
 from hyc.ir import HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
+from hyc.passes.serialize_threads import GpuSerializeThreads, synchronizes
 
 from . import cache, jit, pyentry
 from .cpu import lower_module
@@ -232,6 +233,10 @@ class Compilation:
         tensor = self.optimized_ir()
         if self.prefix is None:
             self.prefix = "hyc_" + hashlib.sha256(print_ir(loops).encode()).hexdigest()[:12] + "_"
+        if self.target.name != "gpu" and any(synchronizes(f) for f in loops.functions):
+            loops = copy(loops)  # a CPU runs a block's synchronizing threads as loops
+            with self.timed("gpu-serialize-threads"):
+                GpuSerializeThreads().run(loops)
         with self.timed("llvm: generate IR"):
             lower = lower_kernels if self.target.name == "gpu" else lower_module
             module, self.messages = lower(loops, self.target, self.prefix)
@@ -270,8 +275,8 @@ class Compilation:
         when the same source was compiled for the same target before."""
         from .compiled import CompiledModule
         self.target.check_runnable()
-        if self.target.name == "gpu-sim":
-            return self._simulated()
+        if self.target.name in ("gpu", "gpu-sim"):
+            return self._planned()
         if callable(self.source):
             raise TypeError("jit() needs a source the cache can key (a path, text or module)")
         key = cache_key(self.source, self.opt_level, self.target, self.optimized, self.pipeline)
@@ -290,17 +295,23 @@ class Compilation:
         cache.store(key, parts, jit.object_code(compiled))
         return CompiledModule(parts, compiled.addresses, self.target)
 
-    def _simulated(self) -> CompiledModule:
-        """gpu-sim: the launch plan of the host functions, run on the simulated device."""
-        from .gpu_sim import PlannedModule
+    def _planned(self) -> CompiledModule:
+        """The GPU targets: the launch plan of the host functions, run on a GPU (gpu) or the
+        simulated device (gpu-sim)."""
         from .plan import build_plan
         with nesting_room():
             gpu_level = self.target_loops()
         tensor = self.optimized_ir()
         with self.timed("launch plan"):
             plan = build_plan(gpu_level, None, self.target.cpu)
+        if self.target.name == "gpu":
+            from .cuda import cuda_module
+            ptx = self.stage("ptx")
+            with self.timed("gpu: load the PTX"):
+                return cuda_module(tensor, gpu_level, plan, self.target, ptx)  # type: ignore[arg-type]
+        from .gpu_sim import gpu_sim_module
         with self.timed("gpu-sim: kernels for this CPU"):
-            return PlannedModule(tensor, gpu_level, plan, self.target)
+            return gpu_sim_module(tensor, gpu_level, plan, self.target)
 
     def timing_report(self) -> str:
         """Every stage's wall time, the IR passes one by one and LLVM's work included."""

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from hyc.ir import FuncOp, HycError, ModuleOp, parse_module, print_ir
+from hyc.ir import FuncOp, ModuleOp, parse_module, print_ir
 from hyc.ir.dialects import gpu
 
-from .compiled import CompiledFunction, CompiledModule
-from .plan import PlanError, execute, ptx_name
+from .compiled import CompiledFunction
+from .plan import PlanError, ptx_name
+from .planned import PlannedFunction, PlannedModule
 from .target import Target
 
 
@@ -66,18 +67,6 @@ class SimulatedDevice:
         return buffer.copy()
 
 
-class PlannedFunction(CompiledFunction):
-    """A function of a gpu-sim module: the compiled function's checks and results, its
-    launch plan executed on the simulated device in place of a native call."""
-
-    def __init__(self, func: FuncOp, plan: dict[str, Any], device: SimulatedDevice) -> None:
-        super().__init__(func, None, [])
-        self._plan, self._device = plan, device
-
-    def _run(self, arguments: list[np.ndarray], words: list[int], results: list[np.ndarray]) -> None:
-        execute(self._plan, self.name, [*arguments, *results], self._device)
-
-
 class CheckedFunction(CompiledFunction):
     """A function of a gpu-sim module run with the race and bounds checker
     (``HYC_GPU_SIM_CHECK=1``, ``hyc --gpu-sim-check``): its gpu level on the checking
@@ -98,30 +87,16 @@ class CheckedFunction(CompiledFunction):
             print_stream().write(printed.getvalue())
 
 
-class PlannedModule(CompiledModule):
-    """What ``hyc.compile(..., target="gpu-sim")`` returns."""
-
-    def __init__(self, tensor: ModuleOp, gpu_level: ModuleOp, plan: dict[str, Any],
-                 target: Target) -> None:
-        self.target = target
-        self.ir = print_ir(tensor)
-        self.loops = print_ir(gpu_level)
-        self.llvm_ir = ""
-        self.plan = plan
-        checking = os.environ.get("HYC_GPU_SIM_CHECK", "") not in ("", "0")
-        device = None if checking else simulated_device(gpu_level)
-        self.functions: dict[str, CompiledFunction] = {}
-        self.uncallable: dict[str, HycError] = {}
-        for f in tensor.functions:
-            try:
-                self.functions[f.sym_name] = CheckedFunction(f, gpu_level) if device is None \
-                    else PlannedFunction(f, plan, device)
-            except HycError as e:
-                self.uncallable[f.sym_name] = e
-
-    def asm(self) -> str:
-        raise HycError("a gpu-sim module runs a launch plan; its kernels' code is the CPU "
-                       "target's (hyc --target=gpu-sim --emit=asm shows it)")
+def gpu_sim_module(tensor: ModuleOp, gpu_level: ModuleOp, plan: dict[str, Any],
+                   target: Target) -> PlannedModule:
+    """What ``hyc.compile(..., target="gpu-sim")`` returns: the plan on a simulated device,
+    or, with ``HYC_GPU_SIM_CHECK=1``, each function's gpu level on the checking interpreter."""
+    if os.environ.get("HYC_GPU_SIM_CHECK", "") not in ("", "0"):
+        return PlannedModule(tensor, gpu_level, plan, target,
+                             lambda f: CheckedFunction(f, gpu_level))
+    device = simulated_device(gpu_level)
+    return PlannedModule(tensor, gpu_level, plan, target,
+                         lambda f: PlannedFunction(f, plan, device))
 
 
 def simulated_device(module: ModuleOp) -> SimulatedDevice:
@@ -130,7 +105,6 @@ def simulated_device(module: ModuleOp) -> SimulatedDevice:
     from hyc.ir import Builder, ReturnOp
     from hyc.ir.attributes import SymbolRefAttr
     from hyc.ir.types import index
-    from hyc.passes.serialize_threads import GpuSerializeThreads
 
     from .driver import Compilation
     from .target import host_cpu
@@ -153,7 +127,6 @@ def simulated_device(module: ModuleOp) -> SimulatedDevice:
         kernels_only.body.append(launcher)
     # the host CPU's target: the kernels and their launches compiled natively (the CPU
     # target lowers gpu.launch as loops over blocks and threads; kernels whose threads
-    # synchronize loop over their threads between barriers first)
-    GpuSerializeThreads().run(kernels_only)
+    # synchronize loop over their threads between barriers first: gpu-serialize-threads)
     compiled = Compilation.at_target_level(kernels_only, host_cpu()).jit()
     return SimulatedDevice({kernel: compiled[name] for kernel, name in names.items()})

@@ -6,7 +6,7 @@ allocations, kernel launches, copies, frees — over numbered values (the functi
 parameters first). It is JSON (``hyc model.hy --target=gpu`` writes ``model.plan.json``
 beside ``model.ptx``), versioned, and documented in docs/gpu.md. ``execute`` runs one
 function's steps on a ``Device``: gpu_sim.py's keeps buffers in host memory and runs each
-kernel compiled for this CPU; the CUDA runtime will be another.
+kernel compiled for this CPU; cuda.py's is a GPU.
 
 A host function that reads or writes a buffer's elements itself (a loop that stayed on the
 host, a print) cannot become a plan: the GPU's memory is not the host's. That is an error at
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -181,12 +181,19 @@ class _Run:
     device: Device
     out: Any
     depth: int = 0
+    # the device buffers the steps made and have not freed (constants, allocations a failed
+    # check left): the run frees them at its end, so that no call leaks device memory
+    owned: dict[int, Any] = field(default_factory=dict)
 
     def function(self, name: str) -> dict[str, Any]:
         found = next((f for f in self.plan["functions"] if f["name"] == name), None)
         if found is None:
             raise HycError(f"the plan has no function '{name}'")
         return found
+
+    def own(self, buffer: Any) -> Any:
+        self.owned[id(buffer)] = buffer
+        return buffer
 
     def call(self, name: str, values: list[Any]) -> None:
         if self.depth >= MAX_CALL_DEPTH:
@@ -200,25 +207,36 @@ class _Run:
 
 def execute(plan: dict[str, Any], name: str, args: list[np.ndarray], device: Device,
             out: Any = None) -> None:
-    """Run function ``name`` of ``plan`` on ``device``: ``args`` are its parameters (numpy
-    arrays for buffers, results included, which receive what the function wrote); prints go
-    to ``out`` (default stdout)."""
+    """Run function ``name`` of ``plan`` on ``device``: ``args`` are its parameters (for
+    buffers, numpy arrays, copied in and out, or the device's own buffers, used in place;
+    results included, which receive what the function wrote); prints go to ``out`` (default
+    stdout)."""
     run = _Run(plan, device, out)
     function = run.function(name)
     if len(args) != len(function["params"]):
         raise HycError(f"@{name} takes {len(function['params'])} argument(s), got {len(args)}")
-    values: list[Any] = []
     named: dict[str, int] = {}
     for param, value in zip(function["params"], args):
         if param["kind"] == "buffer":
             _check_argument(param, value, named, name)
-            values.append(device.upload(value))
-        else:
-            values.append(np.asarray(value, np.dtype(param["dtype"])))
-    run.call(name, values)
-    for param, value, buffer in zip(function["params"], args, values):
-        if param["kind"] == "buffer":
-            device.download(buffer, value)
+    values: list[Any] = []
+    uploaded: list[Any] = []
+    try:
+        for param, value in zip(function["params"], args):
+            if param["kind"] != "buffer":
+                values.append(np.asarray(value, np.dtype(param["dtype"])))
+            elif isinstance(value, np.ndarray):
+                uploaded.append(device.upload(value))
+                values.append(uploaded[-1])
+            else:  # already the device's (a device array): used in place
+                values.append(value)
+        run.call(name, values)
+        for param, value, buffer in zip(function["params"], args, values):
+            if param["kind"] == "buffer" and isinstance(value, np.ndarray):
+                device.download(buffer, value)
+    finally:  # the arguments' device copies and what the steps left, whatever happened
+        for buffer in [*uploaded, *run.owned.values()]:
+            device.free(buffer)
 
 
 def _check_argument(param: dict[str, Any], value: object, named: dict[str, int],
@@ -227,15 +245,17 @@ def _check_argument(param: dict[str, Any], value: object, named: dict[str, int],
     kernels index it by the sizes the plan computes from it."""
     what = f"argument '{param['name']}' of @{function}"
     dtype = np.dtype(param["element"])
-    if not isinstance(value, np.ndarray) or value.dtype != dtype or \
-            not value.flags.c_contiguous or not value.flags.writeable:
+    laid_out = not isinstance(value, np.ndarray) or \
+        (value.flags.c_contiguous and value.flags.writeable)  # a device's buffer: its own
+    if not laid_out or getattr(value, "dtype", None) != dtype:
         raise PlanError(f"{what} must be a writeable C-contiguous {dtype} array")
-    if value.ndim != len(param["shape"]):
-        raise PlanError(f"{what} has {value.ndim} dimension(s), expected {len(param['shape'])}")
-    for axis, (size, want) in enumerate(zip(value.shape, param["shape"])):
+    shape = tuple(getattr(value, "shape", ()))
+    if len(shape) != len(param["shape"]):
+        raise PlanError(f"{what} has {len(shape)} dimension(s), expected {len(param['shape'])}")
+    for axis, (size, want) in enumerate(zip(shape, param["shape"])):
         if isinstance(want, int) and size != want or \
                 isinstance(want, str) and want != "?" and named.setdefault(want, size) != size:
-            raise PlanError(f"{what} has shape {value.shape}: dimension {axis} should be "
+            raise PlanError(f"{what} has shape {shape}: dimension {axis} should be "
                             f"{want if isinstance(want, int) else named[want]}")
 
 
@@ -265,10 +285,9 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
     elif kind == "scalar":
         values = [env[i] for i in step["in"]]
         dtype = np.dtype(step["dtype"])
-        if step["op"] == "hy.cast":
-            result = cast_array(values[0], dtype)
-        else:
-            result = OPS[step["op"]].reference(*values)
+        with np.errstate(all="ignore"):  # IEEE special values are results, as in kernels
+            result = cast_array(values[0], dtype) if step["op"] == "hy.cast" else \
+                OPS[step["op"]].reference(*values)
         env[step["out"]] = np.asarray(result, dtype)
     elif kind == "dim":
         env[step["out"]] = np.asarray(env[step["of"]].shape[step["axis"]], np.int64)
@@ -279,8 +298,9 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
         shape = tuple(int(env[d["value"]]) if isinstance(d, dict) else d for d in step["shape"])
         if any(d < 0 for d in shape):
             raise PlanError(f"negative buffer size {shape}")
-        env[step["out"]] = device.alloc(step["element"], shape)
+        env[step["out"]] = run.own(device.alloc(step["element"], shape))
     elif kind == "free":
+        run.owned.pop(id(env[step["buffer"]]), None)
         device.free(env[step["buffer"]])
     elif kind == "copy":
         device.copy(env[step["from"]], env[step["to"]])
@@ -296,7 +316,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
         device.write(env[step["buffer"]], _indices(step, env), env[step["value"]])
     elif kind == "constant":
         data = np.frombuffer(base64.b64decode(step["data"]), np.dtype(step["element"]).newbyteorder("<"))
-        env[step["out"]] = device.upload(data.astype(step["element"]).reshape(step["shape"]))
+        env[step["out"]] = run.own(device.upload(data.astype(step["element"]).reshape(step["shape"])))
     elif kind == "print":
         from hyc.ir.interpreter import format_value
         shown = [device.to_host(v) if not isinstance(v, np.ndarray) or v.ndim else v

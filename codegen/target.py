@@ -90,9 +90,9 @@ class Target:
     def check_runnable(self) -> None:
         """Code for this target can run in this process (the JIT, --run)."""
         if self.name == "gpu":
-            raise HycError("hyc cannot run --target=gpu code yet: its CUDA runtime (the launch "
-                           "plan's executor) is still to come; --target=gpu-sim runs the same "
-                           "kernels on this machine's CPU, and --emit=ptx writes the PTX")
+            from .cuda import gpu_context
+            gpu_context()  # the bindings, the driver and a GPU, or an error saying which
+            return
         if not self.host:
             raise HycError(f"code for {self.triple} cannot run on this {host_triple()} machine: "
                            "--mtriple builds objects, assembly and libraries for another "

@@ -29,7 +29,8 @@ from hyc.ir.opdef import Pure
 from hyc.ir.types import MemRefType, index
 
 from .bufferization import LoopBuilder
-from .bufferization.loop_building import binary, const
+from .bufferization.loop_building import binary, check, const
+from .gpu import free_name
 from .manager import Pass, register_pass
 
 UNIFORM_IDS = (gpu.BlockIdOp, gpu.GridDimOp)
@@ -44,12 +45,13 @@ class GpuSerializeThreads(Pass):
     name: ClassVar[str] = "gpu-serialize-threads"
 
     def run(self, module: ModuleOp) -> None:
-        for kernel in [f for f in module.functions if f.kernel and _synchronizes(f)]:
+        for kernel in [f for f in module.functions if synchronizes(f)]:
             serialized = Serializer(kernel, module).run()
             for launch in [op for op in module.walk() if isinstance(op, gpu.LaunchOp)
                            and op.kernel == kernel.sym_name]:
                 b = Builder(loc=launch.loc)
                 b.set_insertion_point_before(launch)
+                _check_block(b, launch)
                 one = b.constant(index, 1)
                 b.create(gpu.LaunchOp, [*launch.grid, one, one, one, *launch.block,
                                         *launch.kernel_args],
@@ -58,8 +60,30 @@ class GpuSerializeThreads(Pass):
             kernel.erase()
 
 
-def _synchronizes(kernel: FuncOp) -> bool:
-    return any(gpu.synchronizing(op) or _is_shared_alloc(op) for op in kernel.walk())
+def _check_block(b: Builder, launch: gpu.LaunchOp) -> None:
+    """The checks the launch made of its block, which the new launch's blocks of one thread
+    no longer make."""
+    lb = LoopBuilder(b)
+    sizes = launch.block
+    at_least_one = binary(lb, hy.AndOp, binary(lb, hy.AndOp, *(
+        binary(lb, hy.GeOp, size, const(lb, 1)) for size in sizes[:2])),
+        binary(lb, hy.GeOp, sizes[2], const(lb, 1)))
+    check(lb, at_least_one, f"launch of @{launch.kernel}: every grid and block size must be "
+                            "at least 1")
+    limit = const(lb, MAX_BLOCK_THREADS)
+    each = [binary(lb, hy.LeOp, size, limit) for size in sizes]
+    threads = binary(lb, hy.MulOp, binary(lb, hy.MulOp, sizes[0], sizes[1]), sizes[2])
+    within = binary(lb, hy.AndOp, binary(lb, hy.AndOp, each[0], each[1]),
+                    binary(lb, hy.AndOp, each[2], binary(lb, hy.LeOp, threads, limit)))
+    check(lb, within, f"launch of @{launch.kernel}: a block has at most {MAX_BLOCK_THREADS} "
+                      "threads")
+
+
+def synchronizes(func: FuncOp) -> bool:
+    """Whether ``func`` is a kernel whose threads synchronize (barriers, shuffles, shared
+    buffers): what this pass rewrites."""
+    return func.kernel and any(gpu.synchronizing(op) or _is_shared_alloc(op)
+                               for op in func.walk())
 
 
 def _is_shared_alloc(op: Operation) -> bool:
@@ -81,10 +105,8 @@ class Serializer:
 
     def run(self) -> FuncOp:
         old = self.kernel
-        name = f"{old.sym_name}.threads"
-        while self.module.lookup(name) is not None:
-            name += "_"
-        new = FuncOp.create(name, [index] * 3 + list(old.type.inputs), [],
+        new = FuncOp.create(free_name(f"{old.sym_name}.threads", self.module),
+                            [index] * 3 + list(old.type.inputs), [],
                             ["bx", "by", "bz"] + [a.name_hint for a in old.body.args], old.loc)
         new.attributes["kernel"] = BoolAttr(True)
         self.module.body.insert(self.module.body.ops.index(old), new)
