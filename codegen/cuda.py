@@ -126,7 +126,8 @@ class DeviceArray:
 
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
-        return self.buffer.__cuda_array_interface__
+        # the stream that writes it: a consumer waits for it there before reading
+        return {**self.buffer.__cuda_array_interface__, "stream": int(self.device.stream)}
 
     def numpy(self) -> np.ndarray:
         return self.device.to_host(self.buffer)

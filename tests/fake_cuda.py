@@ -90,7 +90,7 @@ class FakeDriver:
         return (SUCCESS,)
 
     def _cuStreamCreate(self, flags):
-        return SUCCESS, "stream"
+        return SUCCESS, 0x5EA  # a stream's handle, as an address
 
     def _cuStreamSynchronize(self, stream):
         return (SUCCESS,)

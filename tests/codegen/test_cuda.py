@@ -183,6 +183,7 @@ def test_device_arrays_go_in_and_out_without_copies(monkeypatch):
     z = module.f(Foreign(y.buffer), np.float32(0.5))  # another library's view of a result
     assert driver.calls.count("cuMemcpyHtoD") == uploads  # nothing copied in
     assert isinstance(z, cuda.DeviceArray) and "cuCtxSynchronize" in driver.calls
+    assert z.__cuda_array_interface__["stream"] == 0x5EA  # where a consumer waits for it
     np.testing.assert_allclose(np.asarray(z), np.maximum(x, 0), rtol=1e-6)
     np.testing.assert_allclose(module.f(x, 2.0), y.numpy())  # host arrays: host results
     with pytest.raises(TypeError, match=r"argument 'x' of @f is a device array of float64"):
@@ -195,3 +196,20 @@ def test_device_arrays_go_in_and_out_without_copies(monkeypatch):
     import gc
     gc.collect()
     assert len(driver.memory) == 0  # each device array's memory freed with it
+
+
+def test_the_gpu_benchmark_runs_on_gpu_sim(tmp_path, capsys):
+    """benchmarks/gpu.py --smoke: tiny sizes on gpu-sim, so that the script a GPU machine runs
+    (tests/gpu/check.sh) does not rot where there is none."""
+    import importlib.util
+    path = Path(__file__).parents[2] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("gpu_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    assert benchmark.main(["--smoke", "--json", str(tmp_path / "bench.json")]) == 0
+    import json
+    report = json.loads((tmp_path / "bench.json").read_text())
+    units = [s["unit"] for s in report["sections"]]
+    assert units == ["us/call", "samples/s", "GB/s", "TFLOP/s"]
+    assert all(row.get("median_s", 0) > 0 for s in report["sections"] for row in s["rows"].values())
+    assert "B1  MLP, batch 1" in capsys.readouterr().out
