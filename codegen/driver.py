@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 
     from .compiled import CompiledModule
 
-STAGES = ("tensor", "ir", "loops", "target", "gpu", "llvm-raw", "llvm", "asm", "ptx", "plan",
-          "obj", "lib")
+STAGES = ("tensor", "ir", "dot", "svg", "loops", "target", "gpu", "llvm-raw", "llvm", "asm",
+          "ptx", "plan", "obj", "lib")
 
 
 def load(source: str | os.PathLike | ModuleOp) -> ModuleOp:
@@ -209,6 +209,16 @@ class Compilation:
                            f"target '{self.target.name}''s: --emit=target shows its loop level")
         return self.target_loops()
 
+    def _dot(self) -> str:
+        """The optimized tensor level's data-flow graph, in Graphviz's language (ir/dot.py)."""
+        from hyc.ir.dot import to_dot
+        return to_dot(self.optimized_ir())
+
+    def _svg(self) -> str:
+        from hyc.ir.dot import render_svg
+        with self.timed("graphviz: dot -Tsvg"):
+            return render_svg(self.stage("dot"))
+
     def _plan(self) -> str:
         """The launch plan (JSON) of the host functions, for the GPU target."""
         from .plan import build_plan, to_json
@@ -327,7 +337,7 @@ class Compilation:
 _RUNNERS: dict[str, Callable[[Compilation], object]] = {
     "tensor": Compilation._tensor, "ir": Compilation._ir, "loops": Compilation._loops,
     "target": Compilation._target, "gpu": Compilation._gpu, "ptx": Compilation._ptx,
-    "plan": Compilation._plan,
+    "plan": Compilation._plan, "dot": Compilation._dot, "svg": Compilation._svg,
     "llvm-raw": Compilation._llvm_raw,
     "llvm": Compilation._llvm, "asm": Compilation._asm, "obj": Compilation._obj,
 }

@@ -39,6 +39,24 @@ def jit(fn: Callable[..., Any] | None = None, *, opt_level: int = 2, target: str
     return make(fn, opt_level=opt_level, target=target, dynamic=dynamic)
 
 
+def check(fn: Callable[..., Any] | str | os.PathLike[str] | ModuleOp, *args: Any,
+          entry: str | None = None, opt_level: int = 2, target: str | Target = "cpu") -> Any:
+    """Compare a function compiled (``opt_level``, ``target``) with its eager run on ``args``
+    and, where they differ, name the pass that causes it: ``hyc.check(f, x, w)`` for a numpy
+    function (its array arguments traced), or ``hyc.check("model.hy", x, entry="f")``.
+    Returns a result with ``agreed`` and ``report()``; docs/debugging.md."""
+    import numpy as np
+
+    from .codegen.check import check as run_check
+    if callable(fn):
+        arrays = [a for a in args if isinstance(a, (np.ndarray, np.generic))]
+        lowered = jit(fn).lower(*args)
+        return run_check(lowered.module, lowered.name, arrays, opt_level, target)
+    if entry is None:
+        raise HycError("hyc.check of a model file or module needs entry='function'")
+    return run_check(fn, entry, list(args), opt_level, target)
+
+
 # The rest of the API loads its backend on first use (PEP 562), keeping ``import hyc`` light.
 _LAZY = {"Benchmark": "jitted", "JitFunction": "jitted", "Lowered": "jitted", "load": "saved",
          "where": "functions", "relu": "functions", "sigmoid": "functions",
@@ -61,6 +79,6 @@ def clear_cache() -> None:
     cache.clear()
 
 
-__all__ = ["Benchmark", "HycError", "Target", "compile", "clear_cache", "cpu_target", "jit", "load",
+__all__ = ["Benchmark", "HycError", "Target", "check", "compile", "clear_cache", "cpu_target", "jit", "load",
            "nn", "parse_module",
            "print_ir", "verify", "interpret", "where", "relu", "sigmoid", "softmax", "__version__"]

@@ -25,7 +25,7 @@ from hyc.codegen.driver import compile_module
 from hyc.codegen.target import Target, resolve
 from hyc.frontend.numpy_support import numpy_api
 from hyc.frontend.tracing import TRACES, Trace, Traced, TracingError, as_value, ir_element, tracing
-from hyc.ir import FileLineColLoc, ModuleOp, print_ir
+from hyc.ir import FileLineColLoc, HycError, ModuleOp, print_ir
 from hyc.ir.types import make_type
 
 Dynamic = dict[str, "list[int] | dict[int, str]"]
@@ -114,6 +114,22 @@ class Lowered:
 
     def llvm_ir(self) -> str:
         return self.compile_module().llvm_ir
+
+    def as_dot(self, optimized: bool = True) -> str:
+        """The function's data-flow graph in Graphviz's language (after the ``-O`` pipeline,
+        or as traced with ``optimized=False``): docs/debugging.md."""
+        from hyc.ir import parse_module
+        from hyc.ir.dot import to_dot
+        module = parse_module(self.as_text()) if optimized else self.module
+        return to_dot(module, self.name)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a lowered function as its graph, where Graphviz is installed."""
+        from hyc.ir.dot import render_svg
+        try:
+            return render_svg(self.as_dot())
+        except HycError:
+            return None  # Jupyter falls back to the text
 
     def asm(self) -> str:
         return self.compile_module().asm()

@@ -262,6 +262,10 @@ def chosen_target(args: argparse.Namespace) -> Target:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        from .hyc_check import main as check
+        return check(argv[1:])
     parser = build_arg_parser()
     args = parser.parse_args(argv)
     args.explicit_level = level_was_given(argv)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from cli_run import run_hyc
 from fake_cuda import INVALID_VALUE, LAUNCH_FAILED, NO_DEVICE, FakeDriver
+from native import check_random_program
 from random_ir import random_arguments, random_module
 
 import hyc
@@ -19,7 +20,7 @@ from hyc.codegen.driver import Compilation
 from hyc.codegen.gpu_sim import simulated_device
 from hyc.codegen.nvptx import gpu_target
 from hyc.codegen.plan import build_plan
-from hyc.ir import HycError, Interpreter, parse_module
+from hyc.ir import HycError, parse_module
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
@@ -60,24 +61,8 @@ def test_the_mlp_runs_through_the_runtime_like_numpy(monkeypatch, level):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_programs_run_through_the_runtime_like_the_interpreter(monkeypatch, seed):
-    source = random_module(seed, max_ops=8)
-    driver = fake_gpu(monkeypatch, source, seed % 4)
-    module = hyc.compile(source, seed % 4, target="gpu")
-    for func in source.functions:
-        if func.sym_name in module.uncallable:
-            continue
-        args = random_arguments(func, seed)
-        try:
-            want = Interpreter(source).call(func.sym_name, *args)
-        except HycError:
-            with pytest.raises((ValueError, HycError)):
-                module[func.sym_name](*args)
-            continue
-        got = module[func.sym_name](*args)
-        got = list(got) if isinstance(got, tuple) else [got]
-        for w, g in zip(want, got):
-            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5,
-                                       equal_nan=True)
+    driver = fake_gpu(monkeypatch, random_module(seed, max_ops=8), seed % 4)
+    check_random_program(seed, seed % 4, target="gpu")
     assert not driver.memory
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from random_ir import random_arguments, random_module
+from native import check_random_program
+from random_ir import random_arguments
 
 import hyc
 from hyc.codegen import cuda
@@ -47,21 +48,7 @@ def test_the_examples_agree_with_the_interpreter(name, level):
 
 @pytest.mark.parametrize("seed", range(300))
 def test_random_programs_agree_with_the_interpreter(seed):
-    source = random_module(seed, max_ops=8)
-    try:
-        module = hyc.compile(source, seed % 4, target="gpu")
-    except HycError as e:
-        assert "result sizes that the arguments determine" in str(e)
-        return
-    for func in source.functions:
-        if func.sym_name in module.uncallable:
-            continue
-        args = random_arguments(func, seed)
-        try:
-            want = Interpreter(source).call(func.sym_name, *args)
-        except HycError:
-            continue
-        agree(module[func.sym_name](*args), want, rtol=1e-3)
+    check_random_program(seed, seed % 4, target="gpu")
 
 
 @pytest.mark.parametrize("shape", [(64, 64, 64), (70, 33, 130), (512, 1024, 256), (5, 7, 3)])
