@@ -21,6 +21,7 @@ cache (codegen/cache.py) when the same source was compiled before.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import os
@@ -168,8 +169,13 @@ class Compilation:
             self.timings.append((name, time.perf_counter() - start))
 
     def run_passes(self, module: ModuleOp, pipeline: str,
-                   instrumentation: Instrumentation | None = None) -> None:
-        from hyc.passes import PassManager, parse_pipeline
+                   instrumentation: Instrumentation | None = None, stage: str = "") -> None:
+        """``pipeline`` on ``module``, its passes timed (and, for a report, recorded)."""
+        from hyc.passes import Instrumentation, PassManager, parse_pipeline
+        record = self.instrumentation.record if self.instrumentation is not None else None
+        if record is not None:  # every pipeline's passes go into the report
+            instrumentation = dataclasses.replace(instrumentation or Instrumentation(),
+                                                  record=record, stage=stage)
         manager = PassManager(parse_pipeline(pipeline), instrumentation)
         try:
             manager.run(module)
@@ -186,7 +192,7 @@ class Compilation:
         module = self.tensor()
         self._done["tensor"] = _TRANSFORMED
         pipeline = LEVELS[self.opt_level] if self.pipeline is None else self.pipeline
-        self.run_passes(module, pipeline, self.instrumentation)
+        self.run_passes(module, pipeline, self.instrumentation, f"-O{self.opt_level}")
         return module
 
     def _loops(self) -> ModuleOp:
@@ -194,13 +200,14 @@ class Compilation:
         optimized = self.optimized_ir()
         # the tensor level stays as it is (CompiledModule.ir, the C header read it)
         self._done["ir"] = copy(optimized)
-        self.run_passes(optimized, LOWER_TO_LOOPS)
+        self.run_passes(optimized, LOWER_TO_LOOPS, stage="the lowering to loops")
         return optimized
 
     def _target(self) -> ModuleOp:
         loops = self.loops()
         self._done["loops"] = _TRANSFORMED
-        self.run_passes(loops, self.target.loop_pipeline)
+        self.run_passes(loops, self.target.loop_pipeline,
+                        stage=f"target {self.target.name}'s loop passes")
         return loops
 
     def _gpu(self) -> ModuleOp:

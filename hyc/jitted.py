@@ -115,6 +115,23 @@ class Lowered:
     def llvm_ir(self) -> str:
         return self.compile_module().llvm_ir
 
+    def report(self, path: str | None = None) -> str:
+        """One page about this function's compilation (docs/debugging.md): each pass's IR
+        diff, the time of every pass and stage, op counts, memory, the graph; written to
+        ``path`` too when given."""
+        from hyc.codegen.driver import Compilation
+        from hyc.codegen.report import report
+        from hyc.passes import Instrumentation
+        compilation = Compilation(self.module, self.opt_level, self.target,
+                                  instrumentation=Instrumentation(record=[]))
+        compilation.stage("ptx" if compilation.target.name == "gpu" else "asm")
+        page = report(compilation, f"@{self.name} at -O{self.opt_level} for "
+                                   f"{compilation.target.name}")
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(page)
+        return page
+
     def as_dot(self, optimized: bool = True) -> str:
         """The function's data-flow graph in Graphviz's language (after the ``-O`` pipeline,
         or as traced with ``optimized=False``): docs/debugging.md."""

@@ -129,6 +129,18 @@ class Instrumentation:
     print_after_failure: bool = False
     debuginfo: bool = False
     out: TextIO | None = None  # where dumps go (default stderr)
+    # each pass's IR before and after and its time, for a report (--report); None: not kept
+    record: list[PassRecord] | None = None
+    stage: str = ""  # what the passes belong to, for the record
+
+
+@dataclass
+class PassRecord:
+    stage: str
+    name: str
+    before: str
+    after: str
+    seconds: float
 
 
 class PassManager:
@@ -157,7 +169,8 @@ class PassManager:
         instr = self.instr
         if p.name in instr.print_before:
             self.dump("Before", p.name, module)
-        before = print_ir(module) if instr.print_after_change else None
+        recording = instr.record is not None
+        before = print_ir(module) if instr.print_after_change or recording else None
         start = time.perf_counter()
         try:
             p.run(module)
@@ -176,6 +189,9 @@ class PassManager:
                            f"reproducer was written to {path}") from e
         finally:
             self.timings.append((p.name, time.perf_counter() - start))
+        if instr.record is not None and before is not None:
+            instr.record.append(PassRecord(instr.stage, p.name, before, print_ir(module),
+                                           self.timings[-1][1]))
         wanted = instr.print_after_all or p.name in instr.print_after or instr.print_after_change
         if wanted and (before is None or print_ir(module) != before):
             self.dump("After", p.name, module)

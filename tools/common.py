@@ -94,6 +94,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, default_level: int | N
                        help="print the wall time of each stage and pass, LLVM's included")
     group.add_argument("--memory-report", action="store_true",
                        help="print each function's buffers, live ranges and peak bytes")
+    group.add_argument("--report", metavar="FILE.html",
+                       help="write one page about the compilation: each pass's IR diff, the "
+                            "time of every pass and stage, op counts, memory, the graph")
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
                         help="size of a named dimension, for --random-args and --memory-report "
                              "(default 4 and 1)")
@@ -131,7 +134,8 @@ def pipeline_options(args: argparse.Namespace) -> tuple[str, Instrumentation]:
         print_after=_names(args.print_ir_after), print_after_all=args.print_ir_after_all,
         print_after_change=args.print_ir_after_change,
         print_after_failure=args.print_ir_after_failure,
-        debuginfo=getattr(args, "print_debuginfo", False))
+        debuginfo=getattr(args, "print_debuginfo", False),
+        record=[] if getattr(args, "report", None) else None)
     unknown = (instrumentation.print_before | instrumentation.print_after) - {p.name for p in passes}
     for name in sorted(unknown):
         if name not in PASSES:
@@ -147,6 +151,13 @@ def compilation_for(loader: Callable[[], Operation], args: argparse.Namespace,
     level = args.opt_level if args.opt_level is not None else 2
     return Compilation(loader, level, target, pipeline=pipeline,
                        instrumentation=instrumentation, **options)
+
+
+def write_report(compilation: Compilation, args: argparse.Namespace, title: str) -> None:
+    """--report=FILE.html: the page about the compilation (codegen/report.py)."""
+    from hyc.codegen.report import report
+    if args.report:
+        write_output(report(compilation, title, dim_sizes(args.dim)), args.report)
 
 
 def report_memory(module: Operation, args: argparse.Namespace, dims: dict[str, int]) -> None:

@@ -30,6 +30,7 @@ from .common import (
     report_memory,
     run_tool,
     write_output,
+    write_report,
 )
 
 DEFAULT_DYNAMIC_SIZE = 4
@@ -300,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             report_memory(compilation.optimized_ir(), args, dim_sizes(args.dim))
             if args.run:
                 run_entry(compilation, args)
+            if args.report:  # down to the target's code, so that its stages are in it too
+                compilation.stage("ptx" if target.name == "gpu" else "asm")
+                write_report(compilation, args, f"hyc {args.input} -O{compilation.opt_level} "
+                                                f"--target={target.name}")
         finally:
             if args.timing:
                 sys.stderr.write(compilation.timing_report())

@@ -20,6 +20,7 @@ from .common import (
     report_memory,
     run_tool,
     write_output,
+    write_report,
 )
 
 SPLIT_MARKER = re.compile(r"^// -----\s*$", re.MULTILINE)
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 compilation = compilation_for(functools.partial(load_module, chunk, filename), args)
                 module = compilation.optimized_ir()
                 report_memory(module, args, dim_sizes(args.dim))
+                write_report(compilation, args, f"hyc-opt {args.input}")
             except HycError as e:
                 sys.stderr.write(render_all(e.diagnostics) + "\n")
                 failed = True

@@ -56,8 +56,9 @@ def test_every_text_stage_prints(stage, capsys):
 
 def test_the_stage_table_is_complete():
     """Every stage but the library (files) prints through --emit's one path; the GPU
-    targets' stages (gpu, ptx, plan) are checked in tests/codegen/test_nvptx.py and test_plan.py."""
-    assert set(STAGES) == set(CHECKS) | {"obj", "lib", "gpu", "ptx", "plan"}
+    targets' stages (gpu, ptx, plan) are checked in tests/codegen/test_nvptx.py and test_plan.py,
+    the graph's (dot, svg) in tests/ir/test_dot.py."""
+    assert set(STAGES) == set(CHECKS) | {"obj", "lib", "gpu", "ptx", "plan", "dot", "svg"}
 
 
 def test_an_object_file_stage(tmp_path):
