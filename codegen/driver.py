@@ -37,7 +37,7 @@ from hyc.ir import HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
 from hyc.passes.serialize_threads import GpuSerializeThreads, synchronizes
 
-from . import cache, jit, pyentry
+from . import cache, jit, progress, pyentry
 from .cpu import lower_module
 from .nvptx import link_math, lower_kernels
 from .target import Target, resolve
@@ -162,6 +162,7 @@ class Compilation:
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
+        progress.status(name)
         start = time.perf_counter()
         try:
             yield

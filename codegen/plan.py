@@ -29,6 +29,7 @@ from hyc.ir.location import describe
 from hyc.ir.opdef import OPS, Elementwise
 from hyc.ir.types import MemRefType, numpy_dtype, shape_of
 
+from . import progress
 from .compiled import RunTimeCheckError
 from .jit import print_stream
 
@@ -305,6 +306,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
     elif kind == "copy":
         device.copy(env[step["from"]], env[step["to"]])
     elif kind == "launch":
+        progress.status(f"kernel {step['kernel']}")
         grid, block = ([int(env[i]) for i in step[k]] for k in ("grid", "block"))
         if min(grid + block) < 1:
             raise PlanError(f"launch of {step['kernel']}: every grid and block size must be at "

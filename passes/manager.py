@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, TextIO
 
+from hyc.codegen import progress
 from hyc.ir import HycError, ModuleOp, print_ir, verify
 from hyc.ir.diagnostics import Diagnostic
 
@@ -169,6 +170,7 @@ class PassManager:
         instr = self.instr
         if p.name in instr.print_before:
             self.dump("Before", p.name, module)
+        progress.status(f"pass {p.name}")
         recording = instr.record is not None
         before = print_ir(module) if instr.print_after_change or recording else None
         start = time.perf_counter()

@@ -37,10 +37,12 @@ def load_module(text: str, filename: str) -> Operation:
     return module_from_text(text, filename)
 
 
-def run_tool(tool: str, body: Callable[[], int]) -> int:
-    """Run a driver: user errors become diagnostics and exit status 1, never a traceback."""
+def run_tool(tool: str, body: Callable[[], int], quiet: bool = False) -> int:
+    """Run a driver: user errors become diagnostics and exit status 1, never a traceback; on
+    a terminal, long work shows a status line (codegen/progress.py) unless ``quiet``."""
+    from hyc.codegen.progress import shown
     try:
-        with nesting_room():
+        with nesting_room(), shown(sys.stderr, tool, not quiet):
             return body()
     except HycError as e:
         sys.stderr.write(render_all(e.diagnostics) + "\n")
@@ -94,6 +96,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, default_level: int | N
                        help="print the wall time of each stage and pass, LLVM's included")
     group.add_argument("--memory-report", action="store_true",
                        help="print each function's buffers, live ranges and peak bytes")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no status line on the terminal during long work")
     group.add_argument("--report", metavar="FILE.html",
                        help="write one page about the compilation: each pass's IR diff, the "
                             "time of every pass and stage, op counts, memory, the graph")

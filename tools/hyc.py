@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write(compilation.timing_report())
         return 0
 
-    return run_tool("hyc", body)
+    return run_tool("hyc", body, args.quiet)
 
 
 def aot_prefix() -> str:

@@ -47,4 +47,4 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(result.report())
         return 0 if result.agreed else 1
 
-    return run_tool("hyc check", body)
+    return run_tool("hyc check", body, args.quiet)

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         write_output("// -----\n".join(printed), args.output)
         return 1 if failed else 0
 
-    return run_tool("hyc-opt", body)
+    return run_tool("hyc-opt", body, args.quiet)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,13 @@ def f(a: f32[N], b: f32[N]) -> f32[N]:
 """
 
 
+@pytest.fixture(autouse=True)
+def no_disk_cache(monkeypatch):
+    """The planted miscompiles must not reach the disk cache, where later tests compiling
+    the same source would find their machine code."""
+    monkeypatch.setenv("HYC_CACHE_DIR", "off")
+
+
 def mlp_arguments():
     rng = np.random.default_rng(0)
     shapes = [(3, 512), (512, 256), (256,), (256, 128), (128,), (128, 2), (2,)]
