@@ -43,11 +43,21 @@ def check(fn: Callable[..., Any] | str | os.PathLike[str] | ModuleOp, *args: Any
           entry: str | None = None, opt_level: int = 2, target: str | Target = "cpu") -> Any:
     """Compare a function compiled (``opt_level``, ``target``) with its eager run on ``args``
     and, where they differ, name the pass that causes it: ``hyc.check(f, x, w)`` for a numpy
-    function (its array arguments traced), or ``hyc.check("model.hy", x, entry="f")``.
+    function (its array arguments traced), ``hyc.check(net, x)`` for an ``nn`` block (its
+    parameters as they are), or ``hyc.check("model.hy", x, entry="f")``.
     Returns a result with ``agreed`` and ``report()``; docs/debugging.md."""
     import numpy as np
 
     from .codegen.check import check as run_check
+    if hasattr(fn, "forward") and hasattr(fn, "named_parameters"):  # an nn block
+        from .jitted import JitFunction
+        traced = JitFunction(fn.forward, opt_level, target, name=type(fn).__name__,
+                             parameter_names=fn._parameter_ids)  # type: ignore[union-attr]
+        traced(*args)
+        spec = traced.latest
+        assert spec is not None
+        arrays = [args[i] for i in spec.array_positions] + [np.asarray(p.data) for p in spec.params]
+        return run_check(spec.module, spec.function.name, arrays, opt_level, target)
     if callable(fn):
         arrays = [a for a in args if isinstance(a, (np.ndarray, np.generic))]
         lowered = jit(fn).lower(*args)

@@ -138,3 +138,13 @@ def test_hyc_check_of_a_python_function():
     assert result.agreed and np.allclose(result.compiled[0], affine(x, w))
     with pytest.raises(hyc.HycError, match="needs entry='function'"):
         hyc.check(EXAMPLES / "mlp.hy", *mlp_arguments())
+
+
+def test_hyc_check_of_a_block():
+    from hyc import nn
+    net = nn.Sequential(nn.Dense(16, activation="relu"), nn.Dense(4))
+    net.initialize()
+    x = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    result = hyc.check(net, x, opt_level=3)  # its parameters as they are
+    assert result.agreed and result.entry == "Sequential"
+    np.testing.assert_allclose(result.compiled[0], net(x), rtol=1e-5, atol=1e-6)
