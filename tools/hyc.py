@@ -303,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_entry(compilation, args)
             if args.report:  # down to the target's code, so that its stages are in it too
                 compilation.stage("ptx" if target.name == "gpu" else "asm")
+                if target.name == "gpu":
+                    assemble_ptx(compilation)
                 write_report(compilation, args, f"hyc {args.input} -O{compilation.opt_level} "
                                                 f"--target={target.name}")
         finally:
@@ -311,6 +313,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_tool("hyc", body, args.quiet)
+
+
+def assemble_ptx(compilation: Compilation) -> None:
+    """ptxas on the PTX, timed (for --report), where the CUDA toolkit's ptxas is on PATH."""
+    import shutil
+    import subprocess
+    import tempfile
+    ptxas = shutil.which("ptxas")
+    if ptxas is None:
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, "module.ptx")
+        with open(path, "w") as f:
+            f.write(str(compilation.text("ptx")))
+        with compilation.timed(f"ptxas (-arch={compilation.target.cpu})"):
+            done = subprocess.run([ptxas, f"-arch={compilation.target.cpu}", path, "-o",
+                                   os.path.join(scratch, "module.cubin")],
+                                  capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise HycError(f"ptxas refused the PTX: {done.stderr.strip()[:500]}")
 
 
 def aot_prefix() -> str:

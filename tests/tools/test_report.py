@@ -65,6 +65,18 @@ def test_the_report_of_the_mlp(tmp_path, capsys):
     assert ops and max(ops) > 10  # op counts
 
 
+@pytest.mark.skipif(shutil.which("ptxas") is None, reason="ptxas (CUDA toolkit) is not on PATH")
+def test_the_report_of_a_gpu_compilation_times_ptxas(tmp_path, capsys):
+    path = tmp_path / "mlp.html"
+    status, _, _ = run_hyc([EXAMPLES / "mlp.hy", "--target=gpu", "--gpu-arch=sm_90",
+                            "--emit=ptx", "-o", tmp_path / "mlp.ptx", "--report", path], capsys)
+    assert status == 0
+    page = path.read_text()
+    check_page(page)
+    assert "ptxas (-arch=sm_90)" in page  # the assembler's time, as a stage
+    assert ">gpu-tile-matmul</a>" in page and ">gpu-grid-stride</a>" in page
+
+
 def test_hyc_opt_and_python_write_reports(tmp_path):
     path = tmp_path / "opt.html"
     assert hyc_opt.main([str(EXAMPLES / "mlp.hyir"), "-O1", "--report", str(path)]) == 0
