@@ -37,7 +37,10 @@ DEFAULT_DYNAMIC_SIZE = 4
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs.")
+    p = argparse.ArgumentParser(prog="hyc", description="Compile and run hyc programs. "
+                                "'hyc check FILE ...' compares the compiled entry function with "
+                                "its eager run and names the pass that breaks a result "
+                                "(hyc check --help).")
     p.add_argument("input", nargs="?", help="a .hy source or .hyir textual IR file (- reads IR "
                                             "from stdin)")
     p.add_argument("--clear-cache", action="store_true",
