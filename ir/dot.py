@@ -124,7 +124,7 @@ def _op_label(op: Operation) -> str:
 def _region_label(op: Operation, k: int) -> str:
     if op.name == "scf.if":
         return "then" if k == 0 else "else"
-    if op.name in ("hy.fused", "buf.matmul") or "matmul" in op.name:
+    if op.name == "hy.fused" or "matmul" in op.name:  # a fused op, a matmul's epilogue
         return "per element"
     return "body"
 
