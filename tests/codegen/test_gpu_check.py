@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gpu_launch import LAUNCH
 
 import hyc
 from hyc.codegen.driver import Compilation
@@ -15,24 +16,6 @@ from hyc.ir.types import numpy_dtype, shape_of
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
-LAUNCH = """
-func.func @f(%x: memref<8xf32>, %out: memref<8xf32>) {
-  %one = hy.constant {value = dense<1> : index} : index
-  %two = hy.constant {value = dense<2> : index} : index
-  %four = hy.constant {value = dense<4> : index} : index
-  gpu.launch %two, %one, %one, %four, %one, %one, %x, %out {kernel = @k} : (index, index, index, index, index, index, memref<8xf32>, memref<8xf32>) -> ()
-  func.return
-}
-func.func @k(%x: memref<8xf32>, %out: memref<8xf32>) attributes {kernel = true} {
-  %t = gpu.thread_id {dim = 0} : index
-  %b = gpu.block_id {dim = 0} : index
-  %n = gpu.block_dim {dim = 0} : index
-  %base = hy.mul %b, %n : index
-  %i = hy.add %base, %t : index
-  BODY
-  func.return
-}
-"""
 
 
 def line_of(body, text):

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from gpu_launch import LAUNCH
 
 import hyc
 from hyc.codegen.driver import Compilation
@@ -95,31 +96,15 @@ def test_a_tiled_matmul_without_a_barrier_races(removed):
     assert info.value.diagnostics[1].severity == "note"
 
 
-REVERSE = """
-func.func @rev(%x: memref<8xf32>, %out: memref<8xf32>) {
-  %one = hy.constant {value = dense<1> : index} : index
-  %two = hy.constant {value = dense<2> : index} : index
-  %four = hy.constant {value = dense<4> : index} : index
-  gpu.launch %two, %one, %one, %four, %one, %one, %x, %out {kernel = @k} : (index, index, index, index, index, index, memref<8xf32>, memref<8xf32>) -> ()
-  func.return
-}
-func.func @k(%x: memref<8xf32>, %out: memref<8xf32>) attributes {kernel = true} {
-  %tile = buf.alloc : () -> memref<4xf32, shared>
-  %t = gpu.thread_id {dim = 0} : index
-  %b = gpu.block_id {dim = 0} : index
-  %n = gpu.block_dim {dim = 0} : index
-  %base = hy.mul %b, %n : index
-  %i = hy.add %base, %t : index
+# each block reverses its 4 elements through shared memory
+REVERSE = LAUNCH.replace("BODY", """%tile = buf.alloc : () -> memref<4xf32, shared>
   %v = buf.load %x, %i : (memref<8xf32>, index) -> f32
   buf.store %v, %tile, %t : (f32, memref<4xf32, shared>, index) -> ()
   BARRIER
   %three = hy.constant {value = dense<3> : index} : index
   %r = hy.sub %three, %t : index
   %w = buf.load %tile, %r : (memref<4xf32, shared>, index) -> f32
-  buf.store %w, %out, %i : (f32, memref<8xf32>, index) -> ()
-  func.return
-}
-"""
+  buf.store %w, %out, %i : (f32, memref<8xf32>, index) -> ()""")
 
 
 def reverse_module(barrier="gpu.barrier : () -> ()"):
@@ -133,12 +118,12 @@ def test_shared_memory_is_one_buffer_per_block_ordered_by_the_barrier():
     want = np.array([3, 2, 1, 0, 7, 6, 5, 4], np.float32)
     for interpreter in (Interpreter, CheckingInterpreter):
         out = np.zeros(8, np.float32)
-        interpreter(reverse_module()).call("rev", x, out)
+        interpreter(reverse_module()).call("f", x, out)
         np.testing.assert_array_equal(out, want)
     module = reverse_module()
     GpuSerializeThreads().run(module)
     out = np.zeros(8, np.float32)
-    Compilation.at_target_level(module, host_cpu()).jit()["rev"](x, out)
+    Compilation.at_target_level(module, host_cpu()).jit()["f"](x, out)
     np.testing.assert_array_equal(out, want)
 
 
@@ -146,7 +131,7 @@ def test_a_shared_memory_race_without_the_barrier_is_found():
     with pytest.raises(GpuCheckError, match=r"race in kernel @k: thread \(2, 0, 0\) of block "
                                             r"\(0, 0, 0\) writes element \(2,\) that thread "
                                             r"\(1, 0, 0\) of block \(0, 0, 0\) reads") as info:
-        CheckingInterpreter(reverse_module("")).call("rev", np.zeros(8, np.float32),
+        CheckingInterpreter(reverse_module("")).call("f", np.zeros(8, np.float32),
                                                      np.zeros(8, np.float32))
     error, note = info.value.diagnostics
     lines = REVERSE.replace("BARRIER", "").splitlines()
@@ -171,7 +156,7 @@ def test_a_barrier_not_every_thread_reaches_is_an_error():
     with pytest.raises(InterpreterError, match=r"thread \(0, 0, 0\) of block \(0, 0, 0\) waits "
                                                r"at a barrier that thread \(1, 0, 0\) of block "
                                                r"\(0, 0, 0\) never reaches"):
-        Interpreter(module).call("rev", np.zeros(8, np.float32), np.zeros(8, np.float32))
+        Interpreter(module).call("f", np.zeros(8, np.float32), np.zeros(8, np.float32))
     with pytest.raises(HycError, match="gpu-sim runs barriers and shuffles at a kernel's top "
                                        "level or in loops every thread runs alike, not inside "
                                        "'scf.if'"):
@@ -198,7 +183,7 @@ def test_a_block_has_at_most_1024_threads():
     module = parse_module(text)
     verify(module)
     with pytest.raises(InterpreterError, match="a block has at most 1024 threads"):
-        Interpreter(module).call("rev", np.zeros(8, np.float32), np.zeros(8, np.float32))
+        Interpreter(module).call("f", np.zeros(8, np.float32), np.zeros(8, np.float32))
     compiled = Compilation.at_target_level(module, host_cpu()).jit()
     with pytest.raises(ValueError, match="a block has at most 1024 threads"):
-        compiled["rev"](np.zeros(8, np.float32), np.zeros(8, np.float32))
+        compiled["f"](np.zeros(8, np.float32), np.zeros(8, np.float32))
