@@ -31,7 +31,7 @@ def c_compiler() -> str:
         if name and shutil.which(name):
             return name
     raise HycError("building a shared library needs a C compiler to link it (cc, gcc or "
-                   "clang), and none was found")
+                   "clang), and none was found", code="E0908")
 
 
 def library_compilation(source: str | os.PathLike | ModuleOp, opt_level: int = 2,
@@ -54,7 +54,7 @@ def build_library(compilation: Compilation, library: str | os.PathLike) -> tuple
                    str(RUNTIME), "-lm", "-lpthread"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
-            raise HycError(f"linking {library} failed: {done.stderr.strip()}")
+            raise HycError(f"linking {library} failed: {done.stderr.strip()}", code="E0909")
     header.write_text(c_header(compilation, library.stem))
     return library, header
 

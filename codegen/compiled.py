@@ -10,7 +10,6 @@ run-time check becomes a ``ValueError``.
 from __future__ import annotations
 
 import ctypes
-import re
 from array import array as word_array
 from collections.abc import Callable
 from typing import NoReturn
@@ -19,8 +18,8 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from hyc.ir import FuncOp, FunctionType, HycError, parse_module, print_ir
+from hyc.ir.diagnostics import RunTimeCheckError
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
-from hyc.ir.location import FileLineColLoc
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import interrupts, pyentry
@@ -29,22 +28,6 @@ from .target import Target
 
 SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the careful path
 _MISSING = object()
-
-
-class RunTimeCheckError(HycError, ValueError):
-    """A size the program only knew when it ran broke a rule (the interpreter's errors)."""
-
-    @staticmethod
-    def from_message(text: str) -> RunTimeCheckError:
-        """The error for a check's message (``file:line:col: what``), located at that place."""
-        found = _LOCATED.fullmatch(text)
-        if found is None:
-            return RunTimeCheckError(text.removeprefix("<unknown>: "))
-        where = FileLineColLoc(found.group(1), int(found.group(2)), int(found.group(3)))
-        return RunTimeCheckError(found.group(4), where)
-
-
-_LOCATED = re.compile(r"(.+?):(\d+):(\d+): (.*)", re.DOTALL)
 
 
 def _address(array: np.ndarray) -> int:
@@ -118,7 +101,7 @@ class CompiledFunction:
                 raise HycError(f"@{self.name} returns {t}: compiled functions need result sizes "
                                "that the arguments determine (a slice, concatenation or reshape "
                                "of a dynamic dimension has a size known only at run time)",
-                               func.loc)
+                               func.loc, code="E0804")
         self.plan = [(numpy_dtype(t), is_scalar(t), len(shape_of(t)),
                       tuple((axis, d) for axis, d in enumerate(shape_of(t)) if d != DYNAMIC))
                      for t in self.type.inputs]
@@ -172,7 +155,7 @@ class CompiledFunction:
     def _call(self, args: tuple, out: object) -> object:
         if len(args) != len(self.plan):
             raise ArgumentTypeError(f"@{self.name} takes {len(self.plan)} argument(s), "
-                                    f"got {len(args)}")
+                                    f"got {len(args)}", code="E1001")
         bindings: dict[str, int] = {}
         words: list[int] = []
         checked: list[np.ndarray] = []  # the arguments as arrays, after the checks
@@ -226,14 +209,14 @@ class CompiledFunction:
         for name, value in named.items():
             if name not in self.param_names:
                 raise ArgumentTypeError(f"@{self.name} has no parameter '{name}' (its parameters: "
-                                        f"{', '.join(self.param_names)})")
+                                        f"{', '.join(self.param_names)})", code="E1001")
             position = self.param_names.index(name)
             if position < len(args):
-                raise ArgumentTypeError(f"@{self.name} got '{name}' twice")
+                raise ArgumentTypeError(f"@{self.name} got '{name}' twice", code="E1001")
             values[position] = value
         missing = [n for n, v in zip(self.param_names, values) if v is _MISSING]
         if missing:
-            raise ArgumentTypeError(f"@{self.name} is missing {', '.join(missing)}")
+            raise ArgumentTypeError(f"@{self.name} is missing {', '.join(missing)}", code="E1001")
         return tuple(values)
 
     def _failed(self, status: int) -> NoReturn:
@@ -248,10 +231,10 @@ class CompiledFunction:
         array = convert_argument(value, t, what)
         check_shape(array, t, dict(bindings) if not is_scalar(t) else bindings, what)
         if array.ndim and not array.flags.c_contiguous:
-            raise ArgumentValueError(f"{what} must be C-contiguous (use np.ascontiguousarray)")
+            raise ArgumentValueError(f"{what} must be C-contiguous (use np.ascontiguousarray)", code="E1004")
         if self.writes_arguments and not is_scalar(t) and not array.flags.writeable:
             raise ArgumentValueError(f"{what} must be writeable: @{self.name} is written at the "
-                                     "buffer level, where it may write into any buffer")
+                                     "buffer level, where it may write into any buffer", code="E1004")
         return array
 
     @staticmethod
@@ -268,13 +251,13 @@ class CompiledFunction:
         """The out= arrays, checked against the result shapes."""
         given = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(given) != len(shapes):
-            raise ArgumentTypeError(f"out= needs {len(shapes)} array(s) for @{self.name}")
+            raise ArgumentTypeError(f"out= needs {len(shapes)} array(s) for @{self.name}", code="E1001")
         for array, shape, (dtype, _) in zip(given, shapes, self.outputs):
             if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != shape:
                 raise ArgumentValueError(f"out= must be a {dtype} array of shape {shape} for "
-                                         f"@{self.name}")
+                                         f"@{self.name}", code="E1003")
             if not array.flags.c_contiguous or not array.flags.writeable:
-                raise ArgumentValueError("out= must be C-contiguous and writeable")
+                raise ArgumentValueError("out= must be C-contiguous and writeable", code="E1004")
         return given  # type: ignore[return-value]
 
 

@@ -26,10 +26,9 @@ import math
 from llvmlite import ir
 
 from hyc.ir import CallOp, FuncOp, ModuleOp, Operation, Value
-from hyc.ir.diagnostics import HycError
+from hyc.ir.diagnostics import HycError, check_message
 from hyc.ir.dialects import buf, gpu
 from hyc.ir.interpreter import MAX_BLOCK_THREADS, MAX_CALL_DEPTH
-from hyc.ir.location import describe
 from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
@@ -75,7 +74,7 @@ class CpuModule(TargetModule):
             name = f.sym_name
             if f.type.results or any(isinstance(t, TensorType) for t in f.type.inputs):
                 raise HycError(f"@{name} is not at the loop level (it takes tensors or returns "
-                               "values): lower the module to loops first (bufferize)", f.loc)
+                               "values): lower the module to loops first (bufferize)", f.loc, code="E0904")
             if name in bodies or f.kernel:
                 ids = [I64] * (KERNEL_IDS if f.kernel else 0)
                 point = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), ids + [
@@ -194,10 +193,10 @@ class CpuFunction(TargetFunction):
         if callee in self.parent.points or self.depth is None:
             where = f"@{callee} is a dispatched body" if callee in self.parent.points else \
                 "a dispatched body cannot call"
-            raise HycError(f"the CPU target cannot lower this call: {where}", op.loc)
+            raise HycError(f"the CPU target cannot lower this call: {where}", op.loc, code="E0904")
         depth = self.b.add(self.depth, ir.Constant(I64, 1))
         self.require(self.b.icmp_signed("<", depth, ir.Constant(I64, MAX_CALL_DEPTH)), op,
-                     f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)")
+                     f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)", code="E1009")
         status = self.b.call(self.parent.functions[callee], [self.pack(list(op.operands)), depth])
         self.fail_unless(self.b.icmp_signed("==", status, ir.Constant(I32, 0)), status)
 
@@ -205,14 +204,15 @@ class CpuFunction(TargetFunction):
         with self.b.if_then(self.b.not_(ok), likely=False):
             self.b.ret(status)
 
-    def require(self, ok: ir.Value, op: Operation, message: str) -> None:
+    def require(self, ok: ir.Value, op: Operation, message: str, *, code: str) -> None:
         """Stop with ``message`` (located at ``op``) unless ``ok``."""
         if self.is_point:  # the verifier keeps such ops out of dispatched bodies
-            super().require(ok, op, message)
-        self.fail_unless(ok, self.parent.message(f"{describe(op.loc)}: {message}"))
+            super().require(ok, op, message, code=code)
+        self.fail_unless(ok, self.parent.message(check_message(op.loc, message, code)))
 
     def op_buf_check(self, op: Operation) -> None:
-        self.require(self.get(op.operands[0]), op, op.attributes["message"].value)
+        assert isinstance(op, buf.CheckOp)
+        self.require(self.get(op.operands[0]), op, op.message, code=op.code)
 
     def op_buf_interrupt_point(self, op: Operation) -> None:
         counter = self.parent.interrupt_counter()
@@ -242,7 +242,7 @@ class CpuFunction(TargetFunction):
         else:
             raw = self.b.call(self.parent.runtime("malloc", I8P, [I64]), [size])
         self.require(self.b.icmp_unsigned("!=", raw, ir.Constant(I8P, None)), op,
-                     "out of memory")
+                     "out of memory", code="E1020")
         self.values[op.result] = Buffer(self.b.bitcast(raw, ir.PointerType(element)), sizes, element)
 
     def byte_count(self, op: Operation, sizes: list[ir.Value], itemsize: int) -> ir.Value:
@@ -258,7 +258,7 @@ class CpuFunction(TargetFunction):
             product = self.b.smul_with_overflow(total, size)
             ok = self.b.and_(ok, self.b.not_(self.b.extract_value(product, 1)))
             total = self.b.extract_value(product, 0)
-        self.require(ok, op, "a buffer size is negative or too large")
+        self.require(ok, op, "a buffer size is negative or too large", code="E1008")
         return total
 
     def op_buf_free(self, op: Operation) -> None:
@@ -349,7 +349,7 @@ class CpuFunction(TargetFunction):
     # -- the gpu level, simulated: blocks and threads as loops (gpu-sim) ----------------------------
     def read_gpu_id(self, op: Operation) -> None:
         if not self.gpu_ids:
-            raise HycError(f"'{op.name}' is read only in a kernel", op.loc)
+            raise HycError(f"'{op.name}' is read only in a kernel", op.loc, code="E0904")
         self.values[op.result] = self.gpu_ids[op.name][op.dim]
 
     op_gpu_thread_id = op_gpu_block_id = op_gpu_block_dim = op_gpu_grid_dim = read_gpu_id
@@ -363,14 +363,15 @@ class CpuFunction(TargetFunction):
         for size in sizes[1:]:
             smallest = self.b.select(self.b.icmp_signed("<", size, smallest), size, smallest)
         self.require(self.b.icmp_signed(">=", smallest, ir.Constant(I64, 1)), op,
-                     f"launch of @{op.kernel}: every grid and block size must be at least 1")
+                     f"launch of @{op.kernel}: every grid and block size must be at least 1",
+                     code="E1012")
         limit = ir.Constant(I64, MAX_BLOCK_THREADS)
         small = [self.b.icmp_signed("<=", size, limit) for size in sizes[3:]]
         threads = _product(self.b, [self.b.select(ok, size, limit) for ok, size in
                                     zip(small, sizes[3:])])  # no overflow
         self.require(self.b.and_(self.b.and_(small[0], small[1]), self.b.and_(
             small[2], self.b.icmp_signed("<=", threads, limit))), op,
-            f"launch of @{op.kernel}: a block has at most {MAX_BLOCK_THREADS} threads")
+            f"launch of @{op.kernel}: a block has at most {MAX_BLOCK_THREADS} threads", code="E1012")
         if self.is_point or not self.parent.target.threads or _known_below(sizes, PARALLEL_WORK):
             self.threads_of(op, ir.Constant(I64, 0), sizes[0])
             return

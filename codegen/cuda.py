@@ -39,6 +39,9 @@ SCALAR_TYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": 
 class CudaError(HycError, RuntimeError):
     """A call of the CUDA driver failed."""
 
+    def __init__(self, message: str, *, code: str) -> None:
+        HycError.__init__(self, message, code=code)
+
 
 def driver_api() -> Any:
     """NVIDIA's driver API bindings (``cuda.bindings.driver``)."""
@@ -46,7 +49,7 @@ def driver_api() -> Any:
         from cuda.bindings import driver
     except ImportError:
         raise HycError("running --target=gpu code needs NVIDIA's driver bindings: pip install "
-                       f"'hyc[gpu]' (cuda-bindings); {SUGGESTION}") from None
+                       f"'hyc[gpu]' (cuda-bindings); {SUGGESTION}", code="E1016") from None
     return driver
 
 
@@ -62,7 +65,7 @@ def check(result: Any, what: str) -> Any:
             description = cu.cuGetErrorString(status)[1].decode()
         except Exception:  # the failure itself is what matters; its name is a courtesy
             name = f"CUresult {int(status)}"
-        raise CudaError(f"{what} failed: {name}" + (f" ({description})" if description else ""))
+        raise CudaError(f"{what} failed: {name}" + (f" ({description})" if description else ""), code="E1017")
     return values[0] if len(values) == 1 else values
 
 
@@ -82,11 +85,11 @@ def gpu_context() -> GpuContext:
         check(cu.cuInit(0), "cuInit")
     except CudaError as e:
         raise HycError(f"no usable CUDA driver or GPU: {e.diagnostics[0].message}; "
-                       f"{SUGGESTION}") from None
+                       f"{SUGGESTION}", code="E1016") from None
     except RuntimeError as e:  # the bindings found no driver library
-        raise HycError(f"no NVIDIA driver on this machine ({e}); {SUGGESTION}") from None
+        raise HycError(f"no NVIDIA driver on this machine ({e}); {SUGGESTION}", code="E1016") from None
     if check(cu.cuDeviceGetCount(), "cuDeviceGetCount") < 1:
-        raise HycError(f"the CUDA driver sees no GPU; {SUGGESTION}")
+        raise HycError(f"the CUDA driver sees no GPU; {SUGGESTION}", code="E1016")
     device = check(cu.cuDeviceGet(0), "cuDeviceGet")
     context = check(cu.cuDevicePrimaryCtxRetain(device), "cuDevicePrimaryCtxRetain")
     check(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
@@ -213,7 +216,7 @@ class CudaDevice:
     def _element(buffer: DeviceBuffer, index: tuple[int, ...]) -> int:
         if len(index) != len(buffer.shape) or \
                 any(not 0 <= i < n for i, n in zip(index, buffer.shape)):
-            raise PlanError(f"index {index} out of bounds for a buffer of shape {buffer.shape}")
+            raise PlanError(f"index {index} out of bounds for a buffer of shape {buffer.shape}", code="E1007")
         flat = int(np.ravel_multi_index(index, buffer.shape)) if index else 0
         return buffer.address + flat * buffer.dtype.itemsize
 
@@ -231,7 +234,7 @@ class CudaDevice:
         strides = interface.get("strides")
         if strides is not None and tuple(strides) != _c_strides(shape, dtype.itemsize):
             raise PlanError(f"a device array of shape {shape} with strides {tuple(strides)}: "
-                            "hyc takes C-contiguous device arrays")
+                            "hyc takes C-contiguous device arrays", code="E1004")
         self.synchronize_all()  # what its producer's stream wrote, written
         return DeviceBuffer(int(interface["data"][0]), shape, dtype)
 
@@ -291,14 +294,14 @@ def kernel_parameters(params: list[dict[str, Any]], args: list[Any], kernel: str
     and its sizes, a scalar its value in its own type."""
     if len(params) != len(args):
         raise PlanError(f"kernel {kernel} takes {len(params)} argument(s), the plan passes "
-                        f"{len(args)}")
+                        f"{len(args)}", code="E1018")
     values: list[Any] = []
     for param, arg in zip(params, args):
         if param["kind"] == "buffer":
             if not isinstance(arg, DeviceBuffer) or arg.dtype != np.dtype(param["element"]) or \
                     len(arg.shape) != len(param["shape"]):
                 raise PlanError(f"kernel {kernel} takes a {param['element']} buffer of rank "
-                                f"{len(param['shape'])}, not {arg!r}")
+                                f"{len(param['shape'])}, not {arg!r}", code="E1018")
             values += [ctypes.c_void_p(arg.address), *(ctypes.c_int64(d) for d in arg.shape)]
         else:
             values.append(SCALAR_TYPES[param["dtype"]](np.asarray(arg).item()))

@@ -75,7 +75,7 @@ def copy(module: ModuleOp) -> ModuleOp:
 
 def check_opt_level(opt_level: object) -> int:
     if opt_level not in (0, 1, 2, 3):
-        raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
+        raise HycError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}", code="E1101")
     return opt_level
 
 
@@ -126,7 +126,7 @@ class Compilation:
         """The result of stage ``name`` (a module, LLVM IR, text or bytes), computed once."""
         if name not in self._done:
             if name not in _RUNNERS:
-                raise HycError(f"unknown stage '{name}' (stages: {', '.join(STAGES)})")
+                raise HycError(f"unknown stage '{name}' (stages: {', '.join(STAGES)})", code="E0910")
             self._done[name] = _RUNNERS[name](self)
         if self._done[name] is _TRANSFORMED:
             raise RuntimeError(f"stage '{name}' was transformed into the next in place: ask "
@@ -154,7 +154,7 @@ class Compilation:
     def text(self, name: str, debuginfo: bool = False) -> str | bytes:
         """Stage ``name`` as ``--emit`` writes it: text, or the bytes of an object file."""
         if name == "lib":
-            raise HycError("--emit=lib writes files: use build_library()")
+            raise HycError("--emit=lib writes files: use build_library()", code="E0910")
         value = self.stage(name)
         if isinstance(value, ModuleOp):
             return print_ir(value, debuginfo=debuginfo)
@@ -214,7 +214,7 @@ class Compilation:
     def _gpu(self) -> ModuleOp:
         if self.target.name not in ("gpu", "gpu-sim"):
             raise HycError(f"the gpu stage is the GPU targets' (--target=gpu or gpu-sim), not "
-                           f"target '{self.target.name}''s: --emit=target shows its loop level")
+                           f"target '{self.target.name}''s: --emit=target shows its loop level", code="E0910")
         return self.target_loops()
 
     def _dot(self) -> str:
@@ -231,17 +231,17 @@ class Compilation:
         """The launch plan (JSON) of the host functions, for the GPU target."""
         from .plan import build_plan, to_json
         if self.target.name != "gpu":
-            raise HycError("a launch plan is --target=gpu's")
+            raise HycError("a launch plan is --target=gpu's", code="E0910")
         return to_json(build_plan(self.stage("gpu"), None, self.target.cpu))
 
     def _ptx(self) -> str:
         if self.target.name != "gpu":
-            raise HycError("PTX is --target=gpu's assembly")
+            raise HycError("PTX is --target=gpu's assembly", code="E0910")
         return self.stage("asm")  # type: ignore[return-value]
 
     def _obj(self) -> bytes:
         if self.target.name == "gpu":
-            raise HycError("--target=gpu writes PTX (--emit=ptx), not object files")
+            raise HycError("--target=gpu writes PTX (--emit=ptx), not object files", code="E0910")
         module = self.machine_module()
         with self.timed("llvm: object code"):
             return self.target_machine().emit_object(module)

@@ -56,7 +56,7 @@ class SimulatedDevice:
 
     def read(self, buffer: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
         if any(not 0 <= i < n for i, n in zip(index, buffer.shape)):
-            raise PlanError(f"index {index} out of bounds for a buffer of shape {buffer.shape}")
+            raise PlanError(f"index {index} out of bounds for a buffer of shape {buffer.shape}", code="E1007")
         return np.asarray(buffer[index])
 
     def write(self, buffer: np.ndarray, index: tuple[int, ...], value: np.ndarray) -> None:

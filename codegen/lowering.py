@@ -151,12 +151,12 @@ class TargetFunction:
             target = self.parent.target
             where = " on tensors: lower the module to loops first (bufferize)" if tensors else ""
             raise HycError(f"target '{target.name}' ({target.triple}) cannot lower "
-                           f"'{op.name}'{where}", op.loc)
+                           f"'{op.name}'{where}", op.loc, code="E0904")
 
-    def require(self, ok: ir.Value, op: Operation, message: str) -> None:
+    def require(self, ok: ir.Value, op: Operation, message: str, *, code: str) -> None:
         """Stop with ``message`` (located at ``op``) unless ``ok``: how is the target's."""
         raise HycError(f"'{op.name}' needs a run-time check here ({message}), which target "
-                       f"'{self.parent.target.name}' cannot make in this function", op.loc)
+                       f"'{self.parent.target.name}' cannot make in this function", op.loc, code="E0904")
 
     def op_buf_dim(self, op: Operation) -> None:
         self.values[op.result] = self.buffer(op.operands[0]).sizes[op.axis]
@@ -256,7 +256,7 @@ class TargetFunction:
         lower, upper, step = (self.get(v) for v in op.operands[:3])
         if buf.may_stop(op):  # a step not known to be positive is checked
             self.require(self.b.icmp_signed(">", step, ir.Constant(I64, 0)), op,
-                         "scf.for step must be positive")
+                         "scf.for step must be positive", code="E1015")
         inits = self.flatten([self.values[v] for v in op.operands[3:]])
 
         def step_body(iv: ir.Value, carried: list[ir.Value]) -> list[ir.Value]:

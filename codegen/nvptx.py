@@ -50,7 +50,7 @@ def gpu_target(arch: str = "sm_80") -> Target:
     """NVIDIA GPUs of compute capability ``arch`` (``sm_80``: A100; ``sm_90``: H100, H200)."""
     from .target import GPU_LOOPS
     if arch not in ARCHES:
-        raise HycError(f"--gpu-arch={arch}: hyc knows {', '.join(ARCHES)}")
+        raise HycError(f"--gpu-arch={arch}: hyc knows {', '.join(ARCHES)}", code="E0907")
     return Target("gpu", TRIPLE, arch, "+ptx80", GPU_MATH, threads=False, host=False,
                   vector_bits=128, flags=f"--gpu-arch={arch}", loop_pipeline=GPU_LOOPS,
                   contract=True)
@@ -79,7 +79,7 @@ def libdevice_path() -> str:
         if found:
             return found[-1]
     raise HycError("compiling math for the GPU needs libdevice (libdevice.10.bc, part of the "
-                   "CUDA toolkit): set CUDA_HOME, or pip install nvidia-cuda-nvcc")
+                   "CUDA toolkit): set CUDA_HOME, or pip install nvidia-cuda-nvcc", code="E0906")
 
 
 class GpuModule(TargetModule):
@@ -168,7 +168,7 @@ class GpuFunction(TargetFunction):
         t = op.result.type
         if not isinstance(t, MemRefType) or t.space != "shared":
             raise HycError(f"a kernel allocates only shared memory on target '{self.parent.target.name}'"
-                           f" ({t} is not)", op.loc)
+                           f" ({t} is not)", op.loc, code="E0904")
         element = llvm_type(t.element)
         name = f"{self.fn.name}.shared{len(self.parent.llvm.globals)}"
         memory = ir.GlobalVariable(self.parent.llvm, ir.ArrayType(element, math.prod(t.shape)),

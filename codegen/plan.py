@@ -23,14 +23,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from hyc.ir import ForOp, FuncOp, HycError, IfOp, ModuleOp, Operation, Value
+from hyc.ir.diagnostics import RunTimeCheckError, check_message
 from hyc.ir.dialects import buf, gpu
 from hyc.ir.dialects.hy.elementwise import cast_array
-from hyc.ir.location import describe
 from hyc.ir.opdef import OPS, Elementwise
 from hyc.ir.types import MemRefType, numpy_dtype, shape_of
 
 from . import progress
-from .compiled import RunTimeCheckError
 from .jit import print_stream
 
 FORMAT, VERSION = "hyc-launch-plan", 1
@@ -114,7 +113,7 @@ def _step(op: Operation, number: _Numbering) -> dict[str, Any] | None:
     if isinstance(op, buf.DimOp):
         return {"step": "dim", "of": ins[0], "axis": op.axis, "out": number(op.result)}
     if isinstance(op, buf.CheckOp):
-        return {"step": "check", "in": ins[0], "message": f"{describe(op.loc)}: {op.message}"}
+        return {"step": "check", "in": ins[0], "message": check_message(op.loc, op.message, op.code)}
     if isinstance(op, buf.AllocOp):
         t = op.result.type
         assert isinstance(t, MemRefType)
@@ -147,7 +146,7 @@ def _step(op: Operation, number: _Numbering) -> dict[str, Any] | None:
                 "block": ins[3:6], "args": ins[6:]}
     raise HycError(f"'{op.name}' stayed on the host, where the launch plan cannot run it (a "
                    "parallel loop that may stop the function is not mapped to a kernel yet): "
-                   "--target=gpu-sim runs this program", op.loc)
+                   "--target=gpu-sim runs this program", op.loc, code="E0904")
 
 
 def to_json(plan: dict[str, Any]) -> str:
@@ -169,7 +168,7 @@ class Device(Protocol):
     def to_host(self, buffer: Any) -> np.ndarray: ...
 
 
-class PlanError(HycError, ValueError):
+class PlanError(RunTimeCheckError):
     """A check of the plan failed when it ran (the same messages as compiled code's)."""
 
 
@@ -189,7 +188,7 @@ class _Run:
     def function(self, name: str) -> dict[str, Any]:
         found = next((f for f in self.plan["functions"] if f["name"] == name), None)
         if found is None:
-            raise HycError(f"the plan has no function '{name}'")
+            raise HycError(f"the plan has no function '{name}'", code="E1005")
         return found
 
     def own(self, buffer: Any) -> Any:
@@ -198,7 +197,7 @@ class _Run:
 
     def call(self, name: str, values: list[Any]) -> None:
         if self.depth >= MAX_CALL_DEPTH:
-            raise PlanError(f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)")
+            raise PlanError(f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)", code="E1009")
         self.depth += 1
         try:
             _run_steps(self.function(name)["steps"], dict(enumerate(values)), self)
@@ -215,7 +214,7 @@ def execute(plan: dict[str, Any], name: str, args: list[np.ndarray], device: Dev
     run = _Run(plan, device, out)
     function = run.function(name)
     if len(args) != len(function["params"]):
-        raise HycError(f"@{name} takes {len(function['params'])} argument(s), got {len(args)}")
+        raise HycError(f"@{name} takes {len(function['params'])} argument(s), got {len(args)}", code="E1001")
     named: dict[str, int] = {}
     for param, value in zip(function["params"], args):
         if param["kind"] == "buffer":
@@ -249,15 +248,15 @@ def _check_argument(param: dict[str, Any], value: object, named: dict[str, int],
     laid_out = not isinstance(value, np.ndarray) or \
         (value.flags.c_contiguous and value.flags.writeable)  # a device's buffer: its own
     if not laid_out or getattr(value, "dtype", None) != dtype:
-        raise PlanError(f"{what} must be a writeable C-contiguous {dtype} array")
+        raise PlanError(f"{what} must be a writeable C-contiguous {dtype} array", code="E1004")
     shape = tuple(getattr(value, "shape", ()))
     if len(shape) != len(param["shape"]):
-        raise PlanError(f"{what} has {len(shape)} dimension(s), expected {len(param['shape'])}")
+        raise PlanError(f"{what} has {len(shape)} dimension(s), expected {len(param['shape'])}", code="E1003")
     for axis, (size, want) in enumerate(zip(shape, param["shape"])):
         if isinstance(want, int) and size != want or \
                 isinstance(want, str) and want != "?" and named.setdefault(want, size) != size:
             raise PlanError(f"{what} has shape {shape}: dimension {axis} should be "
-                            f"{want if isinstance(want, int) else named[want]}")
+                            f"{want if isinstance(want, int) else named[want]}", code="E1003")
 
 
 def _run_steps(steps: list[dict[str, Any]], env: dict[int, Any], run: _Run) -> None:
@@ -270,7 +269,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
     if kind == "for":
         lower, upper, by = (int(env[step[k]]) for k in ("lower", "upper", "by"))
         if by <= 0:
-            raise PlanError(f"scf.for step must be positive, got {by}")
+            raise PlanError(f"scf.for step must be positive, got {by}", code="E1015")
         carried = [env[i] for i in step["inits"]]
         for i in range(lower, upper, by):
             env.update(zip(step["args"], [np.asarray(i, np.int64), *carried]))
@@ -298,7 +297,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
     elif kind == "alloc":
         shape = tuple(int(env[d["value"]]) if isinstance(d, dict) else d for d in step["shape"])
         if any(d < 0 for d in shape):
-            raise PlanError(f"negative buffer size {shape}")
+            raise PlanError(f"negative buffer size {shape}", code="E1008")
         env[step["out"]] = run.own(device.alloc(step["element"], shape))
     elif kind == "free":
         run.owned.pop(id(env[step["buffer"]]), None)
@@ -310,7 +309,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
         grid, block = ([int(env[i]) for i in step[k]] for k in ("grid", "block"))
         if min(grid + block) < 1:
             raise PlanError(f"launch of {step['kernel']}: every grid and block size must be at "
-                            "least 1")
+                            "least 1", code="E1012")
         device.launch(step["kernel"], grid, block, [env[i] for i in step["args"]])
     elif kind == "load":
         env[step["out"]] = device.read(env[step["buffer"]], _indices(step, env))
@@ -329,7 +328,7 @@ def _run_step(step: dict[str, Any], env: dict[int, Any], run: _Run) -> None:
     elif kind == "interrupt_point":
         pass  # the executor is Python: Ctrl-C interrupts it between steps
     else:
-        raise HycError(f"unknown plan step '{kind}'")
+        raise HycError(f"unknown plan step '{kind}'", code="E1018")
 
 
 def _indices(step: dict[str, Any], env: dict[int, Any]) -> tuple[int, ...]:

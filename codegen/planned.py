@@ -41,7 +41,7 @@ class PlannedFunction(CompiledFunction):
         copied in, and the results stay on the device (``DeviceArray``)."""
         if len(args) != len(self.plan):
             raise ArgumentTypeError(f"@{self.name} takes {len(self.plan)} argument(s), "
-                                    f"got {len(args)}")
+                                    f"got {len(args)}", code="E1001")
         bindings: dict[str, int] = {}
         values: list[Any] = []
         for i, value in enumerate(args):
@@ -52,7 +52,7 @@ class PlannedFunction(CompiledFunction):
             what = f"argument '{self.param_names[i]}' of @{self.name}"
             if buffer.dtype != self.plan[i][0] or self.plan[i][1]:
                 raise ArgumentTypeError(f"{what} is a device array of {buffer.dtype}, expected "
-                                        f"{self.type.inputs[i]}")
+                                        f"{self.type.inputs[i]}", code="E1002")
             check_shape(_Described(buffer.shape, buffer.dtype), self.type.inputs[i],
                         bindings, what)
             values.append(buffer)
@@ -102,10 +102,10 @@ class PlannedModule(CompiledModule):
         a ``DeviceArray``."""
         if not hasattr(self.device, "result"):
             raise HycError(f"a {self.target.name} module keeps no arrays of its own on a device "
-                           "(target='gpu' does)")
+                           "(target='gpu' does)", code="E1019")
         return self.device.result(self.device.upload(np.asarray(array)))
 
     def asm(self) -> str:
         raise HycError(f"a {self.target.name} module runs a launch plan: hyc --target=gpu "
                        "--emit=ptx shows its kernels' code (--target=gpu-sim --emit=asm, the "
-                       "CPU's)")
+                       "CPU's)", code="E1019")

@@ -94,7 +94,7 @@ def report(compilation: Any, title: str, dims: dict[str, int] | None = None) -> 
     records = compilation.instrumentation.record if compilation.instrumentation else None
     if records is None:
         raise HycError("a report needs the compilation's passes recorded "
-                       "(Instrumentation(record=[]))")
+                       "(Instrumentation(record=[]))", code="E1205")
     optimized: ModuleOp = compilation.optimized_ir()
     dot = to_dot(optimized)
     try:

@@ -64,7 +64,7 @@ class ScalarEmitter:
         symbol = self.target.math_function(name, 32 if t == ir.FloatType() else 64)
         if symbol is None:
             raise HycError(f"'{op.name}' needs the math function '{name}', which target "
-                           f"'{self.target.name}' ({self.target.triple}) cannot lower", op.loc)
+                           f"'{self.target.name}' ({self.target.triple}) cannot lower", op.loc, code="E0905")
         existing = self.module.globals.get(symbol)
         fn = existing if existing is not None else ir.Function(
             self.module, ir.FunctionType(t, [t] * len(args)), symbol)

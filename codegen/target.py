@@ -96,10 +96,10 @@ class Target:
         if not self.host:
             raise HycError(f"code for {self.triple} cannot run on this {host_triple()} machine: "
                            "--mtriple builds objects, assembly and libraries for another "
-                           "machine (--emit=obj|asm|lib)")
+                           "machine (--emit=obj|asm|lib)", code="E0903")
         if self.vector_bits > host_cpu().vector_bits:
             raise HycError(f"code for cpu {self.cpu} uses {self.vector_bits}-bit vectors, which "
-                           f"this machine's {host_cpu().cpu} lacks: it cannot run here")
+                           f"this machine's {host_cpu().cpu} lacks: it cannot run here", code="E0903")
 
 
 def host_triple() -> str:
@@ -152,7 +152,7 @@ def cpu_target(mcpu: str | None = None, mattr: str | None = None,
         cpu, features = (host.cpu, host.features) if native else ("generic", "")
         if mcpu == "native" and not native:
             raise HycError(f"--mcpu=native means this machine's CPU, which cannot run "
-                           f"{triple} code; name a CPU of that architecture")
+                           f"{triple} code; name a CPU of that architecture", code="E0902")
     else:
         cpu, features = mcpu, ""
     if mattr:
@@ -181,7 +181,7 @@ def _checked_triple(triple: str) -> str:
         llvm.Target.from_triple(triple)
     except RuntimeError:
         raise HycError(f"--mtriple={triple}: LLVM has no target for this triple (examples: "
-                       "x86_64-linux-gnu, aarch64-linux-gnu)") from None
+                       "x86_64-linux-gnu, aarch64-linux-gnu)", code="E0902") from None
     return triple
 
 
@@ -190,7 +190,7 @@ def _checked_features(mattr: str) -> str:
     bad = [item for item in items if item[0] not in "+-" or len(item) < 2]
     if bad or not items:
         raise HycError(f"--mattr={mattr}: each feature is +NAME or -NAME, comma separated "
-                       "(e.g. +avx2,-fma)")
+                       "(e.g. +avx2,-fma)", code="E0902")
     return ",".join(items)
 
 
@@ -232,14 +232,15 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     for line in done.stderr.splitlines():
         if "not a recognized processor" in line:
             raise HycError(f"--mcpu={cpu}: LLVM knows no such CPU for {triple} (examples: "
-                           "generic, native, x86-64-v2, x86-64-v3, skylake, znver3, cortex-a72)")
+                           "generic, native, x86-64-v2, x86-64-v3, skylake, znver3, cortex-a72)",
+                           code="E0902")
         if "not a recognized feature" in line:
             name = line.split("'")[1] if "'" in line else line
-            raise HycError(f"--mattr: LLVM knows no feature '{name}' for {triple}")
+            raise HycError(f"--mattr: LLVM knows no feature '{name}' for {triple}", code="E0902")
     if done.returncode:
         reason = next((line.removeprefix("LLVM ERROR: ") for line in done.stderr.splitlines()
                        if line.startswith("LLVM ERROR")), "it stopped")
-        raise HycError(f"LLVM cannot generate code for {triple} with {flags}: {reason}")
+        raise HycError(f"LLVM cannot generate code for {triple} with {flags}: {reason}", code="E0902")
     assembly = done.stdout
     return 512 if "zmm" in assembly else 256 if "ymm" in assembly else 128
 
@@ -266,7 +267,7 @@ def resolve(target: str | Target) -> Target:
         return target
     if target not in TARGETS:
         raise HycError(f"unknown target '{target}' (hyc compiles for "
-                       f"{', '.join(map(repr, TARGETS))})")
+                       f"{', '.join(map(repr, TARGETS))})", code="E0901")
     if target == "gpu":
         from .nvptx import gpu_target
         return gpu_target()

@@ -52,17 +52,17 @@ class Args:
         name = call.name
         if len(call.args) > len(params):
             raise LoweringError(f"{name}() takes at most {len(params)} argument(s) but "
-                                f"{len(call.args)} were given", call)
+                                f"{len(call.args)} were given", call, code="E0401")
         self.nodes: dict[str, s.Expr] = dict(zip(params, call.args))
         for kw in call.keywords:
             if kw.name not in params:
-                raise LoweringError(f"{name}() has no parameter named '{kw.name}'", kw)
+                raise LoweringError(f"{name}() has no parameter named '{kw.name}'", kw, code="E0403")
             if kw.name in self.nodes:
-                raise LoweringError(f"{name}() got two values for '{kw.name}'", kw)
+                raise LoweringError(f"{name}() got two values for '{kw.name}'", kw, code="E0404")
             self.nodes[kw.name] = kw.value
         missing = [p for p in params[:required] if p not in self.nodes]
         if missing:
-            raise LoweringError(f"{name}() is missing argument(s): {', '.join(missing)}", call)
+            raise LoweringError(f"{name}() is missing argument(s): {', '.join(missing)}", call, code="E0402")
 
     def get(self, name: str) -> s.Expr | None:
         return self.nodes.get(name)
@@ -114,7 +114,7 @@ def _where(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["condition", "x", "y"], 3)
     cond = lower.materialize(lower.expr(args.nodes["condition"], env), i1)
     if element_type(cond.type) != i1:
-        raise LoweringError(f"where() needs a bool condition, got {show_type(cond.type)}", call)
+        raise LoweringError(f"where() needs a bool condition, got {show_type(cond.type)}", call, code="E0308")
     x, y = lower.expr(args.nodes["x"], env), lower.expr(args.nodes["y"], env)
     element = lower.common_element([x, y], call)
     values = [cond, lower.materialize(x, element), lower.materialize(y, element)]
@@ -127,7 +127,7 @@ def constant_int(node: s.Expr | None, what: str) -> int:
         node = s.Number(node.line, node.col, -node.operand.value)
     if isinstance(node, s.Number) and isinstance(node.value, int):
         return node.value
-    raise LoweringError(f"{what} must be an integer literal", node)  # type: ignore[arg-type]
+    raise LoweringError(f"{what} must be an integer literal", node, code="E0405")  # type: ignore[arg-type]
 
 
 def constant_ints(node: s.Expr, what: str) -> list[int]:
@@ -143,10 +143,10 @@ def normalize_axes(axes: list[int], rank: int, node: s.Node) -> list[int]:
     out = []
     for a in axes:
         if not -rank <= a < rank:
-            raise LoweringError(f"axis {a} is out of range for a value of rank {rank}", node)
+            raise LoweringError(f"axis {a} is out of range for a value of rank {rank}", node, code="E0313")
         out.append(a % rank)
     if len(set(out)) != len(out):
-        raise LoweringError(f"repeated axis in {axes}", node)
+        raise LoweringError(f"repeated axis in {axes}", node, code="E0313")
     return sorted(out)
 
 
@@ -155,7 +155,7 @@ def constant_bool(node: s.Expr | None, what: str) -> bool:
         return False
     if isinstance(node, s.Bool):
         return node.value
-    raise LoweringError(f"{what} must be True or False", node)
+    raise LoweringError(f"{what} must be True or False", node, code="E0405")
 
 
 _REDUCTIONS: dict[str, type[Operation]] = {"sum": hy.SumOp, "prod": hy.ProdOp, "mean": hy.MeanOp,
@@ -167,14 +167,14 @@ def _reduce(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     name = call.name
     if name in ("max", "min") and len(call.args) == 2:
         raise LoweringError(f"{name}() reduces one tensor; for the elementwise {name}imum of "
-                            f"two values use {name}imum(a, b)", call)
+                            f"two values use {name}imum(a, b)", call, code="E0401")
     args = Args(call, ["x", "axis", "keepdims"], 1)
     x = lower.value(args.nodes["x"], env)
     if element_type(x.type) == i1:
-        raise LoweringError(f"{name}() is not defined for bool values", call)
+        raise LoweringError(f"{name}() is not defined for bool values", call, code="E0316")
     if name == "mean" and not is_float(x.type):
         raise LoweringError(f"mean() needs a float argument, got {show_type(x.type)} (convert "
-                            "with cast(x, f32))", call)
+                            "with cast(x, f32))", call, code="E0316")
     rank = len(shape_of(x.type))
     axis_node = args.get("axis")
     axes = list(range(rank)) if axis_node is None else normalize_axes(
@@ -190,7 +190,7 @@ def _softmax(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["x", "axis"], 1)
     x = lower.value(args.nodes["x"], env)
     if not is_float(x.type) or not shape_of(x.type):
-        raise LoweringError(f"softmax() needs a float tensor, got {show_type(x.type)}", call)
+        raise LoweringError(f"softmax() needs a float tensor, got {show_type(x.type)}", call, code="E0316")
     axis_node = args.get("axis")
     axis = -1 if axis_node is None else constant_int(axis_node, "axis")
     (axis,) = normalize_axes([axis], len(shape_of(x.type)), axis_node or call)
@@ -206,10 +206,10 @@ def _arg_extremum(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     rank = len(shape_of(x.type))
     if not rank or element_type(x.type) == i1:
         raise LoweringError(f"{name}() needs an integer or float tensor, got {show_type(x.type)}",
-                            call)
+                            call, code="E0316")
     axis_node = args.get("axis")
     if axis_node is None and rank > 1:
-        raise LoweringError(f"{name}() of a rank-{rank} tensor needs an axis", call)
+        raise LoweringError(f"{name}() of a rank-{rank} tensor needs an axis", call, code="E0313")
     axis = 0 if axis_node is None else constant_int(axis_node, "axis")
     (axis,) = normalize_axes([axis], rank, axis_node or call)
     attrs = {"axis": IntAttr(axis), "keepdims": BoolAttr(constant_bool(args.get("keepdims"),
@@ -230,7 +230,7 @@ def _transpose(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     perm = list(range(rank))[::-1] if axes_node is None else constant_ints(axes_node, "axes")
     if sorted(a % rank if -rank <= a < rank else a for a in perm) != list(range(rank)):
         raise LoweringError(f"axes {tuple(perm)} are not a permutation of the {rank} dimensions "
-                            f"of {show_type(x.type)}", axes_node or call)
+                            f"of {show_type(x.type)}", axes_node or call, code="E0315")
     lower.at(call)
     return lower.create(hy.TransposeOp, [x], {"permutation": int_array([a % rank for a in perm])})
 
@@ -242,7 +242,7 @@ def _reshape(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     shape = constant_ints(args.nodes["shape"], "shape")
     if shape.count(-1) > 1 or any(d < -1 for d in shape):
         raise LoweringError(f"invalid shape {tuple(shape)}: sizes are >= 0, with at most one -1",
-                            args.nodes["shape"])
+                            args.nodes["shape"], code="E0314")
     lower.at(call)
     known = 1
     for d in shape:
@@ -251,7 +251,7 @@ def _reshape(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
         return _reshape_static(lower, call, x, shape, known)
     if -1 not in shape:
         raise LoweringError(f"reshaping {show_type(x.type)}, whose size is only known at run time, "
-                            "needs a -1 in the new shape", call)
+                            "needs a -1 in the new shape", call, code="E0314")
     # the -1 dimension is the element count divided by the other sizes, computed at run time
     total: Value | None = None
     for axis, d in enumerate(shape_of(x.type)):
@@ -272,11 +272,11 @@ def _reshape_static(lower: ExprLowering, call: s.Call, x: Value, shape: list[int
         total *= int(d)
     if -1 in shape:
         if known == 0 or total % known:
-            raise LoweringError(f"cannot reshape {show_type(x.type)} into {tuple(shape)}", call)
+            raise LoweringError(f"cannot reshape {show_type(x.type)} into {tuple(shape)}", call, code="E0314")
         shape = [total // known if d == -1 else d for d in shape]
     elif known != total:
         raise LoweringError(f"cannot reshape {show_type(x.type)} ({total} elements) into "
-                            f"{tuple(shape)} ({known} elements)", call)
+                            f"{tuple(shape)} ({known} elements)", call, code="E0314")
     return lower.create(hy.ReshapeOp, [x], result_types=[make_type(element_type(x.type),
                                                                    tuple(shape))])
 
@@ -286,7 +286,7 @@ def _dtype_arg(node: s.Expr | None, default: ScalarType) -> ScalarType:
         return default
     if isinstance(node, s.Name) and node.id in DTYPES:
         return DTYPES[node.id]
-    raise LoweringError(f"expected a dtype ({', '.join(DTYPES)})", node)
+    raise LoweringError(f"expected a dtype ({', '.join(DTYPES)})", node, code="E0405")
 
 
 @builtin("zeros", "ones")
@@ -295,7 +295,7 @@ def _filled(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     args = Args(call, ["shape", "dtype"], 1)
     shape = constant_ints(args.nodes["shape"], "shape")
     if any(d < 0 for d in shape):
-        raise LoweringError(f"invalid shape {tuple(shape)}", args.nodes["shape"])
+        raise LoweringError(f"invalid shape {tuple(shape)}", args.nodes["shape"], code="E0314")
     element = _dtype_arg(args.get("dtype"), f32)
     lower.at(call)
     return lower.b.constant(make_type(element, tuple(shape)), name == "ones")
@@ -333,7 +333,7 @@ def _cast(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
 @builtin("print")
 def _print(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
     if call.keywords:
-        raise LoweringError("print() takes no keyword arguments", call.keywords[0])
+        raise LoweringError("print() takes no keyword arguments", call.keywords[0], code="E0403")
     values = [lower.value(a, env) for a in call.args]
     lower.at(call)
     lower.b.create(hy.PrintOp, values, result_types=[])
@@ -343,5 +343,5 @@ def _print(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
 
 @builtin("range")
 def _range(lower: ExprLowering, call: s.Call, env: dict) -> Operand:
-    raise LoweringError("range() is only allowed as the iterable of a for loop", call)
+    raise LoweringError("range() is only allowed as the iterable of a for loop", call, code="E0406")
 

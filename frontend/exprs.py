@@ -51,9 +51,9 @@ DTYPES: dict[str, ScalarType] = {"f32": f32, "f64": FloatType(64), "i32": i32, "
 class LoweringError(Exception):
     """A user error at a node; collected as a diagnostic."""
 
-    def __init__(self, message: str, node: s.Node) -> None:
+    def __init__(self, message: str, node: s.Node, *, code: str) -> None:
         super().__init__(message)
-        self.message, self.node = message, node
+        self.message, self.node, self.code = message, node, code
 
 
 class Poisoned(Exception):
@@ -128,17 +128,17 @@ class ExprLowering:
         value = operand.value
         if isinstance(value, bool) != (target == i1):
             raise LoweringError(f"{describe(operand)} cannot be used as {show_type(target)}",
-                                operand.node)
+                                operand.node, code="E0304")
         if isinstance(value, float) and not isinstance(target, FloatType):
             raise LoweringError(f"{describe(operand)} cannot be used as {show_type(target)} "
-                                f"without a cast", operand.node)
+                                f"without a cast", operand.node, code="E0304")
         dtype = numpy_dtype(target)
         too_big = (dtype.kind == "i" and not np.iinfo(dtype).min <= value <= np.iinfo(dtype).max) \
             or (dtype.kind == "f" and isinstance(value, int) and abs(value) > float(np.finfo(dtype).max))
         if too_big:
             shown = value if abs(value) < 10**30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
             raise LoweringError(f"the number {shown} does not fit in {show_type(target)}",
-                                operand.node)
+                                operand.node, code="E0305")
         self.at(operand.node)
         return self.b.constant(target, value)
 
@@ -154,7 +154,7 @@ class ExprLowering:
                 if element_type(v.type) != element:
                     raise LoweringError(f"dtype mismatch: {show_type(values[0].type)} and "
                                         f"{show_type(v.type)} (convert one with cast(x, "
-                                        f"{show_type(element_type(v.type))}))", node)
+                                        f"{show_type(element_type(v.type))}))", node, code="E0303")
             return element
         kinds = {self.default_type(o) for o in operands if isinstance(o, Literal)}
         return f32 if f32 in kinds else i1 if kinds == {i1} else i32
@@ -168,7 +168,7 @@ class ExprLowering:
         if check is not None:
             problem = check(element)
             if problem:
-                raise LoweringError(problem, node)
+                raise LoweringError(problem, node, code="E0316")
         values = [self.materialize(o, element) for o in operands]
         self.at(node)
         shape: Shape = ()
@@ -176,7 +176,7 @@ class ExprLowering:
             merged = broadcast_shape(shape, shape_of(v.type))
             if merged is None:
                 shown = " and ".join(show_type(w.type) for w in values)
-                raise LoweringError(f"shape mismatch: cannot broadcast {shown}", node)
+                raise LoweringError(f"shape mismatch: cannot broadcast {shown}", node, code="E0301")
             shape = merged
         return self.create(op_class, [self.broadcast_to(v, shape, values) for v in values])
 
@@ -196,8 +196,8 @@ class ExprLowering:
         if found is not None:
             return found
         if node.id in self.module.signatures or node.id in BUILTIN_NAMES:
-            raise LoweringError(f"'{node.id}' is a function; call it: {node.id}(...)", node)
-        raise LoweringError(self.unknown_name_message(node.id, env), node)
+            raise LoweringError(f"'{node.id}' is a function; call it: {node.id}(...)", node, code="E0205")
+        raise LoweringError(self.unknown_name_message(node.id, env), node, code="E0201")
 
     def unknown_name_message(self, name: str, env: dict) -> str:
         message = f"unknown name '{name}'"
@@ -218,7 +218,7 @@ class ExprLowering:
         return self.expr(node.inner, env)
 
     def expr_Tuple(self, node: s.Tuple, env: dict) -> Operand:
-        raise LoweringError("a tuple is only allowed as a shape or axes argument", node)
+        raise LoweringError("a tuple is only allowed as a shape or axes argument", node, code="E0406")
 
     def expr_UnaryOp(self, node: s.UnaryOp, env: dict) -> Operand:
         operand = self.expr(node.operand, env)
@@ -239,7 +239,7 @@ class ExprLowering:
     def expr_Compare(self, node: s.Compare, env: dict) -> Operand:
         if isinstance(node.left, s.Compare):
             raise LoweringError("chained comparisons (a < b < c) are not supported; write "
-                                "(a < b) and (b < c)", node)
+                                "(a < b) and (b < c)", node, code="E0104")
         left, right = self.expr(node.left, env), self.expr(node.right, env)
         op_class = _COMPARISONS[node.op]
         check = None if node.op in ("==", "!=") else _numeric(f"'{node.op}'")
@@ -258,28 +258,28 @@ class ExprLowering:
         for side in (left, right):
             if isinstance(side, Literal) or not shape_of(side.type):
                 raise LoweringError(f"'@' needs tensors on both sides, got {describe(left)} @ "
-                                    f"{describe(right)}", node)
+                                    f"{describe(right)}", node, code="E0302")
         assert isinstance(left, Value) and isinstance(right, Value)
         element = self.common_element([left, right], node)
         if element == i1:
-            raise LoweringError("'@' is not defined for bool tensors", node)
+            raise LoweringError("'@' is not defined for bool tensors", node, code="E0302")
         a, b = shape_of(left.type), shape_of(right.type)
         ka, kb = a[-1], (b[0] if len(b) == 1 else b[-2])
         if not dims_agree(ka, kb):
             raise LoweringError(f"shape mismatch in matmul: {show_type(left.type)} @ "
                                 f"{show_type(right.type)} (inner dimensions {ka} and {kb} differ)",
-                                node)
+                                node, code="E0302")
         if broadcast_shape(a[:-2], b[:-2]) is None:
             raise LoweringError(f"shape mismatch in matmul: the batch dimensions of "
                                 f"{show_type(left.type)} and {show_type(right.type)} do not "
-                                "broadcast", node)
+                                "broadcast", node, code="E0302")
         self.at(node)
         return self.create(hy.MatmulOp, [left, right])
 
     # -- calls ---------------------------------------------------------------------------------------------
     def expr_Call(self, node: s.Call, env: dict) -> Operand:
         if not isinstance(node.func, s.Name):
-            raise LoweringError("only named functions can be called", node)
+            raise LoweringError("only named functions can be called", node, code="E0104")
         name = node.func.id
         if name in self.module.signatures:
             return self.call_function(name, node, env)
@@ -289,7 +289,7 @@ class ExprLowering:
                 raise Poisoned()
             close = difflib.get_close_matches(name, [*BUILTIN_NAMES, *self.module.signatures], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise LoweringError(f"unknown function '{name}'{hint}", node.func)
+            raise LoweringError(f"unknown function '{name}'{hint}", node.func, code="E0202")
         return builtin(self, node, env)
 
     def call_function(self, name: str, node: s.Call, env: dict) -> Value:
@@ -317,19 +317,20 @@ class ExprLowering:
         if isinstance(operand, Literal):
             if shape_of(expected):
                 raise LoweringError(f"{what} must be {show_type(expected)}, got "
-                                    f"{describe(operand)}", node)
+                                    f"{describe(operand)}", node, code="E0306")
             return self.materialize(operand, element_type(expected))
         got = operand.type
         if element_type(got) != element_type(expected) or len(shape_of(got)) != len(shape_of(expected)):
-            raise LoweringError(f"{what} must be {show_type(expected)}, got {show_type(got)}", node)
+            raise LoweringError(f"{what} must be {show_type(expected)}, got {show_type(got)}", node,
+                                code="E0306")
         for want, have in zip(shape_of(expected), shape_of(got)):
             if isinstance(want, int) or want == DYNAMIC:
                 if not dims_agree(want, have):
                     raise LoweringError(f"{what} must be {show_type(expected)}, got "
-                                        f"{show_type(got)}", node)
+                                        f"{show_type(got)}", node, code="E0306")
             elif want in bindings and not dims_agree(bindings[want], have):
                 raise LoweringError(f"{what}: dimension {want} is {have} here but "
-                                    f"{bindings[want]} in an earlier argument", node)
+                                    f"{bindings[want]} in an earlier argument", node, code="E0307")
             else:
                 bindings.setdefault(want, have)
         return operand
@@ -358,17 +359,17 @@ def bind_arguments(name: str, params: list[str], node: s.Call) -> list[s.Expr]:
     """Positional and keyword arguments in parameter order, with arity errors."""
     if len(node.args) > len(params):
         raise LoweringError(f"{name}() takes {len(params)} argument(s) but {len(node.args)} were "
-                            "given", node)
+                            "given", node, code="E0401")
     bound: dict[str, s.Expr] = dict(zip(params, node.args))
     for kw in node.keywords:
         if kw.name not in params:
-            raise LoweringError(f"{name}() has no parameter named '{kw.name}'", kw)
+            raise LoweringError(f"{name}() has no parameter named '{kw.name}'", kw, code="E0403")
         if kw.name in bound:
-            raise LoweringError(f"{name}() got two values for '{kw.name}'", kw)
+            raise LoweringError(f"{name}() got two values for '{kw.name}'", kw, code="E0404")
         bound[kw.name] = kw.value
     missing = [p for p in params if p not in bound]
     if missing:
-        raise LoweringError(f"{name}() is missing argument(s): {', '.join(missing)}", node)
+        raise LoweringError(f"{name}() is missing argument(s): {', '.join(missing)}", node, code="E0402")
     return [bound[p] for p in params]
 
 

@@ -124,7 +124,7 @@ class FunctionLowering(ExprLowering):
         self.assigned_anywhere = set(assigned_names(node.body))
 
     def report(self, error: LoweringError) -> None:
-        self.module.error(error.message, error.node)
+        self.module.error(error.message, error.node, code=error.code)
 
     # -- the function -------------------------------------------------------------------------------
     def lower(self) -> None:
@@ -134,7 +134,7 @@ class FunctionLowering(ExprLowering):
             if self.results:
                 end = s.Node(self.node.line, self.node.col)
                 self.module.error(f"function '{self.node.name}' can reach its end without "
-                                  f"returning a {show_type(self.results[0])}", end)
+                                  f"returning a {show_type(self.results[0])}", end, code="E0310")
             returned = []
         self.b.loc = self.loc(self.node)
         self.b.create(ReturnOp, returned, result_types=[])
@@ -176,7 +176,7 @@ class FunctionLowering(ExprLowering):
                            stmt.value)
         value = self.value(expr, env)
         if value is NO_VALUE:
-            raise LoweringError("this call returns nothing", stmt.value)
+            raise LoweringError("this call returns nothing", stmt.value, code="E0312")
         if value.name_hint is None and not stmt.target.startswith("_"):
             value.name_hint = stmt.target
         env[stmt.target] = value
@@ -186,11 +186,11 @@ class FunctionLowering(ExprLowering):
             if stmt.value is None:
                 if self.results:
                     raise LoweringError(f"'{self.node.name}' must return a "
-                                        f"{show_type(self.results[0])}", stmt)
+                                        f"{show_type(self.results[0])}", stmt, code="E0311")
                 return []
             if not self.results:
                 raise LoweringError(f"'{self.node.name}' returns a value but declares no return "
-                                    "type; add '-> TYPE' to its signature", stmt)
+                                    "type; add '-> TYPE' to its signature", stmt, code="E0311")
             operand = self.expr(stmt.value, env)
             return [self.coerce_result(operand, self.results[0], stmt.value)]
         except LoweringError as e:
@@ -203,13 +203,13 @@ class FunctionLowering(ExprLowering):
         what = f"'{self.node.name}' returns {show_type(expected)}"
         if isinstance(operand, Literal):
             if shape_of(expected):
-                raise LoweringError(f"{what}, not a number", node)
+                raise LoweringError(f"{what}, not a number", node, code="E0311")
             return self.materialize(operand, element_type(expected))
         got = operand.type
         same_rank = len(shape_of(got)) == len(shape_of(expected))
         if element_type(got) != element_type(expected) or not same_rank or not all(
                 dims_agree(a, b) for a, b in zip(shape_of(got), shape_of(expected))):
-            raise LoweringError(f"{what}, but this value is {show_type(got)}", node)
+            raise LoweringError(f"{what}, but this value is {show_type(got)}", node, code="E0311")
         return operand
 
     def placeholder(self, t: Type) -> Value:
@@ -247,19 +247,19 @@ class FunctionLowering(ExprLowering):
         ret = contains_return(stmt.body)
         if ret is not None:
             raise LoweringError("return inside a for loop is not supported; assign the result "
-                                "to a variable and return after the loop", ret)
+                                "to a variable and return after the loop", ret, code="E0406")
         call = stmt.iter
         if not (isinstance(call, s.Call) and isinstance(call.func, s.Name)
                 and call.func.id == "range"):
-            raise LoweringError("a for loop iterates over range(...)", stmt.iter)
+            raise LoweringError("a for loop iterates over range(...)", stmt.iter, code="E0406")
         if call.keywords or not 1 <= len(call.args) <= 3:
-            raise LoweringError("range() takes 1 to 3 positional arguments", call)
+            raise LoweringError("range() takes 1 to 3 positional arguments", call, code="E0401")
         if stmt.var in env:
             raise LoweringError(f"the loop variable '{stmt.var}' is already a variable here; "
-                                "choose another name", stmt)
+                                "choose another name", stmt, code="E0207")
         if len(call.args) == 3 and literal_int(call.args[2]) is not None \
                 and literal_int(call.args[2]) <= 0:  # type: ignore[operator]
-            raise LoweringError("range() step must be positive", call.args[2])
+            raise LoweringError("range() step must be positive", call.args[2], code="E0407")
         bounds = [self.index_value(a, env) for a in call.args]
         self.at(stmt)
         if len(bounds) == 1:
@@ -279,13 +279,15 @@ class FunctionLowering(ExprLowering):
         operand = self.expr(node, env)
         if isinstance(operand, Literal):
             if not isinstance(operand.value, int) or isinstance(operand.value, bool):
-                raise LoweringError(f"range() needs integers, got {operand.value!r}", node)
+                raise LoweringError(f"range() needs integers, got {operand.value!r}", node, code="E0407")
             if not -2**63 <= operand.value < 2**63:
-                raise LoweringError(f"range() bound {operand.value} does not fit in 64 bits", node)
+                raise LoweringError(f"range() bound {operand.value} does not fit in 64 bits", node,
+                                    code="E0305")
             self.at(node)
             return self.b.constant(index, operand.value)
         if not is_integer(operand.type) or shape_of(operand.type):
-            raise LoweringError(f"range() needs integer scalars, got {show_type(operand.type)}", node)
+            raise LoweringError(f"range() needs integer scalars, got {show_type(operand.type)}", node,
+                                code="E0407")
         self.at(node)
         return self.create(hy.CastOp, [operand], result_types=[index])
 
@@ -297,7 +299,7 @@ class FunctionLowering(ExprLowering):
         if not self.same_type(before.type, after.type):
             self.report(LoweringError(f"'{name}' changes type in the loop: "
                                       f"{show_type(before.type)} before it, "
-                                      f"{show_type(after.type)} after an iteration", stmt))
+                                      f"{show_type(after.type)} after an iteration", stmt, code="E0309"))
             inner[name] = POISON
             return before
         return after
@@ -316,10 +318,10 @@ class FunctionLowering(ExprLowering):
         if t is None or element_type(t) != i1:
             raise LoweringError(f"an if condition must be a bool, got "
                                 f"{show_type(t) if t else 'a number'} (compare it, e.g. x > 0)",
-                                node)
+                                node, code="E0308")
         if shape_of(t):
             raise LoweringError(f"an if condition must be a bool scalar, got {show_type(t)} "
-                                "(use where(c, a, b) to choose elementwise)", node)
+                                "(use where(c, a, b) to choose elementwise)", node, code="E0308")
         return operand
 
     def if_chain(self, branches: list[tuple[s.Expr, list[s.Stmt]]], orelse: list[s.Stmt],
@@ -344,7 +346,7 @@ class FunctionLowering(ExprLowering):
             assert isinstance(a, Value) and isinstance(b, Value)
             if not self.same_type(a.type, b.type):
                 raise LoweringError(f"'{name}' is {show_type(a.type)} in one branch and "
-                                    f"{show_type(b.type)} in the other", node)
+                                    f"{show_type(b.type)} in the other", node, code="E0309")
             types.append(a.type if a.type == b.type else self.join(a.type, b.type))
         for block, branch_env in ((then_block, then_env), (else_block, else_env)):
             with self.b.at_end(block):
@@ -384,7 +386,7 @@ class FunctionLowering(ExprLowering):
                     if self.results:
                         self.module.error(f"function '{self.node.name}' can reach its end "
                                           f"without returning a {show_type(self.results[0])}",
-                                          self.node)
+                                          self.node, code="E0310")
                     returned = [self.placeholder(t) for t in self.results]
                 self.at(stmt)
                 self.b.create(YieldOp, returned, result_types=[])
@@ -402,42 +404,42 @@ class ModuleLowering:
         parsed = {f.name for f in module.functions}
         self.broken = set(re.findall(r"^def\s+([A-Za-z_]\w*)", text, re.MULTILINE)) - parsed
 
-    def error(self, message: str, node: s.Node) -> None:
+    def error(self, message: str, node: s.Node, *, code: str) -> None:
         self.diagnostics.append(Diagnostic(message, FileLineColLoc(self.filename, node.line,
-                                                                   node.col)))
+                                                                   node.col), code=code))
 
     def resolve_type(self, t: s.TypeExpr) -> Type:
         if t.dtype not in DTYPES:
             raise LoweringError(f"unknown type '{t.dtype}'; the types are "
-                                f"{', '.join(DTYPES)} and tensors like f32[N, 4]", t)
+                                f"{', '.join(DTYPES)} and tensors like f32[N, 4]", t, code="E0206")
         element = DTYPES[t.dtype]
         if t.dims is None:
             return element
         if any(isinstance(d, str) and d in DTYPES for d in t.dims):
-            raise LoweringError(f"'{t.dtype}[...]' takes sizes or dimension names", t)
+            raise LoweringError(f"'{t.dtype}[...]' takes sizes or dimension names", t, code="E0206")
         problem = static_size_problem(tuple(t.dims))
         if problem is not None:
-            raise LoweringError(problem, t)
+            raise LoweringError(problem, t, code="E0106")
         return make_type(element, tuple(t.dims))
 
     def declare(self, node: s.FuncDef) -> FuncOp | None:
         if node.name in self.signatures:
-            self.error(f"redefinition of function '{node.name}'", node)
+            self.error(f"redefinition of function '{node.name}'", node, code="E0203")
             return None
         if node.name in BUILTIN_NAMES:
-            self.error(f"'{node.name}' is a builtin function and cannot be redefined", node)
+            self.error(f"'{node.name}' is a builtin function and cannot be redefined", node, code="E0203")
             return None
         try:
             seen: set[str] = set()
             inputs = []
             for p in node.params:
                 if p.name in seen:
-                    raise LoweringError(f"duplicate parameter '{p.name}'", p)
+                    raise LoweringError(f"duplicate parameter '{p.name}'", p, code="E0204")
                 seen.add(p.name)
                 inputs.append(self.resolve_type(p.type))
             results = [self.resolve_type(node.returns)] if node.returns else []
         except LoweringError as e:
-            self.error(e.message, e.node)
+            self.error(e.message, e.node, code=e.code)
             self.broken.add(node.name)
             return None
         loc = FileLineColLoc(self.filename, node.line, node.col)
@@ -473,7 +475,7 @@ def compile_source(text: str, filename: str = "<input>") -> ModuleOp:
     except HycError as e:
         if e.diagnostics[0].loc.primary():
             raise
-        raise HycError(e.diagnostics[0].message, FileLineColLoc(filename, 1, 1)) from None
+        raise HycError(e.diagnostics[0].message, FileLineColLoc(filename, 1, 1), code=e.code) from None
 
 
 def _compile(text: str, filename: str) -> ModuleOp:

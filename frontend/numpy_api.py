@@ -71,24 +71,25 @@ def _operand(value: Any) -> Any:
         return numbers_as_array(value)
     except ValueError as e:
         raise error(f"cannot use {value!r} as an array ({e}; np.stack makes an array of "
-                    "traced values)") from None
+                    "traced values)", code="E0505") from None
 
 
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     out = kwargs.pop("out", None)
     if method == "reduce" and ufunc in REDUCTIONS:
         if out is not None:
-            raise error(f"numpy.{ufunc.__name__}.reduce(out=...) is not supported while tracing")
+            raise error(f"numpy.{ufunc.__name__}.reduce(out=...) is not supported while tracing",
+                        code="E0501")
         return REDUCTIONS[ufunc](inputs[0], axis=kwargs.pop("axis", 0), **kwargs)
     impl = UFUNCS.get(ufunc)
     if method != "__call__" or impl is None:
         suffix = "" if method == "__call__" else f".{method}"
         raise error(f"numpy.{ufunc.__name__}{suffix} is not supported by hyc tracing "
-                    "(docs/python.md lists what is)")
+                    "(docs/python.md lists what is)", code="E0501")
     unknown = set(kwargs) - {"dtype", "casting"} - ({"where"} if kwargs.get("where") is True else set())
     if unknown:
         raise error(f"numpy.{ufunc.__name__}: the argument(s) {', '.join(sorted(unknown))} are "
-                    "not supported while tracing")
+                    "not supported while tracing", code="E0501")
     result = impl(*map(_operand, inputs), dtype=kwargs.get("dtype"))
     if out is None:
         return result
@@ -96,20 +97,20 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
     if len(targets) == 1 and isinstance(targets[0], Traced) and targets[0] is inputs[0]:
         return replace_in_place(targets[0], result, f"numpy.{ufunc.__name__}(..., out=...)")
     raise error(f"numpy.{ufunc.__name__}(..., out=...) can only update its first operand in "
-                "place while tracing; use the returned value instead")
+                "place while tracing; use the returned value instead", code="E0503")
 
 
 def apply_function(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     impl = FUNCTIONS.get(func)
     if impl is None:
         raise error(f"{numpy_name(func)} is not supported by hyc tracing (docs/python.md lists "
-                    "what is)")
+                    "what is)", code="E0501")
     try:
         return impl(*args, **kwargs)
     except TypeError as e:
         if isinstance(e, TracingError):
             raise
-        raise error(f"{numpy_name(func)}: {e}") from None
+        raise error(f"{numpy_name(func)}: {e}", code="E0508") from None
 
 
 # -- elementwise -------------------------------------------------------------------------------
@@ -133,17 +134,17 @@ def _resolved(ufunc: np.ufunc, operands: Sequence[Any], dtype: Any) -> np.dtype:
     try:
         found = ufunc.resolve_dtypes(parts + (None,) * ufunc.nout)[-1]
     except TypeError as e:
-        raise error(f"numpy.{ufunc.__name__}: {e}") from None
+        raise error(f"numpy.{ufunc.__name__}: {e}", code="E0508") from None
     if scalar_type_for_dtype(found) is None:
         raise error(f"numpy.{ufunc.__name__} computes in {found} for these operands, which hyc "
-                    "does not have: convert them first, e.g. with .astype(np.float32)")
+                    "does not have: convert them first, e.g. with .astype(np.float32)", code="E0506")
     return found
 
 
 def _numeric_only(name: str, found: np.dtype) -> None:
     if found == np.bool_:
         raise error(f"numpy.{name} is not supported for bool values while tracing "
-                    "(convert with .astype(np.int32))")
+                    "(convert with .astype(np.int32))", code="E0316")
 
 
 def _simple(ufunc: np.ufunc, op_class: type[Operation], floats: bool = False) -> None:
@@ -180,7 +181,8 @@ def _logical(ufunc: np.ufunc, op_class: type[Operation], bitwise: bool) -> None:
     """logical_* treat any value as a truth value; &, | and ^ only for bools here."""
     def impl(*operands: Any, dtype: Any = None) -> Traced:
         if bitwise and _promoted(operands, None) != np.bool_:
-            raise error(f"numpy.{ufunc.__name__} is supported for bool values only while tracing")
+            raise error(f"numpy.{ufunc.__name__} is supported for bool values only while tracing",
+                        code="E0316")
         return elementwise(op_class, [truth(o) for o in operands], np.bool_, f"numpy.{ufunc.__name__}")
     UFUNCS[ufunc] = impl
 
@@ -276,7 +278,7 @@ def matmul(a: Any, b: Any, dtype: Any = None) -> Traced:
     trace = trace_of([a, b])
     values = [as_value(trace, o, found) for o in (a, b)]
     if any(not shape_of(v.type) for v in values):
-        raise error("numpy.matmul: a 0-d operand (use * to multiply by a scalar)")
+        raise error("numpy.matmul: a 0-d operand (use * to multiply by a scalar)", code="E0302")
     return wrap(trace, trace.emit(hy.MatmulOp, values, what="numpy.matmul"))
 
 
@@ -288,7 +290,7 @@ def _dot(a: Any, b: Any, out: Any = None) -> Any:
         return np.multiply(left, right)
     if max(ranks) > 2:
         raise error("numpy.dot of tensors with more than 2 dimensions is not supported while "
-                    "tracing (use np.matmul, whose batching rules differ)")
+                    "tracing (use np.matmul, whose batching rules differ)", code="E0501")
     return matmul(a, b)
 
 
@@ -302,7 +304,7 @@ def _outer(a: Any, b: Any, out: Any = None) -> Any:
 def where(condition: Any, x: Any = None, y: Any = None) -> Traced:
     if x is None or y is None:
         raise error("numpy.where(condition) (the indices form) has a data-dependent size: "
-                    "only where(condition, x, y) is supported while tracing")
+                    "only where(condition, x, y) is supported while tracing", code="E0507")
     found = result_dtype([x, y])
     trace = trace_of([condition, x, y])
     values = [as_value(trace, truth(condition), np.bool_), as_value(trace, x, found),
@@ -316,7 +318,7 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
     if kwargs or out is not None:
-        raise error("numpy.clip: only a, a_min and a_max are supported while tracing")
+        raise error("numpy.clip: only a, a_min and a_max are supported while tracing", code="E0501")
     if a_min is not None:
         a = np.maximum(a, a_min)
     if a_max is not None:
@@ -346,10 +348,10 @@ def axes_of(axis: Any, ndim: int, what: str) -> tuple[int, ...]:
     out = []
     for a in items:
         if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
-            raise error(f"{what}: axis {a} is out of bounds for a tensor of dimension {ndim}")
+            raise error(f"{what}: axis {a} is out of bounds for a tensor of dimension {ndim}", code="E0313")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
-        raise error(f"{what}: repeated axis in {axis}")
+        raise error(f"{what}: repeated axis in {axis}", code="E0313")
     return tuple(sorted(out))
 
 
@@ -465,7 +467,8 @@ def _no_extras(what: str, out: Any, kwargs: dict[str, Any]) -> None:
     extras = {k for k, v in kwargs.items() if not (k == "where" and v is True) and v is not np._NoValue}
     if out is not None or extras:
         names = sorted(extras | ({"out"} if out is not None else set()))
-        raise error(f"{what}: the argument(s) {', '.join(names)} are not supported while tracing")
+        raise error(f"{what}: the argument(s) {', '.join(names)} are not supported while tracing",
+                    code="E0501")
 
 
 REDUCTIONS: dict[np.ufunc, Impl] = {

@@ -55,7 +55,8 @@ def _sizes(shape: Any) -> list[Any]:
     items = list(shape) if isinstance(shape, (tuple, list)) else [shape]
     for d in items:
         if not isinstance(d, (int, np.integer, SymbolicDim)):
-            raise error(f"a shape holds ints (or a traced tensor's dynamic dimensions), not {d!r}")
+            raise error(f"a shape holds ints (or a traced tensor's dynamic dimensions), not {d!r}",
+                        code="E0314")
     return [int(d) if not isinstance(d, SymbolicDim) else d for d in items]
 
 
@@ -64,11 +65,11 @@ def reshape(x: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Trace
     if shape is None:
         shape = kwargs.pop("newshape", None)
     if order != "C" or kwargs:
-        raise error("numpy.reshape: only C order is supported while tracing")
+        raise error("numpy.reshape: only C order is supported while tracing", code="E0501")
     x = _traced(x)
     dims = _sizes(shape)
     if dims.count(-1) > 1:
-        raise error("numpy.reshape: can only specify one unknown dimension")
+        raise error("numpy.reshape: can only specify one unknown dimension", code="E0314")
     if -1 in dims:
         # the dynamic dimensions must reappear as they are: then -1 is a ratio of static sizes
         source = shape_of(x.type)
@@ -82,12 +83,12 @@ def reshape(x: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Trace
         if dynamic != sorted(str(d.name) for d in dims if isinstance(d, SymbolicDim)) or \
                 "?" in dynamic:
             raise error("reshape with -1 of a tensor with dynamic dimensions needs each of them "
-                        "among the sizes, e.g. x.reshape(x.shape[0], -1)")
+                        "among the sizes, e.g. x.reshape(x.shape[0], -1)", code="E0314")
         if known == 0 or total % known:
-            raise error(f"numpy.reshape: cannot reshape {x!r} into shape {tuple(shape)}")
+            raise error(f"numpy.reshape: cannot reshape {x!r} into shape {tuple(shape)}", code="E0314")
         dims[dims.index(-1)] = total // known
     if any(isinstance(d, int) and d < 0 for d in dims):
-        raise error(f"numpy.reshape: negative dimension in {tuple(shape)}")
+        raise error(f"numpy.reshape: negative dimension in {tuple(shape)}", code="E0314")
     return reshape_to(x, dims)
 
 
@@ -101,7 +102,8 @@ def transpose(x: Any, axes: Any = None) -> Traced:
     x = _traced(x)
     perm = list(range(x.ndim))[::-1] if axes is None else [int(a) % max(x.ndim, 1) for a in axes]
     if sorted(perm) != list(range(x.ndim)):
-        raise error(f"numpy.transpose: axes {axes} don't match the {x.ndim} dimensions of {x!r}")
+        raise error(f"numpy.transpose: axes {axes} don't match the {x.ndim} dimensions of {x!r}",
+                    code="E0315")
     if perm == list(range(x.ndim)):
         return x
     return view_of(x, wrap(x.trace, x.trace.emit(hy.TransposeOp, [x.value],
@@ -134,7 +136,7 @@ def squeeze(x: Any, axis: Any = None) -> Traced:
         list(axes_of(axis, x.ndim, "numpy.squeeze"))
     if any(shape[i] != 1 for i in drop):
         raise error("numpy.squeeze: cannot select an axis to squeeze out which has size not "
-                    "equal to one")
+                    "equal to one", code="E0508")
     return reshape_to(x, [d for i, d in enumerate(x.dims()) if i not in drop])
 
 
@@ -155,10 +157,10 @@ def broadcast_to(x: Any, shape: Any, subok: bool = False) -> Traced:
 def concatenate(arrays: Sequence[Any], axis: Any = 0, out: Any = None, dtype: Any = None,
                 casting: str = "same_kind") -> Traced:
     if out is not None:
-        raise error("numpy.concatenate(out=...) is not supported while tracing")
+        raise error("numpy.concatenate(out=...) is not supported while tracing", code="E0501")
     arrays = list(arrays)
     if not arrays:
-        raise error("numpy.concatenate needs at least one array")
+        raise error("numpy.concatenate needs at least one array", code="E0508")
     trace = trace_of(arrays)
     found = _promoted(arrays, dtype)
     parts = [_traced(a, trace) for a in arrays]
@@ -166,7 +168,7 @@ def concatenate(arrays: Sequence[Any], axis: Any = 0, out: Any = None, dtype: An
         parts, axis = [ravel(p) for p in parts], 0
     if any(p.ndim != parts[0].ndim for p in parts) or parts[0].ndim == 0:
         raise error("numpy.concatenate: all the input arrays must have the same number of "
-                    "dimensions, at least 1")
+                    "dimensions, at least 1", code="E0508")
     (axis,) = axes_of(axis, parts[0].ndim, "numpy.concatenate")
     values = [as_value(trace, p, found) for p in parts]
     return wrap(trace, trace.emit(hy.ConcatOp, values, {"axis": IntAttr(axis)},
@@ -178,7 +180,7 @@ def stack(arrays: Sequence[Any], axis: int = 0, out: Any = None, dtype: Any = No
           casting: str = "same_kind") -> Traced:
     arrays = list(arrays)
     if not arrays:
-        raise error("numpy.stack needs at least one array")
+        raise error("numpy.stack needs at least one array", code="E0508")
     trace = trace_of(arrays)
     parts = [_traced(a, trace) for a in arrays]
     return concatenate([expand_dims(p, axis) for p in parts], axis, out, dtype)
@@ -256,14 +258,14 @@ def getitem(x: Traced, key: Any) -> Traced:
         if isinstance(item, (Traced, np.ndarray, list)) or (isinstance(item, (bool, np.bool_))):
             raise error("hyc tracing supports basic indexing (ints, slices, None, ...): a "
                         "mask or index array has a data-dependent result; use np.where(mask, "
-                        "x, other) to choose elementwise")
+                        "x, other) to choose elementwise", code="E0507")
         if not (item is None or item is Ellipsis or isinstance(item, (slice, int, np.integer))):
-            raise error(f"cannot index a traced tensor with {item!r}")
+            raise error(f"cannot index a traced tensor with {item!r}", code="E0507")
     if items.count(Ellipsis) > 1:
-        raise error("an index can only have a single ellipsis ('...')")
+        raise error("an index can only have a single ellipsis ('...')", code="E0508")
     used = sum(1 for i in items if i is not None and i is not Ellipsis)
     if used > x.ndim:
-        raise error(f"too many indices for {x!r}: {used} were indexed")
+        raise error(f"too many indices for {x!r}: {used} were indexed", code="E0508")
     if Ellipsis in items:
         at = items.index(Ellipsis)
         items[at:at + 1] = [slice(None)] * (x.ndim - used)
@@ -283,7 +285,7 @@ def getitem(x: Traced, key: Any) -> Traced:
             start, stop, step = item.start, item.stop, item.step
             step = 1 if step is None else int(step)
             if step == 0:
-                raise error("slice step cannot be zero")
+                raise error("slice step cannot be zero", code="E0508")
             big = np.iinfo(np.int64).max
             starts.append(int(start) if start is not None else (0 if step > 0 else big))
             stops.append(int(stop) if stop is not None else (big if step > 0 else -big))
@@ -293,10 +295,10 @@ def getitem(x: Traced, key: Any) -> Traced:
             index = int(item)
             size = shape[dim]
             if isinstance(size, int) and not -size <= index < size:
-                raise error(f"index {index} is out of bounds for axis {dim} with size {size}")
+                raise error(f"index {index} is out of bounds for axis {dim} with size {size}", code="E0508")
             if not isinstance(size, int) and index < 0:
                 raise error(f"negative index {index} on the dynamic dimension {dim}: slice "
-                            "instead (x[-1:]) or index from the front")
+                            "instead (x[-1:]) or index from the front", code="E0507")
             starts.append(index)
             stops.append(index + 1 if index != -1 else np.iinfo(np.int64).max)
             steps.append(1)

@@ -52,9 +52,9 @@ def _lark() -> Lark:
 
 
 class SyntaxProblem(Exception):
-    def __init__(self, message: str, line: int, col: int) -> None:
+    def __init__(self, message: str, line: int, col: int, *, code: str) -> None:
         super().__init__(message)
-        self.message, self.line, self.col = message, line, col
+        self.message, self.line, self.col, self.code = message, line, col, code
 
 
 def _pos(item: Tree | Token) -> tuple[int, int]:
@@ -77,9 +77,9 @@ def _name(tok: Token) -> str:
     """A token used as a name: keywords (Python's, which .hy reserves) are refused."""
     text = str(tok)
     if text in _NOT_IN_THE_LANGUAGE:
-        raise SyntaxProblem(_NOT_IN_THE_LANGUAGE[text], *_pos(tok))
+        raise SyntaxProblem(_NOT_IN_THE_LANGUAGE[text], *_pos(tok), code="E0104")
     if text in _KEYWORDS:
-        raise SyntaxProblem(f"'{text}' is a keyword and cannot be used as a name", *_pos(tok))
+        raise SyntaxProblem(f"'{text}' is a keyword and cannot be used as a name", *_pos(tok), code="E0105")
     return text
 
 
@@ -95,7 +95,7 @@ class _ToSyntax(Transformer):
         for d in dims:
             if d is not None and d.type == "INT" and len(d) > 20:
                 raise SyntaxProblem(f"the size {str(d)[:20]}... is too large (at most 2**48)",
-                                    *_pos(d))
+                                    *_pos(d), code="E0106")
         values = [int(d) if d.type == "INT" else str(d) for d in dims if d is not None]  # "?" stays
         return s.TypeExpr(*_pos(name), str(name), values)
 
@@ -106,7 +106,7 @@ class _ToSyntax(Transformer):
     def int_lit(self, tok: Token) -> s.Number:
         if len(tok) > 400:  # more digits than any type holds (f64 holds 309)
             raise SyntaxProblem(f"the integer literal has {len(tok)} digits: more than any type "
-                                "holds", *_pos(tok))
+                                "holds", *_pos(tok), code="E0106")
         return s.Number(*_pos(tok), int(tok))
 
     def float_lit(self, tok: Token) -> s.Number:
@@ -232,7 +232,7 @@ def _check_indentation(lines: list[str]) -> list[SyntaxProblem]:
         if m and depth == 0:
             lead = m.group(1)
             if " " in lead and "\t" in lead:
-                problems.append(SyntaxProblem("indentation mixes tabs and spaces", number, 1))
+                problems.append(SyntaxProblem("indentation mixes tabs and spaces", number, 1, code="E0103"))
                 return problems
             if lead:
                 kind = "tabs" if "\t" in lead else "spaces"
@@ -240,7 +240,7 @@ def _check_indentation(lines: list[str]) -> list[SyntaxProblem]:
                     style = kind
                 elif kind != style:
                     problems.append(SyntaxProblem(f"inconsistent indentation: this line uses {kind}"
-                                                  f" but earlier lines use {style}", number, 1))
+                                                  f" but earlier lines use {style}", number, 1, code="E0103"))
                     return problems
             width = len(lead.expandtabs(8))
             if width > stack[-1]:
@@ -250,7 +250,7 @@ def _check_indentation(lines: list[str]) -> list[SyntaxProblem]:
                     stack.pop()
                 if width != stack[-1]:
                     problems.append(SyntaxProblem("unindent does not match any outer indentation "
-                                                  "level", number, width + 1))
+                                                  "level", number, width + 1, code="E0103"))
                     return problems
         code = text.split("#", 1)[0]
         depth = max(0, depth + code.count("(") + code.count("[") - code.count(")") - code.count("]"))
@@ -278,37 +278,38 @@ def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
         pos = error.pos_in_stream or 0
         char = text[pos] if pos < len(text) else "?"
         if char in "'\"":
-            return SyntaxProblem("strings are not part of the .hy language", error.line, error.column)
+            return SyntaxProblem("strings are not part of the .hy language", error.line, error.column,
+                                 code="E0104")
         if char == "." and pos and (text[pos - 1].isalnum() or text[pos - 1] in "_)"):
             return SyntaxProblem("methods and attributes (like x.sum()) are not part of the .hy "
                                  "language; call the builtin instead (sum(x))", error.line,
-                                 error.column)
-        return SyntaxProblem(f"unexpected character {char!r}", error.line, error.column)
+                                 error.column, code="E0104")
+        return SyntaxProblem(f"unexpected character {char!r}", error.line, error.column, code="E0102")
     if isinstance(error, UnexpectedToken):
         tok = error.token
         if tok.type == "_INDENT":
-            return SyntaxProblem("unexpected indent", *_next_code(text, tok.line or 1))
+            return SyntaxProblem("unexpected indent", *_next_code(text, tok.line or 1), code="E0103")
         feature = _statement_keyword(text, tok)
         if feature is not None:
             return feature
         if tok.type == "LSQB":
             return SyntaxProblem("indexing and slicing are not part of the .hy language",
-                                 tok.line or 1, tok.column or 1)
+                                 tok.line or 1, tok.column or 1, code="E0104")
         header = source_lines(text)[(tok.line or 1) - 1].lstrip().startswith("def ")
         if tok.type == "EQUAL" and "RPAR" in error.expected and header:
             return SyntaxProblem("default parameter values are not part of the .hy language",
-                                 tok.line or 1, tok.column or 1)
+                                 tok.line or 1, tok.column or 1, code="E0104")
         if tok.type == "$END" or (tok.type == "_DEDENT" and not tok.value):
             return _end_of_file(text, error.expected)
         if error.expected <= {"DEF", "_NEWLINE"} and tok.column == 1:
             return SyntaxProblem("only function definitions ('def') may appear at the top level",
-                                 tok.line or 1, 1)
+                                 tok.line or 1, 1, code="E0101")
         shown = "end of line" if tok.type == "_NEWLINE" else f"'{tok}'"
         line, col = (tok.line or 1, tok.column or 1)
         if tok.type in ("_NEWLINE", "_DEDENT"):
             line, col = _end_of_previous_code(text, tok.line or 1)
         return SyntaxProblem(f"unexpected {shown}; expected {_describe_expected(error.expected)}",
-                             line, col)
+                             line, col, code="E0101")
     assert isinstance(error, UnexpectedEOF)
     return _end_of_file(text, set(error.expected))
 
@@ -320,7 +321,7 @@ def _statement_keyword(text: str, tok: Token) -> SyntaxProblem | None:
     words = line.split("#", 1)[0].split()
     first = words[0].rstrip(":") if words else ""
     if first in _NOT_IN_THE_LANGUAGE:
-        return SyntaxProblem(_NOT_IN_THE_LANGUAGE[first], tok.line or 1, line.index(first) + 1)
+        return SyntaxProblem(_NOT_IN_THE_LANGUAGE[first], tok.line or 1, line.index(first) + 1, code="E0104")
     return None
 
 
@@ -337,7 +338,7 @@ def _next_code(text: str, line: int) -> tuple[int, int]:
 def _end_of_file(text: str, expected: set[str]) -> SyntaxProblem:
     line, col = _end_of_previous_code(text, len(source_lines(text)) + 1)
     return SyntaxProblem(f"unexpected end of file; expected {_describe_expected(set(expected))}",
-                         line, col)
+                         line, col, code="E0101")
 
 
 def _end_of_previous_code(text: str, line: int) -> tuple[int, int]:
@@ -368,7 +369,8 @@ def parse_source(text: str, filename: str) -> tuple[s.Module, list[Diagnostic]]:
 
     def report(problem: SyntaxProblem) -> None:
         diagnostics.append(Diagnostic(problem.message,
-                                      FileLineColLoc(filename, problem.line, problem.col)))
+                                      FileLineColLoc(filename, problem.line, problem.col),
+                                      code=problem.code))
 
     indentation = _check_indentation(source_lines(text))
     if indentation:
@@ -386,5 +388,5 @@ def parse_source(text: str, filename: str) -> tuple[s.Module, list[Diagnostic]]:
             else:
                 raise e.orig_exc from None
         except DedentError:
-            report(SyntaxProblem("unindent does not match any outer indentation level", 1, 1))
+            report(SyntaxProblem("unindent does not match any outer indentation level", 1, 1, code="E0103"))
     return module, diagnostics

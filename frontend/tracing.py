@@ -78,8 +78,8 @@ def user_location() -> Location:
     return FileLineColLoc(code.co_filename, line or 0, col)
 
 
-def error(message: str, kind: type[TracingError] = TracingError) -> TracingError:
-    return kind(message, user_location())
+def error(message: str, kind: type[TracingError] = TracingError, *, code: str) -> TracingError:
+    return kind(message, user_location(), code=code)
 
 
 SUPPORTED_DTYPES = "float32, float64, int32, int64 and bool"
@@ -89,7 +89,7 @@ def ir_element(dtype: Any) -> ScalarType:
     """hyc's element type for a numpy dtype, or a located error."""
     found = scalar_type_for_dtype(np.dtype(dtype))
     if found is None:
-        raise error(f"hyc has no {np.dtype(dtype)} tensors (it has {SUPPORTED_DTYPES})")
+        raise error(f"hyc has no {np.dtype(dtype)} tensors (it has {SUPPORTED_DTYPES})", code="E0506")
     return found
 
 
@@ -139,7 +139,7 @@ class Trace:
             message = e.diagnostics[0].message
             if what:
                 message = f"{what}: " + message.split(" op ", 1)[-1]
-            raise TracingError(message, loc) from None
+            raise TracingError(message, loc, code=e.code) from None
 
     def constant(self, array: np.ndarray, element: ScalarType) -> Value:
         t = make_type(element, array.shape)
@@ -209,7 +209,7 @@ def concretization(what: str, wanted: str) -> ConcretizationError:
         "traced function only records operations, and their values exist when the compiled "
         "code runs. Use np.where (or hyc.where) to choose between values elementwise, write "
         "real control flow in a .hy function (hyc.compile), or run the function eagerly "
-        "(f.eager(...), or the block without hybridize())", ConcretizationError)
+        "(f.eager(...), or the block without hybridize())", ConcretizationError, code="E0502")
 
 
 class Traced:
@@ -268,7 +268,7 @@ class Traced:
     def __len__(self) -> int:
         shape = shape_of(self.value.type)
         if not shape:
-            raise error("len() of a 0-d traced value", TracingError)
+            raise error("len() of a 0-d traced value", TracingError, code="E0508")
         if not isinstance(shape[0], int):
             raise concretization(f"the length of {self!r}", "an int")
         return shape[0]
@@ -303,7 +303,7 @@ class Traced:
 
     def __setitem__(self, key: object, value: object) -> None:
         raise error("assigning to elements of a traced tensor (x[...] = v) is not supported: "
-                    "build the new value instead, e.g. np.where(mask, v, x) or np.concatenate")
+                    "build the new value instead, e.g. np.where(mask, v, x) or np.concatenate", code="E0503")
 
     # numpy's protocols (__array_ufunc__, __array_function__), the operators, indexing and
     # the array methods are installed by the modules that implement them: numpy_api.py and
@@ -320,12 +320,12 @@ def trace_of(values: Sequence[Any]) -> Trace:
     for v in proxies:
         if v.trace.finished or v.trace is not proxies[0].trace:
             raise error(f"{v!r} escaped the trace that made it (it was kept in a global or an "
-                        "attribute while tracing, and is used afterwards): return it instead")
+                        "attribute while tracing, and is used afterwards): return it instead", code="E0504")
     if proxies:
         return proxies[0].trace
     trace = active_trace()
     if trace is None:
-        raise error("a hyc operation was used outside of tracing")
+        raise error("a hyc operation was used outside of tracing", code="E0504")
     return trace
 
 
@@ -335,7 +335,7 @@ def result_dtype(operands: Sequence[Any]) -> np.dtype:
     try:
         return np.result_type(*parts)
     except TypeError as e:
-        raise error(f"cannot combine {', '.join(describe(o) for o in operands)}: {e}") from None
+        raise error(f"cannot combine {', '.join(describe(o) for o in operands)}: {e}", code="E0508") from None
 
 
 def describe(o: Any) -> str:
@@ -360,13 +360,13 @@ def as_value(trace: Trace, operand: Any, dtype: Any = None) -> Value:
         target = np.dtype(dtype) if dtype is not None else np.asarray(operand).dtype
         if isinstance(operand, int) and not isinstance(operand, bool) and target.kind == "i" \
                 and not np.iinfo(target).min <= operand <= np.iinfo(target).max:
-            raise error(f"the number {operand} does not fit in {target}")
+            raise error(f"the number {operand} does not fit in {target}", code="E0305")
         source = np.asarray(operand)
         if source.dtype.kind not in "biuf":
-            raise error(f"cannot use {describe(operand)} in a traced computation")
+            raise error(f"cannot use {describe(operand)} in a traced computation", code="E0505")
         return trace.constant(source.astype(target), ir_element(target))
     raise error(f"cannot use {describe(operand)} in a traced computation (expected an array, "
-                "a number or a traced value)")
+                "a number or a traced value)", code="E0505")
 
 
 def cast(trace: Trace, value: Value, element: ScalarType) -> Value:
@@ -391,7 +391,7 @@ def broadcast_all(trace: Trace, values: list[Value], what: str) -> list[Value]:
                 hint = (" (dynamic dimensions with different names may differ in size: give "
                         "them one name, e.g. dynamic={'x': {0: 'N'}, 'y': {0: 'N'}})")
             raise error(f"{what}: operands could not be broadcast together with shapes "
-                        f"{shapes}{hint}")
+                        f"{shapes}{hint}", code="E0301")
         shape = merged
     trace.b.loc = user_location()  # where the broadcasts (and their size reads) come from
     return [broadcast_value(trace.b, v, shape, values) for v in values]
@@ -431,17 +431,18 @@ def replace_in_place(target: Traced, new: Traced, what: str) -> Traced:
     view would have changed too, which compiled code cannot reproduce."""
     if target.origin is not None:
         raise error(f"in-place update ({what}) of {target.origin}: in numpy it changes the "
-                    "caller's array, which compiled code does not do; write x = x + ... instead")
+                    "caller's array, which compiled code does not do; write x = x + ... instead",
+                    code="E0503")
     if target.view_of is not None or target.has_views:
         raise error(f"in-place update ({what}) of a tensor that shares memory with a view "
                     "(made by slicing, reshape or .T): numpy would change both, which traced "
-                    "code does not; write x = x + ... instead")
+                    "code does not; write x = x + ... instead", code="E0503")
     if shape_of(new.type) != shape_of(target.type):
-        raise error(f"in-place update ({what}): the result {new!r} does not fit in {target!r}")
+        raise error(f"in-place update ({what}): the result {new!r} does not fit in {target!r}", code="E0503")
     if new.dtype != target.dtype:
         if not np.can_cast(new.dtype, target.dtype, "same_kind"):
             raise error(f"in-place update ({what}): cannot cast the {new.dtype} result to "
-                        f"{target.dtype} with casting rule 'same_kind'")
+                        f"{target.dtype} with casting rule 'same_kind'", code="E0503")
         new = wrap(new.trace, cast(new.trace, new.value, ir_element(target.dtype)))
     target.value = new.value
     return target

@@ -63,7 +63,7 @@ def check(fn: Callable[..., Any] | str | os.PathLike[str] | ModuleOp, *args: Any
         lowered = jit(fn).lower(*args)
         return run_check(lowered.module, lowered.name, arrays, opt_level, target)
     if entry is None:
-        raise HycError("hyc.check of a model file or module needs entry='function'")
+        raise HycError("hyc.check of a model file or module needs entry='function'", code="E1205")
     return run_check(fn, entry, list(args), opt_level, target)
 
 

@@ -381,7 +381,7 @@ def _flatten(out: Any, name: str) -> tuple[str, list[Any]]:
     for item in items:
         if not isinstance(item, (Traced, np.ndarray, np.generic, bool, int, float)):
             raise TracingError(f"{name} returns {type(item).__name__}: a compiled function "
-                               "returns arrays (or a tuple or list of them)")
+                               "returns arrays (or a tuple or list of them)", code="E0509")
     return structure, items
 
 

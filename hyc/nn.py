@@ -94,7 +94,7 @@ class Parameter:
         if self.data is None:
             raise HycError(f"parameter {name} is not initialized: call initialize() on the "
                            "block first" + (" (its shape is inferred from the first input)"
-                                            if None in self.shape else ""))
+                                            if None in self.shape else ""), code="E1201")
         trace = active_trace()
         if trace is not None:
             bound = trace.parameter(self, self.data)
@@ -149,7 +149,7 @@ class Block:
         out = {}
         for name, param in self.named_parameters():
             if param.data is None:
-                raise HycError(f"parameter '{name}' is not initialized yet")
+                raise HycError(f"parameter '{name}' is not initialized yet", code="E1201")
             out[name] = param.data
         return out
 
@@ -170,16 +170,16 @@ class Block:
         if unexpected := sorted(set(arrays) - set(named)):
             problems.append(f"it holds {', '.join(unexpected)}, which the block does not have")
         if problems:
-            raise HycError(f"{os.fspath(path)} does not match the block: {'; '.join(problems)}")
+            raise HycError(f"{os.fspath(path)} does not match the block: {'; '.join(problems)}", code="E0006")
         for name, param in named.items():
             array = arrays[name]
             if array.dtype != param.dtype:
                 raise HycError(f"{os.fspath(path)}: '{name}' is {array.dtype}, the parameter "
-                               f"is {param.dtype}")
+                               f"is {param.dtype}", code="E0006")
             try:
                 param.set_data(array)
             except ValueError as e:
-                raise HycError(f"{os.fspath(path)}: '{name}': {e}") from None
+                raise HycError(f"{os.fspath(path)}: '{name}': {e}", code="E0006") from None
 
     def initialize(self, seed: int | None = None, force_reinit: bool = False) -> Block:
         """Draw the parameters from a generator seeded with ``seed``; those whose shape
@@ -243,13 +243,13 @@ class HybridBlock(Block):
         spec = jitted.latest if jitted is not None else None
         if spec is None:
             raise HycError("export needs a hybridized block that has run once: call "
-                           "hybridize() and then the block on an input")
+                           "hybridize() and then the block on an input", code="E1202")
         base = os.fspath(path)
         func = spec.module.functions[0]
         names = [a.name_hint for a in func.body.args]
         params = dict(zip(names[len(names) - len(spec.params):], spec.params))
         if len(set(names)) != len(names):
-            raise HycError(f"export: argument names collide: {names}")
+            raise HycError(f"export: argument names collide: {names}", code="E1202")
         module = spec.module.clone()
         module.functions[0].attributes["parameters"] = ArrayAttr(
             [StringAttr(name) for name in params])
@@ -309,7 +309,7 @@ class Dense(HybridBlock):
             in_units = x.shape[-1]
             if not isinstance(in_units, int):
                 raise HycError("Dense cannot infer its input size from a dynamic last axis: "
-                               "give in_units")
+                               "give in_units", code="E1203")
             weight.infer_shape((in_units, self.units))
         y = x @ self.weight
         if self.use_bias:

@@ -58,20 +58,21 @@ class LoadedModel:
             with open(ir_path, encoding="utf-8") as f:
                 text = f.read()
         except OSError as e:
-            raise HycError(f"cannot read the model '{ir_path}': {e.strerror}") from None
+            raise HycError(f"cannot read the model '{ir_path}': {e.strerror}", code="E0001") from None
         except UnicodeDecodeError as e:
             raise HycError(f"cannot read the model '{ir_path}': byte {e.start} is not UTF-8 "
-                           "text") from None
+                           "text", code="E0001") from None
         module = parse_module(text, ir_path)
         verify(module)
         functions = module.functions
         if len(functions) != 1:
-            raise HycError(f"{ir_path}: an exported model has one function, found {len(functions)}")
+            raise HycError(f"{ir_path}: an exported model has one function, found {len(functions)}",
+                           code="E1204")
         func: FuncOp = functions[0]
         if is_buffer_level(func):
             raise HycError(f"{ir_path}: an exported model is tensor-level IR, as export writes "
                            "it; this one holds buffer-level values or ops, which hyc.load refuses",
-                           func.loc)
+                           func.loc, code="E1204")
         args = [(a.name_hint or f"arg{i}", a.type) for i, a in enumerate(func.body.args)]
         types = dict(args)
         callee = f"@{func.sym_name}"
@@ -89,7 +90,7 @@ class LoadedModel:
         missing = [p for p in func.parameters if p not in params]
         if missing:
             raise HycError(f"{params_path} lacks {', '.join(missing)}, which {callee} "
-                           "takes as parameters")
+                           "takes as parameters", code="E0006")
         self.input_names = [n for n, _ in args if n not in params]
         self.parameters = params
         self._slots = [(n in params, params.get(n)) for n, _ in args]
@@ -99,7 +100,7 @@ class LoadedModel:
     def __call__(self, *inputs: Any) -> Any:
         if len(inputs) != len(self.input_names):
             raise ArgumentTypeError(f"the model takes {len(self.input_names)} input(s) "
-                                    f"({', '.join(self.input_names)}), got {len(inputs)}")
+                                    f"({', '.join(self.input_names)}), got {len(inputs)}", code="E1001")
         it = iter(inputs)
         return self.function(*(value if is_param else next(it) for is_param, value in self._slots))
 

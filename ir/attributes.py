@@ -121,7 +121,7 @@ class DenseAttr(Attribute):
         shape = static_shape(type_)
         if math.prod(shape) > CONSTANT_ELEMENT_LIMIT:
             raise VerifyError(f"a constant {type_} is too large to build while compiling (more "
-                              f"than 2**{CONSTANT_ELEMENT_LIMIT.bit_length() - 1} elements)")
+                              f"than 2**{CONSTANT_ELEMENT_LIMIT.bit_length() - 1} elements)", code="E0714")
         array = np.array(values, dtype=dtype)
         if array.shape != shape:
             array = np.broadcast_to(array, shape).copy()

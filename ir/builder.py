@@ -69,7 +69,8 @@ class Builder:
             try:
                 inferred = op_class.infer_result_types([v.type for v in operands], attrs)
             except VerifyError as e:
-                raise VerifyError(f"'{op_class.name}' op {e.diagnostics[0].message}", where) from None
+                raise VerifyError(f"'{op_class.name}' op {e.diagnostics[0].message}", where,
+                                  code=e.code) from None
             if inferred is None:
                 raise TypeError(f"{op_class.name} cannot infer its result types; pass result_types")
             result_types = inferred
@@ -81,5 +82,5 @@ class Builder:
         try:
             attr = DenseAttr.from_values(type_, value)
         except VerifyError as e:
-            raise VerifyError(e.diagnostics[0].message, loc or self.loc) from None
+            raise VerifyError(e.diagnostics[0].message, loc or self.loc, code=e.code) from None
         return self.create(ConstantOp, attributes={"value": attr}, loc=loc).result

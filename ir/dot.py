@@ -42,11 +42,11 @@ def render_svg(dot: str) -> str:
     if program is None:
         raise HycError("--emit=svg draws the graph with Graphviz's 'dot', which is not "
                        "installed (Debian: apt install graphviz); --emit=dot writes the "
-                       "graph for rendering elsewhere")
+                       "graph for rendering elsewhere", code="E0908")
     done = subprocess.run([program, "-Tsvg"], input=dot, capture_output=True, text=True,
                           timeout=120)
     if done.returncode != 0:
-        raise HycError(f"Graphviz's dot failed: {done.stderr.strip()[:500]}")
+        raise HycError(f"Graphviz's dot failed: {done.stderr.strip()[:500]}", code="E0909")
     return done.stdout
 
 

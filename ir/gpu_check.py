@@ -75,7 +75,7 @@ class CheckingInterpreter(Interpreter):
         if any(not 0 <= i < n for i, n in zip(position, buffer.shape)):
             raise GpuCheckError(f"out-of-bounds {kind} in kernel @{self.kernel}: index "
                                 f"{position} of a buffer of shape {buffer.shape}, by "
-                                f"{_who(thread)}", op.loc)
+                                f"{_who(thread)}", op.loc, code="E1007")
         self.buffers[id(buffer)] = buffer
         seen = self.accesses.setdefault((id(buffer), position), [])
         for other_kind, other_thread, other_phase, other_op in seen:
@@ -86,7 +86,7 @@ class CheckingInterpreter(Interpreter):
                 error = GpuCheckError(
                     f"race in kernel @{self.kernel}: {_who(thread)} {kind}s element "
                     f"{position} that {_who(other_thread)} {other_kind}s, {apart} (no "
-                    "barrier orders them)", op.loc)
+                    "barrier orders them)", op.loc, code="E1014")
                 error.diagnostics.append(Diagnostic(f"the other access, by {_who(other_thread)}",
                                                     other_op.loc, "note"))
                 raise error

@@ -103,4 +103,4 @@ class Phases:
         return InterpreterError(
             f"{self.describe(waiting)} waits at {what} that {self.describe(returned)} "
             "never reaches (it returned): every thread of a block must reach the same "
-            "barriers and shuffles", op.loc)
+            "barriers and shuffles", op.loc, code="E1013")

@@ -52,18 +52,18 @@ def check_shape(value: np.ndarray, type_: Type, bindings: dict[str, int], what: 
     shape = shape_of(type_)
     if value.ndim != len(shape):
         raise ArgumentValueError(f"{what} has shape {value.shape}, expected rank {len(shape)} "
-                                 f"({type_})")
+                                 f"({type_})", code="E1003")
     for axis, (size, dim) in enumerate(zip(value.shape, shape)):
         if isinstance(dim, int):
             if size != dim:
                 raise ArgumentValueError(f"{what} has shape {value.shape}, but dimension {axis} "
-                                         f"must be {dim} ({type_})")
+                                         f"must be {dim} ({type_})", code="E1003")
         elif dim != "?":
             bound = bindings.setdefault(dim, size)
             if bound != size:
                 raise ArgumentValueError(f"{what} has shape {value.shape}: dimension {axis} "
                                          f"({dim}) is {size}, but {dim} = {bound} from an "
-                                         "earlier argument")
+                                         "earlier argument", code="E1003")
 
 
 def convert_argument(value: object, type_: Type, what: str) -> np.ndarray:
@@ -72,18 +72,21 @@ def convert_argument(value: object, type_: Type, what: str) -> np.ndarray:
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
         array = np.asarray(value)
         if array.dtype != dtype:
-            raise ArgumentTypeError(f"{what} has dtype {array.dtype}, expected {dtype} ({type_})")
+            raise ArgumentTypeError(f"{what} has dtype {array.dtype}, expected {dtype} ({type_})",
+                                    code="E1002")
         return array
     if isinstance(value, (bool, int, float)):
         try:
             converted = np.asarray(value, dtype=dtype)
         except OverflowError:
-            raise ArgumentTypeError(f"{what} is {value!r}, which does not fit in {type_}") from None
+            raise ArgumentTypeError(f"{what} is {value!r}, which does not fit in {type_}",
+                                    code="E1002") from None
         if converted != value or (dtype != np.bool_ and isinstance(value, bool)) or \
                 (dtype.kind in "iub" and isinstance(value, float)):
-            raise ArgumentTypeError(f"{what} is {value!r}, which is not a valid {type_} value")
+            raise ArgumentTypeError(f"{what} is {value!r}, which is not a valid {type_} value", code="E1002")
         return converted
-    raise ArgumentTypeError(f"{what} must be a numpy array or scalar, got {type(value).__name__}")
+    raise ArgumentTypeError(f"{what} must be a numpy array or scalar, got {type(value).__name__}",
+                            code="E1002")
 
 
 class Interpreter:
@@ -115,10 +118,10 @@ class Interpreter:
         """Call function ``name``; returns its results (numpy arrays, numpy scalars for scalars)."""
         func = self.module.lookup(name)
         if not isinstance(func, FuncOp):
-            raise ArgumentTypeError(f"no function named '{name}' in the module")
+            raise ArgumentTypeError(f"no function named '{name}' in the module", code="E1005")
         params = func.type.inputs
         if len(args) != len(params):
-            raise ArgumentTypeError(f"@{name} takes {len(params)} argument(s), got {len(args)}")
+            raise ArgumentTypeError(f"@{name} takes {len(params)} argument(s), got {len(args)}", code="E1001")
         arg_names = [a.name_hint or f"#{i}" for i, a in enumerate(func.body.args)]
         values = [convert_argument(a, t, f"argument '{n}' of @{name}")
                   for a, t, n in zip(args, params, arg_names)]
@@ -135,7 +138,7 @@ class Interpreter:
                         f"argument '{param.name_hint or param.index}' of @{func.sym_name}")
         if self.depth >= MAX_CALL_DEPTH:
             raise InterpreterError(f"call depth exceeds {MAX_CALL_DEPTH} (unbounded recursion?)",
-                                   func.loc)
+                                   func.loc, code="E1009")
         self.depth += 1
         try:
             env: Env = dict(zip(func.body.args, args))
@@ -169,7 +172,8 @@ class Interpreter:
             return
         for value, array in zip(op.operands, args):
             if id(array) in self.freed and isinstance(value.type, MemRefType):
-                raise InterpreterError(f"'{op.name}' op uses a buffer after it was freed", op.loc)
+                raise InterpreterError(f"'{op.name}' op uses a buffer after it was freed", op.loc,
+                                       code="E1011")
 
     @staticmethod
     def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -178,9 +182,10 @@ class Interpreter:
         except InterpreterError as e:
             if isinstance(op, buf.CheckOp):  # its message is written for users already
                 raise
-            raise InterpreterError(f"'{op.name}' op {e.diagnostics[0].message}", op.loc) from None
+            raise InterpreterError(f"'{op.name}' op {e.diagnostics[0].message}", op.loc,
+                                   code=e.code) from None
         except (ValueError, IndexError) as e:  # numpy's view of a run-time shape mismatch
-            raise InterpreterError(f"'{op.name}' op failed at run time: {e}", op.loc) from None
+            raise InterpreterError(f"'{op.name}' op failed at run time: {e}", op.loc, code="E1006") from None
 
     def _checked(self, op: Operation, type_: Type, value: np.ndarray,
                  bindings: dict[str, int]) -> np.ndarray:
@@ -191,7 +196,7 @@ class Interpreter:
         try:
             check_shape(array, type_, dict(bindings), f"result of '{op.name}'")
         except ArgumentValueError as e:
-            raise InterpreterError(e.diagnostics[0].message, op.loc) from None
+            raise InterpreterError(e.diagnostics[0].message, op.loc, code=e.code) from None
         return array
 
     # -- rules for ops that need interpreter state ------------------------------------------
@@ -203,13 +208,13 @@ class Interpreter:
         try:
             return self.run_function(callee, args)
         except (ArgumentValueError, ArgumentTypeError) as e:
-            raise InterpreterError(e.diagnostics[0].message, op.loc) from None
+            raise InterpreterError(e.diagnostics[0].message, op.loc, code=e.code) from None
 
     def _run_for(self, op: Operation, args: list[np.ndarray], env: Env,
                  bindings: dict[str, int]) -> list[np.ndarray]:
         lower, upper, step = (int(a) for a in args[:3])
         if step <= 0:
-            raise InterpreterError(f"scf.for step must be positive, got {step}", op.loc)
+            raise InterpreterError(f"scf.for step must be positive, got {step}", op.loc, code="E1015")
         carried = args[3:]
         body = op.regions[0].block
         for i in range(lower, upper, step):
@@ -250,10 +255,10 @@ class Interpreter:
         grid, block = (tuple(int(a) for a in args[k:k + 3]) for k in (0, 3))
         if min(grid + block) < 1:
             raise InterpreterError(f"launch of @{op.kernel} on a grid {grid} of blocks {block}: "
-                                   "every size must be at least 1", op.loc)
+                                   "every size must be at least 1", op.loc, code="E1012")
         if math.prod(block) > MAX_BLOCK_THREADS:
             raise InterpreterError(f"launch of @{op.kernel} on blocks {block}: a block has at "
-                                   f"most {MAX_BLOCK_THREADS} threads", op.loc)
+                                   f"most {MAX_BLOCK_THREADS} threads", op.loc, code="E1012")
         synchronizes = any(gpu.synchronizing(o) for o in kernel.walk())
         outer = self.gpu_ids, self.shared, self.phases, self.depth
         threads = [t[::-1] for t in itertools.product(*(range(n) for n in reversed(block)))]
@@ -290,7 +295,8 @@ class Interpreter:
     def _run_barrier(self, op: Operation, args: list[np.ndarray], env: Env,
                      bindings: dict[str, int]) -> list[np.ndarray]:
         if self.phases is None or self.gpu_ids is None:
-            raise InterpreterError("'gpu.barrier' runs only in a kernel a gpu.launch runs", op.loc)
+            raise InterpreterError("'gpu.barrier' runs only in a kernel a gpu.launch runs", op.loc,
+                                   code="E1013")
         self.phases.barrier(op, self._thread_number())
         return []
 
@@ -300,7 +306,7 @@ class Interpreter:
         then takes that of the lane ``offset`` above it in its warp, if there is one."""
         if self.phases is None or self.gpu_ids is None:
             raise InterpreterError("'gpu.shuffle_down' runs only in a kernel a gpu.launch runs",
-                                   op.loc)
+                                   op.loc, code="E1013")
         k, phase = self._thread_number(), self.phases.phase
         left = self.phases.exchange.setdefault(phase, {})
         self.phases.exchange.pop(phase - 2, None)  # every thread has read those
@@ -313,7 +319,7 @@ class Interpreter:
         if partner not in left:
             raise InterpreterError(f"{describe_thread(self.gpu_ids)} shuffles with a thread "
                                    "that waits elsewhere (every thread of the block runs each "
-                                   "shuffle together)", op.loc)
+                                   "shuffle together)", op.loc, code="E1013")
         return [left[partner]]
 
     def _thread_number(self) -> int:
@@ -335,7 +341,8 @@ class Interpreter:
     def _read_id(self, op: Operation, args: list[np.ndarray], env: Env,
                  bindings: dict[str, int]) -> list[np.ndarray]:
         if self.gpu_ids is None:
-            raise InterpreterError(f"'{op.name}' runs only in a kernel a gpu.launch runs", op.loc)
+            raise InterpreterError(f"'{op.name}' runs only in a kernel a gpu.launch runs", op.loc,
+                                   code="E1013")
         return [np.asarray(self.gpu_ids[op.name][op.dim], np.int64)]  # type: ignore[attr-defined]
 
     def _run_print(self, op: Operation, args: list[np.ndarray], env: Env,

@@ -44,8 +44,8 @@ class Lexer:
         line = bisect.bisect_right(self.line_starts, offset)
         return FileLineColLoc(self.filename, line, offset - self.line_starts[line - 1] + 1)
 
-    def error(self, message: str, offset: int) -> ParseError:
-        return ParseError(message, self.location(offset))
+    def error(self, message: str, offset: int, *, code: str) -> ParseError:
+        return ParseError(message, self.location(offset), code=code)
 
     def token_at(self, offset: int) -> Token:
         offset = _SKIP.match(self.text, offset).end()  # type: ignore[union-attr]
@@ -54,8 +54,8 @@ class Lexer:
         m = _TOKEN.match(self.text, offset)
         if m is None:
             if self.text[offset] == '"':
-                raise self.error("unterminated string", offset)
-            raise self.error(f"unexpected character {self.text[offset]!r}", offset)
+                raise self.error("unterminated string", offset, code="E0602")
+            raise self.error(f"unexpected character {self.text[offset]!r}", offset, code="E0602")
         kind = m.lastgroup or "punct"
         return Token(kind, m.group(), offset, m.end())
 
@@ -64,4 +64,4 @@ def string_value(token: Token, lexer: Lexer) -> str:
     try:
         return str(json.loads(token.text))
     except ValueError:
-        raise lexer.error("malformed string literal", token.start) from None
+        raise lexer.error("malformed string literal", token.start, code="E0602") from None

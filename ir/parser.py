@@ -78,20 +78,20 @@ class Parser:
     def here(self, token: Token | None = None) -> FileLineColLoc:
         return self.lexer.location((token or self.tok).start)
 
-    def error(self, message: str, token: Token | None = None) -> ParseError:
+    def error(self, message: str, token: Token | None = None, *, code: str) -> ParseError:
         """An error at ``token``, or where the parser stands: when the current token is on a
         later line than the last one consumed, what was expected belonged to that line."""
         if token is None:
             here, before = self.here(), self.lexer.location(self.prev_end)
-            return ParseError(message, before if here.line > before.line else here)
-        return ParseError(message, self.here(token))
+            return ParseError(message, before if here.line > before.line else here, code=code)
+        return ParseError(message, self.here(token), code=code)
 
     def _describe(self) -> str:
         return "the end of the input" if self.tok.kind == "eof" else repr(self.tok.text)
 
     def expect(self, text: str) -> Token:
         if not self.tok.is_(text):
-            raise self.error(f"expected '{text}' but found {self._describe()}")
+            raise self.error(f"expected '{text}' but found {self._describe()}", code="E0601")
         return self.advance()
 
     def accept(self, text: str) -> bool:
@@ -104,7 +104,7 @@ class Parser:
 
     def expect_kind(self, kind: str, what: str) -> Token:
         if self.tok.kind != kind:
-            raise self.error(f"expected {what} but found {self._describe()}")
+            raise self.error(f"expected {what} but found {self._describe()}", code="E0601")
         return self.advance()
 
     def expect_symbol(self) -> str:
@@ -127,17 +127,17 @@ class Parser:
     def end_scope(self) -> None:
         scope = self.scopes.pop()
         for name, (_, loc) in scope.forward.items():
-            raise ParseError(f"use of undefined value %{name}", loc)
+            raise ParseError(f"use of undefined value %{name}", loc, code="E0603")
 
     def define_value(self, name: str, value: Value, loc: Location) -> None:
         scope = self.scopes[-1]
         if name in scope.defs:
-            raise ParseError(f"redefinition of value %{name}", loc)
+            raise ParseError(f"redefinition of value %{name}", loc, code="E0604")
         if name in scope.forward:
             placeholder, _ = scope.forward.pop(name)
             if placeholder.type != value.type:
                 raise ParseError(f"%{name} is defined with type {value.type} but was used "
-                                 f"earlier as {placeholder.type}", loc)
+                                 f"earlier as {placeholder.type}", loc, code="E0605")
             placeholder.replace_all_uses_with(value)
         scope.defs[name] = value
         if not name.isdigit():
@@ -150,7 +150,7 @@ class Parser:
             value = Value(type_)
             scope.forward[name] = (value, loc)
         elif value.type != type_:
-            raise ParseError(f"%{name} has type {value.type} but is used here as {type_}", loc)
+            raise ParseError(f"%{name} has type {value.type} but is used here as {type_}", loc, code="E0605")
         return value
 
     # -- types ------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class Parser:
             inputs = self.comma_list(self.parse_type, ")")
             self.expect("->")
             return FunctionType(tuple(inputs), tuple(self.parse_result_type_list()))
-        raise self.error(f"expected a type but found {self._describe()}")
+        raise self.error(f"expected a type but found {self._describe()}", code="E0601")
 
     def parse_result_type_list(self) -> list[Type]:
         if self.accept("("):
@@ -176,12 +176,12 @@ class Parser:
 
     def _parse_shaped(self, kind: str) -> Type:
         if not self.tok.is_("<"):
-            raise self.error(f"expected '<' after '{kind}'")
+            raise self.error(f"expected '<' after '{kind}'", code="E0606")
         start = self.tok.end
         close = self.lexer.text.find(">", start)
         newline = self.lexer.text.find("\n", start)
         if close < 0 or 0 <= newline < close:
-            raise self.error(f"unterminated {kind} type: expected '>'")
+            raise self.error(f"unterminated {kind} type: expected '>'", code="E0606")
         body = self.lexer.text[start:close]
         result = self._shaped_from_body(kind, body, start)
         self.tok = self.lexer.token_at(close + 1)
@@ -198,29 +198,30 @@ class Parser:
             if dim is None:
                 raise self.lexer.error(f"malformed {kind} type '{kind}<{body}>': expected a "
                                        "dimension (integer, ? or name) followed by 'x', or an "
-                                       "element type (f32 f64 i1 i32 i64 index)", offset + pos)
+                                       "element type (f32 f64 i1 i32 i64 index)", offset + pos, code="E0606")
             text = dim.group(1)
             if text.isdigit() and len(text) > 20:
                 raise self.lexer.error(f"the size {text[:20]}... is too large (at most 2**48)",
-                                       offset + pos)
+                                       offset + pos, code="E0606")
             dims.append(int(text) if text.isdigit() else
                         text.strip('"') if text.startswith('"') else text)
             pos = dim.end()
         problem = static_size_problem(tuple(dims))
         if problem is not None:
-            raise self.lexer.error(f"{kind}<{body}>: {problem}", offset)
+            raise self.lexer.error(f"{kind}<{body}>: {problem}", offset, code="E0606")
         element = SCALAR_TYPES[end.group(1)]
         space = body[end.end():].strip(", ")
         if kind == "tensor":
             if space:
-                raise self.lexer.error(f"unexpected '{space}' in tensor type", offset + end.end())
+                raise self.lexer.error(f"unexpected '{space}' in tensor type", offset + end.end(),
+                                       code="E0606")
             if not dims:
                 raise self.lexer.error(f"a rank-0 tensor is written as the scalar type {element}",
-                                       offset)
+                                       offset, code="E0606")
             return TensorType(tuple(dims), element)
         if space and space not in MEMORY_SPACES:
             raise self.lexer.error(f"unknown memory space '{space}' (expected one of "
-                                   f"{', '.join(MEMORY_SPACES)})", offset + end.end())
+                                   f"{', '.join(MEMORY_SPACES)})", offset + end.end(), code="E0606")
         return MemRefType(tuple(dims), element, space or "host")
 
     # -- attributes -------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class Parser:
             else:
                 key = self.expect_kind("word", "an attribute name").text
             if key in attrs:
-                raise self.error(f"duplicate attribute '{key}'", tok)
+                raise self.error(f"duplicate attribute '{key}'", tok, code="E0601")
             self.expect("=")
             attrs[key] = self.parse_attribute()
 
@@ -262,7 +263,7 @@ class Parser:
         if tok.is_("(") or (tok.kind == "word" and (tok.text in SCALAR_TYPES
                                                      or tok.text in ("tensor", "memref"))):
             return TypeAttr(self.parse_type())
-        raise self.error(f"expected an attribute value but found {self._describe()}")
+        raise self.error(f"expected an attribute value but found {self._describe()}", code="E0601")
 
     def _parse_float(self) -> float:
         negative = self.accept("-")
@@ -272,7 +273,7 @@ class Parser:
         elif tok.text in _FLOAT_WORDS:
             value = _FLOAT_WORDS[tok.text]
         else:
-            raise self.error("expected a number", tok)
+            raise self.error("expected a number", tok, code="E0601")
         return -value if negative else value
 
     def _parse_literal(self) -> object:
@@ -290,7 +291,7 @@ class Parser:
         refuses to convert more than 4300)."""
         if len(tok.text.lstrip("-")) > 40:
             raise self.error(f"the integer {tok.text[:20]}... has {len(tok.text)} digits: more "
-                             "than any type holds", tok)
+                             "than any type holds", tok, code="E0607")
         return int(tok.text)
 
     def _parse_dense(self) -> DenseAttr:
@@ -304,7 +305,7 @@ class Parser:
         type_ = self.parse_type()
         if not is_value_type(type_) or not is_static(shape_of(type_)):
             raise self.error(f"a dense constant needs a static scalar or tensor type, got {type_}",
-                             type_tok)
+                             type_tok, code="E0607")
         if hex_tok is not None:
             return self._dense_from_hex(type_, hex_tok)
         return self._dense_from_literal(type_, literal, start)
@@ -314,7 +315,8 @@ class Parser:
         digits = text[2:] if text.startswith("0x") else None
         size = int(np.prod(static_shape(type_))) * numpy_dtype(type_).itemsize
         if digits is None or len(digits) != 2 * size or not re.fullmatch("[0-9A-Fa-f]*", digits):
-            raise self.error(f"hex data must be '0x' and {2 * size} hex digits for {type_}", tok)
+            raise self.error(f"hex data must be '0x' and {2 * size} hex digits for {type_}", tok,
+                             code="E0607")
         return dense_from_hex(type_, digits)
 
     def _dense_from_literal(self, type_: Type, literal: object, tok: Token) -> DenseAttr:
@@ -322,20 +324,21 @@ class Parser:
         try:
             raw = np.array(literal, dtype=object)
         except ValueError:
-            raise self.error("ragged nested list in dense constant", tok) from None
+            raise self.error("ragged nested list in dense constant", tok, code="E0607") from None
         flat = list(raw.reshape(-1)) if raw.ndim else [literal]
         kinds = {"b" if isinstance(v, bool) else "i" if isinstance(v, int) else "f" for v in flat}
         allowed = {"b": {"b"}, "i": {"i"}, "f": {"f", "i"}, "u": {"i"}}[dtype.kind]
         if not kinds <= allowed:
-            raise self.error(f"dense values do not fit the element type of {type_}", tok)
+            raise self.error(f"dense values do not fit the element type of {type_}", tok, code="E0607")
         shape = tuple(shape_of(type_))
         if raw.ndim and raw.shape != shape:
-            raise self.error(f"dense literal has shape {raw.shape} but the type is {type_}", tok)
+            raise self.error(f"dense literal has shape {raw.shape} but the type is {type_}", tok,
+                             code="E0607")
         with np.errstate(over="ignore"):
             try:
                 return DenseAttr.from_values(type_, np.array(literal, dtype=dtype))
             except OverflowError:
-                raise self.error(f"dense value out of range for {type_}", tok) from None
+                raise self.error(f"dense value out of range for {type_}", tok, code="E0607") from None
 
     # -- locations --------------------------------------------------------------------------------
     def _parse_location_body(self) -> Location:
@@ -351,7 +354,7 @@ class Parser:
         self.expect(":")
         col = self._int(self.expect_kind("int", "a column number"))
         if line < 0 or col < 0:
-            raise self.error("negative line or column in location", tok)
+            raise self.error("negative line or column in location", tok, code="E0601")
         return FileLineColLoc(filename, line, col)
 
     def parse_trailing_loc(self) -> Location | None:
@@ -379,7 +382,7 @@ class Parser:
         op.loc = self.parse_trailing_loc() or loc
         if len(names) != len(op.results):
             raise ParseError(f"'{op.name}' defines {len(op.results)} result(s) but "
-                             f"{len(names)} name(s) were given", loc)
+                             f"{len(names)} name(s) were given", loc, code="E0609")
         for (name, name_loc), result in zip(names, op.results):
             self.define_value(name, result, name_loc)
         return op
@@ -388,11 +391,11 @@ class Parser:
         tok = self.tok
         generic = tok.kind == "string"
         if not generic and tok.kind != "word":
-            raise self.error(f"expected an operation but found {self._describe()}")
+            raise self.error(f"expected an operation but found {self._describe()}", code="E0601")
         name = string_value(tok, self.lexer) if generic else tok.text
         op_class = lookup_op("builtin.module" if name == "module" and not generic else name)
         if op_class is None:
-            raise self.error(f"unknown operation '{name}'")
+            raise self.error(f"unknown operation '{name}'", code="E0608")
         self.advance()
         custom = getattr(op_class, "parse_custom", None)
         if custom is not None and not generic:
@@ -436,7 +439,7 @@ class Parser:
                          generic: bool) -> tuple[list[Type], list[Type]]:
         if not self.tok.is_(":"):
             if generic or num_operands or num_results:
-                raise self.error("expected ':' followed by the operand and result types")
+                raise self.error("expected ':' followed by the operand and result types", code="E0601")
             return [], []
         self.advance()
         tok = self.tok
@@ -444,13 +447,14 @@ class Parser:
         if isinstance(type_, FunctionType):
             ins, outs = list(type_.inputs), list(type_.results)
         elif generic:
-            raise self.error("the generic form needs a function type '(...) -> ...'", tok)
+            raise self.error("the generic form needs a function type '(...) -> ...'", tok, code="E0601")
         else:
             ins, outs = [type_] * num_operands, [type_] * num_results
         if len(ins) != num_operands:
-            raise self.error(f"{num_operands} operand(s) but {len(ins)} operand type(s)", tok)
+            raise self.error(f"{num_operands} operand(s) but {len(ins)} operand type(s)", tok, code="E0609")
         if len(outs) != num_results:
-            raise self.error(f"{num_results} result name(s) but {len(outs)} result type(s)", tok)
+            raise self.error(f"{num_results} result name(s) but {len(outs)} result type(s)", tok,
+                             code="E0609")
         return ins, outs
 
     def parse_parameter_list(self) -> list[tuple[str, Type, Location]]:
@@ -473,11 +477,12 @@ class Parser:
         self._define_block_args(block, entry_args or [])
         if self.tok.kind == "block":
             if entry_args is not None:
-                raise self.error("this block takes its arguments from the signature")
+                raise self.error("this block takes its arguments from the signature", code="E0601")
             self._parse_block_label(block)
         while not self.accept("}"):
             if self.tok.kind == "eof":
-                raise self.error("expected '}' to close the region but reached the end of the input")
+                raise self.error("expected '}' to close the region but reached the end of the input",
+                                 code="E0601")
             if self.tok.kind == "block":
                 block = region.add_block(Block())
                 self._parse_block_label(block)
@@ -503,7 +508,7 @@ class Parser:
                                       and self.tok.text == '"builtin.module"'):
             module = self.parse_op()
             if self.tok.kind != "eof":
-                raise self.error(f"unexpected {self._describe()} after the module")
+                raise self.error(f"unexpected {self._describe()} after the module", code="E0601")
         else:
             module = ModuleOp.create(self.here())
             while self.tok.kind != "eof":
@@ -520,5 +525,5 @@ def parse_module(text: str, filename: str = "<input>") -> Operation:
     except HycError as e:
         if isinstance(e, ParseError) or e.diagnostics[0].loc.primary():
             raise
-        raise ParseError(e.diagnostics[0].message, FileLineColLoc(filename, 1, 1)) from None
+        raise ParseError(e.diagnostics[0].message, FileLineColLoc(filename, 1, 1), code=e.code) from None
 

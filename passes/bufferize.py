@@ -97,7 +97,7 @@ class FunctionBufferization(LoopBuilder):
         for size, d in zip(sizes, shape):
             if isinstance(d, str) and d in self.named_dims:
                 check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: {what} "
-                            f"would have a size other than {d}")
+                            f"would have a size other than {d}", code="E1003")
 
     def bind_dimension_names(self) -> None:
         """Read each dimension name's size from the first argument that has it; the others
@@ -109,7 +109,7 @@ class FunctionBufferization(LoopBuilder):
                 size = self.b.create(buf.DimOp, [param], {"axis": IntAttr(axis)}).result
                 if d in self.named_dims:
                     check_equal(self, size, self.named_dims[d], f"@{self.old.sym_name}: argument "
-                                f"'{param.name_hint}' has another size for {d}")
+                                f"'{param.name_hint}' has another size for {d}", code="E1003")
                 else:
                     self.named_dims[d] = size
 
@@ -141,7 +141,7 @@ class FunctionBufferization(LoopBuilder):
                 results = rule(self, op)
             elif any(isinstance(v.type, TensorType) for v in (*op.operands, *op.results)):
                 raise HycError(f"bufferize has no rule for '{op.name}' on tensors (an op "
-                               "added without its lowering rule)", op.loc)
+                               "added without its lowering rule)", op.loc, code="E0804")
             else:  # scalar arithmetic stays as it is
                 results = self.b.insert(op.clone(dict(self.map))).results
             for old, new in zip(op.results, results):
@@ -157,7 +157,7 @@ class FunctionBufferization(LoopBuilder):
             if isinstance(new.type, MemRefType):
                 for a, b in zip(dims_of(self, new), dims_of(self, out)):
                     check_equal(self, a, b, f"@{self.old.sym_name} returns a value of another "
-                                "size than its result type allows")
+                                "size than its result type allows", code="E1006")
                 self.b.create(buf.CopyOp, [new, out], result_types=[])
             else:
                 store(self, new, out, [])
@@ -269,7 +269,7 @@ class FunctionBufferization(LoopBuilder):
             else:
                 raise HycError(f"@{callee.sym_name} returns {t}, whose size no argument "
                                "determines; the buffer level needs result sizes known from "
-                               "the arguments", op.loc)
+                               "the arguments", op.loc, code="E0804")
         return dims
 
 

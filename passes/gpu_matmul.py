@@ -49,7 +49,7 @@ class GpuTileMatmul(Pass):
         if min(self.tile, self.micro, self.depth) < 1 or self.tile % self.micro or \
                 (self.tile // self.micro) ** 2 > 1024:
             raise HycError(f"gpu-tile-matmul: tile={self.tile} must be a multiple of "
-                           f"micro={self.micro}, with at most 1024 threads ((tile / micro)^2)")
+                           f"micro={self.micro}, with at most 1024 threads ((tile / micro)^2)", code="E0802")
         for op in [op for op in module.walk() if isinstance(op, buf.MatmulOp)]:
             if not _tileable(op) or "untiled" in op.attributes:
                 continue

@@ -86,7 +86,7 @@ def _convert_option(pass_name: str, f: dataclasses.Field, raw: str) -> object:
         return kind(raw)
     except ValueError:
         raise HycError(f"pass '{pass_name}': option '{f.name.replace('_', '-')}' expects "
-                       f"{kind.__name__}, got '{raw}'") from None
+                       f"{kind.__name__}, got '{raw}'", code="E0802") from None
 
 
 def parse_pipeline(text: str) -> list[Pass]:
@@ -96,9 +96,9 @@ def parse_pipeline(text: str) -> list[Pass]:
         name, brace, rest = item.partition("{")
         name = name.strip()
         if name not in PASSES:
-            raise HycError(f"unknown pass '{name}' (hyc-opt --list-passes lists the passes)")
+            raise HycError(f"unknown pass '{name}' (hyc-opt --list-passes lists the passes)", code="E0801")
         if brace and (not rest.endswith("}") or "{" in rest or "}" in rest[:-1]):
-            raise HycError(f"pass '{name}': options must be written {{name=value,...}}")
+            raise HycError(f"pass '{name}': options must be written {{name=value,...}}", code="E0802")
         cls = PASSES[name]
         fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         options = {}
@@ -106,7 +106,8 @@ def parse_pipeline(text: str) -> list[Pass]:
             key, eq, raw = assignment.partition("=")
             if not eq or key.strip() not in fields:
                 known = ", ".join(fields) or "none"
-                raise HycError(f"pass '{name}' has no option '{key.strip()}' (options: {known})")
+                raise HycError(f"pass '{name}' has no option '{key.strip()}' (options: {known})",
+                               code="E0802")
             f = fields[key.strip()]
             options[f.name] = _convert_option(name, f, raw.strip())
         passes.append(cls(**options))
@@ -188,7 +189,7 @@ class PassManager:
                 self.dump("After Failure", p.name, module)
             path = self.write_reproducer(original)
             raise HycError(f"internal error in pass '{p.name}': {type(e).__name__}: {e}; a "
-                           f"reproducer was written to {path}") from e
+                           f"reproducer was written to {path}", code="E0803") from e
         finally:
             self.timings.append((p.name, time.perf_counter() - start))
         if instr.record is not None and before is not None:

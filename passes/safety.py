@@ -84,28 +84,29 @@ def _check_block(block: Block) -> None:
     for value in owned:
         taken = [u for u in value.uses if _consumes(u.op, u.index)]
         if len(taken) > 1:
-            raise VerifyError("a buffer is freed or handed on more than once", taken[1].op.loc)
+            raise VerifyError("a buffer is freed or handed on more than once", taken[1].op.loc, code="E0713")
         if not taken:
             continue  # never freed: a leak, not a hazard
         consumer = taken[0].op
         if consumer.parent is not block:
             raise VerifyError("a buffer may be freed or handed on only in the block that owns it",
-                              consumer.loc)
+                              consumer.loc, code="E0713")
         for use in value.uses:
             at = use.op.ancestor_in(block)
             if use.op is not consumer and (at is None or position[at] >= position[consumer]):
-                raise VerifyError("a buffer is used after it was freed or handed on", use.op.loc)
+                raise VerifyError("a buffer is used after it was freed or handed on", use.op.loc,
+                                  code="E0713")
     mine = set(owned)
     for op in block.ops:
         _check_static_sizes(op)
         for i, operand in enumerate(op.operands):
             if _is_memref(operand) and _consumes(op, i) and operand not in mine:
                 raise VerifyError(f"'{op.name}' takes over a buffer this block does not own (an "
-                                  "argument, a constant or a buffer owned elsewhere)", op.loc)
+                                  "argument, a constant or a buffer owned elsewhere)", op.loc, code="E0713")
             if isinstance(operand, OpResult) and isinstance(operand.op, buf.ConstantOp) and \
                     not _reads(op, i):
                 raise VerifyError(f"'{op.name}' may write to a buf.constant, which is read-only "
-                                  "(copy it into a buf.alloc first)", op.loc)
+                                  "(copy it into a buf.alloc first)", op.loc, code="E0713")
 
 
 def _check_static_sizes(op: Operation) -> None:
@@ -121,7 +122,7 @@ def _check_static_sizes(op: Operation) -> None:
                for have, want in zip(shape_of(value.type), shape_of(target))):
             raise VerifyError(f"a {value.type} flows where {target} is expected: at the buffer "
                               "level a size the receiver states must be stated by the buffer too",
-                              op.loc)
+                              op.loc, code="E0713")
 
 
 def _reads(op: Operation, position: int) -> bool:
@@ -155,8 +156,9 @@ class Guard:
     def test(self, cls: type[Operation], a: Value, b: Value) -> Value:
         return self.b.create(cls, [a, b]).result
 
-    def require(self, condition: Value, message: str) -> None:
-        self.b.create(buf.CheckOp, [condition], {"message": StringAttr(message)}, result_types=[])
+    def require(self, condition: Value, message: str, *, code: str) -> None:
+        self.b.create(buf.CheckOp, [condition], {"message": StringAttr(message), "code": StringAttr(code)},
+                      result_types=[])
 
     def inside(self, i: Value, size: Value) -> Value:
         zero = self.b.constant(index, 0)
@@ -178,44 +180,45 @@ def _guard_access(op: Operation, buffer: Value, indices: list[Value]) -> None:
     guard = Guard(op)
     for axis, i in enumerate(indices):
         guard.require(guard.inside(i, guard.dim(buffer, axis)),
-                      f"{op.name}: index {axis} out of bounds")
+                      f"{op.name}: index {axis} out of bounds", code="E1007")
 
 
 def _guard_matmul(op: Operation) -> None:
     guard = Guard(op)
     lhs, rhs, out = (guard.dims(v) for v in op.operands[:3])
     inner = rhs[-2] if len(rhs) > 1 else rhs[0]
-    guard.require(guard.test(hy.EqOp, lhs[-1], inner), "buf.matmul: inner sizes differ")
+    guard.require(guard.test(hy.EqOp, lhs[-1], inner), "buf.matmul: inner sizes differ", code="E1006")
     core = ([lhs[-2]] if len(lhs) > 1 else []) + ([rhs[-1]] if len(rhs) > 1 else [])
     batch = out[: len(out) - len(core)]
     for size, wanted in zip(core, out[len(batch):]):
-        guard.require(guard.test(hy.EqOp, size, wanted), "buf.matmul: the output has other sizes")
+        guard.require(guard.test(hy.EqOp, size, wanted), "buf.matmul: the output has other sizes",
+                      code="E1006")
     operands = [(lhs[: len(lhs) - 2], batch), (rhs[: len(rhs) - 2], batch)]
     operands += [(guard.dims(v), out) for v in op.operands[3:] if _is_memref(v)]
     for sizes, target in operands:
         for size, wanted in zip(reversed(sizes), reversed(target)):
             guard.require(guard.fits(size, wanted), "buf.matmul: an operand does not broadcast "
-                                                    "to the output")
+                                                    "to the output", code="E1006")
 
 
 def harden(func: FuncOp) -> None:
     """Check ownership, then put a run-time check in front of every access."""
     if any(isinstance(v.type, TensorType) for v in _values(func)):
         raise VerifyError(f"@{func.sym_name} mixes tensor and buffer values: a function is "
-                          "written at one level", func.loc)
+                          "written at one level", func.loc, code="E0713")
     if func.type.results:
         raise VerifyError(f"@{func.sym_name} is written at the buffer level, where functions "
-                          "return nothing: results are trailing memref arguments", func.loc)
+                          "return nothing: results are trailing memref arguments", func.loc, code="E0713")
     if func.kernel:
         raise VerifyError(f"@{func.sym_name} is a GPU kernel: kernels are made by gpu-grid-stride "
                           "after these checks, not taken from text (give the loop level, hyc "
-                          "--emit=loops, instead)", func.loc)
+                          "--emit=loops, instead)", func.loc, code="E0713")
     check_ownership(func)
     for op in list(func.walk()):
         if isinstance(op, (buf.DispatchOp, gpu.LaunchOp)):
             raise VerifyError(f"{op.name} is made by the loop passes after these checks, not "
                               "taken from text: give the loop level (hyc --emit=loops) instead",
-                              op.loc)
+                              op.loc, code="E0713")
         if isinstance(op, buf.LoadOp):
             _guard_access(op, op.operands[0], list(op.operands[1:]))
         elif isinstance(op, buf.StoreOp):
@@ -224,7 +227,7 @@ def harden(func: FuncOp) -> None:
             guard = Guard(op)
             source, target = (guard.count(v) for v in op.operands)
             guard.require(guard.test(hy.EqOp, source, target),
-                          "buf.copy: the buffers hold different numbers of elements")
+                          "buf.copy: the buffers hold different numbers of elements", code="E1006")
         elif isinstance(op, buf.MatmulOp):
             _guard_matmul(op)
         elif isinstance(op, ForOp):
@@ -250,7 +253,7 @@ def _guard_call(op: CallOp) -> None:
             if isinstance(want, int) and not isinstance(have, int):
                 guard.require(guard.test(hy.EqOp, guard.dim(value, axis), guard.b.constant(index, want)),
                               f"call of @{op.callee}: an argument has another size than its "
-                              "parameter type")
+                              "parameter type", code="E1003")
 
 
 @register_pass

@@ -69,14 +69,14 @@ def _check_block(b: Builder, launch: gpu.LaunchOp) -> None:
         binary(lb, hy.GeOp, size, const(lb, 1)) for size in sizes[:2])),
         binary(lb, hy.GeOp, sizes[2], const(lb, 1)))
     check(lb, at_least_one, f"launch of @{launch.kernel}: every grid and block size must be "
-                            "at least 1")
+                            "at least 1", code="E1012")
     limit = const(lb, MAX_BLOCK_THREADS)
     each = [binary(lb, hy.LeOp, size, limit) for size in sizes]
     threads = binary(lb, hy.MulOp, binary(lb, hy.MulOp, sizes[0], sizes[1]), sizes[2])
     within = binary(lb, hy.AndOp, binary(lb, hy.AndOp, each[0], each[1]),
                     binary(lb, hy.AndOp, each[2], binary(lb, hy.LeOp, threads, limit)))
     check(lb, within, f"launch of @{launch.kernel}: a block has at most {MAX_BLOCK_THREADS} "
-                      "threads")
+                      "threads", code="E1012")
 
 
 def synchronizes(func: FuncOp) -> bool:
@@ -143,7 +143,7 @@ class Serializer:
                 elif not isinstance(op, gpu.BarrierOp):
                     raise HycError(f"gpu-sim runs barriers and shuffles at a kernel's top level "
                                    f"or in loops every thread runs alike, not inside '{op.name}'",
-                                   op.loc)
+                                   op.loc, code="E0805")
             elif self.hoistable(op):  # before the thread loop of its segment: it may
                 self.hoist(op)        # (its operands are the block's)
             else:
@@ -201,7 +201,7 @@ class Serializer:
             elif value not in mapping:
                 if value not in self.slots:
                     raise HycError("a value a thread computes is used across a barrier where "
-                                   "gpu-sim cannot keep it", _where(value, self.kernel))
+                                   "gpu-sim cannot keep it", _where(value, self.kernel), code="E0805")
                 mapping[value] = self.b.create(buf.LoadOp, [self.slot(value), t],
                                                result_types=[value.type]).result
         return mapping
@@ -232,7 +232,7 @@ class Serializer:
         if value not in self.slots:
             if isinstance(value.type, MemRefType):
                 raise HycError("a buffer a thread computes is used across a barrier: gpu-sim "
-                               "keeps only scalars across barriers", _where(value, self.kernel))
+                               "keeps only scalars across barriers", _where(value, self.kernel), code="E0805")
             b = Builder(loc=self.kernel.loc)
             b.set_insertion_point_before(self.preamble)
             self.slots[value] = b.create(buf.AllocOp, [], result_types=[MemRefType(
@@ -248,7 +248,7 @@ class Serializer:
             return
         if offset not in self.uniform or value not in self.slots:
             raise HycError("gpu-sim shuffles values a thread computed before, by an offset the "
-                           "same for every thread", op.loc)
+                           "same for every thread", op.loc, code="E0805")
         bx, by, bz = self.sizes
         threads = self.b.create(hy.MulOp, [self.b.create(hy.MulOp, [bx, by]).result, bz]).result
         shift = self.uniform[offset]
@@ -274,7 +274,7 @@ class Serializer:
         bounds = op.operands[:3]
         if not all(v in self.uniform for v in bounds):
             raise HycError("a loop holding a barrier must run alike in every thread of a block "
-                           "(bounds that do not depend on the thread)", op.loc)
+                           "(bounds that do not depend on the thread)", op.loc, code="E0805")
         body = op.body
         carried = list(body.args[1:])
         inits = list(op.operands[3:])

@@ -111,6 +111,12 @@ def located(error: Exception) -> bool:
     return all(d.loc.primary() or "nested too deeply" in d.message for d in error.diagnostics)  # type: ignore[attr-defined]
 
 
+def coded(error: Exception) -> bool:
+    """Every error the diagnostic holds names a registered code (notes have none)."""
+    from hyc.ir.error_codes import registry
+    return all(d.code in registry() for d in error.diagnostics if d.severity == "error")  # type: ignore[attr-defined]
+
+
 def run_case(kind: str, text: str, seed: int) -> str:
     """Take one input through the stages; what it ended in, or raise Failure."""
     from hyc.ir import HycError
@@ -119,8 +125,8 @@ def run_case(kind: str, text: str, seed: int) -> str:
     try:
         module = load(kind, text)
     except HycError as e:
-        if "internal error" in str(e) or (kind == "hy" and not located(e)):
-            raise Failure(f"unlocated or internal diagnostic: {e}") from None
+        if "internal error" in str(e) or not coded(e) or (kind == "hy" and not located(e)):
+            raise Failure(f"unlocated, uncoded or internal diagnostic: {e}") from None
         return "diagnostic"
     except Exception as e:
         raise Failure(f"{type(e).__name__} while loading: {e}") from None
@@ -153,7 +159,7 @@ def compare(module, seed: int) -> str:  # type: ignore[no-untyped-def]
                 continue
             compiled = hyc.compile(module, opt_level=level, target=target)
         except HycError as e:
-            if "internal error" in str(e):
+            if "internal error" in str(e) or not coded(e):
                 raise Failure(f"-O{level} {target}: {e}") from None
             if target == "cpu":
                 return "diagnostic"

@@ -25,7 +25,7 @@ def read_source(path: str) -> tuple[str, str]:
             return f.read(), path
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise HycError(f"cannot read '{path}': {reason}") from None
+        raise HycError(f"cannot read '{path}': {reason}", code="E0001") from None
 
 
 SOURCE_KINDS = (".hy", ".hyir")
@@ -52,7 +52,7 @@ def run_tool(tool: str, body: Callable[[], int], quiet: bool = False) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug in hyc, not in the input: say so without a traceback
-        sys.stderr.write(f"{tool}: internal error: {type(e).__name__}: {e}\n"
+        sys.stderr.write(f"{tool}: error[E0803]: internal error: {type(e).__name__}: {e}\n"
                          "This is a bug in hyc; please report it with the input that caused it.\n")
         return 70
 
@@ -65,7 +65,7 @@ def write_output(text: str, path: str | None) -> None:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        raise HycError(f"cannot write '{path}': {e.strerror}") from None
+        raise HycError(f"cannot write '{path}': {e.strerror}", code="E0002") from None
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser, default_level: int | None) -> None:
@@ -111,7 +111,7 @@ def dim_sizes(items: list[str]) -> dict[str, int]:
     for item in items:
         name, _, size = item.partition("=")
         if not size.isdigit() or len(size) > 15:
-            raise HycError(f"--dim expects NAME=SIZE with a size below 10**15, got '{item}'")
+            raise HycError(f"--dim expects NAME=SIZE with a size below 10**15, got '{item}'", code="E1102")
         sizes[name] = int(size)
     return sizes
 
@@ -130,7 +130,7 @@ def pipeline_options(args: argparse.Namespace) -> tuple[str, Instrumentation]:
     each pass; dumps go to stderr."""
     from hyc.passes import LEVELS, PASSES, Instrumentation, parse_pipeline
     if args.pass_pipeline is not None and args.opt_level is not None and args.explicit_level:
-        raise HycError("give either -O<level> or --pass-pipeline, not both")
+        raise HycError("give either -O<level> or --pass-pipeline, not both", code="E1101")
     text = args.pass_pipeline if args.pass_pipeline is not None else LEVELS.get(args.opt_level, "")
     passes = parse_pipeline(text)
     instrumentation = Instrumentation(
@@ -143,7 +143,7 @@ def pipeline_options(args: argparse.Namespace) -> tuple[str, Instrumentation]:
     unknown = (instrumentation.print_before | instrumentation.print_after) - {p.name for p in passes}
     for name in sorted(unknown):
         if name not in PASSES:
-            raise HycError(f"unknown pass '{name}' in --print-ir-before/after")
+            raise HycError(f"unknown pass '{name}' in --print-ir-before/after", code="E0801")
     return text, instrumentation
 
 

@@ -45,6 +45,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
                                             "from stdin)")
     p.add_argument("--clear-cache", action="store_true",
                    help="empty the compiled-code cache (HYC_CACHE_DIR) and exit")
+    p.add_argument("--explain", metavar="CODE",
+                   help="explain an error code (error[E0301]) with an example, and exit")
     p.add_argument("--emit", choices=STAGES, metavar="STAGE",
                    help="the stage to write: the frontend's IR (tensor), the optimized IR (ir), "
                         "the buffer and loop level (loops), the target's loop level (target; "
@@ -97,17 +99,17 @@ def _seed(text: str) -> int:
 RUN_ONLY = ("interpret", "random_args", "arg", "args", "entry")
 
 
-def check_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def check_flags(args: argparse.Namespace) -> None:
     """Flags that would do nothing in this combination are errors, not silently ignored."""
     if not args.run:
         given = [f"--{name.replace('_', '-')}" for name in RUN_ONLY if getattr(args, name)]
         if args.seed:
             given.append("--seed")
         if given:
-            parser.error(f"{', '.join(given)} only work(s) with --run")
+            raise HycError(f"{', '.join(given)} only work(s) with --run", code="E1101")
     elif args.output is not None and args.emit is None:
-        parser.error("-o says where --emit writes; --run prints its results (redirect them, or "
-                     "give --emit=STAGE too)")
+        raise HycError("-o says where --emit writes; --run prints its results (redirect them, or "
+                       "give --emit=STAGE too)", code="E1101")
 
 
 def check_dims(module: ModuleOp, dims: dict[str, int]) -> None:
@@ -116,13 +118,13 @@ def check_dims(module: ModuleOp, dims: dict[str, int]) -> None:
     unknown = sorted(set(dims) - named)
     if unknown:
         raise HycError(f"--dim {', '.join(unknown)}: the program has no dimension named so "
-                       f"(its dimensions: {', '.join(sorted(named - {'?'})) or 'none'})")
+                       f"(its dimensions: {', '.join(sorted(named - {'?'})) or 'none'})", code="E1102")
 
 
 def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
     functions = {f.sym_name: f for f in module.functions}
     if not functions:
-        raise HycError("the module has no function to run")
+        raise HycError("the module has no function to run", code="E1005")
     if name is None:
         if "main" in functions:
             name = "main"
@@ -130,9 +132,10 @@ def pick_entry(module: ModuleOp, name: str | None) -> FuncOp:
             name = next(iter(functions))
         else:
             raise HycError(f"several functions ({', '.join(sorted(functions)) or 'none'}) and no "
-                           "'main': choose one with --entry NAME")
+                           "'main': choose one with --entry NAME", code="E1005")
     if name not in functions:
-        raise HycError(f"no function named '{name}' (available: {', '.join(sorted(functions))})")
+        raise HycError(f"no function named '{name}' (available: {', '.join(sorted(functions))})",
+                       code="E1005")
     return functions[name]
 
 
@@ -145,12 +148,12 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
     for item in args.arg:
         name, sep, path = item.partition("=")
         if not sep:
-            raise HycError(f"--arg expects NAME=FILE.npy, got '{item}'")
+            raise HycError(f"--arg expects NAME=FILE.npy, got '{item}'", code="E1102")
         given[name] = read_npy(path)
     unknown = sorted(set(given) - known)
     if unknown and not args.args:
         raise HycError(f"@{func.sym_name} has no parameter named {', '.join(unknown)} "
-                       f"(parameters: {', '.join(n for n, _ in params)})")
+                       f"(parameters: {', '.join(n for n, _ in params)})", code="E1103")
     rng = np.random.default_rng(args.seed)
     sizes = dim_sizes(args.dim)
     values = []
@@ -161,7 +164,7 @@ def gather_arguments(func: FuncOp, args: argparse.Namespace) -> list[object]:
             values.append(random_value(type_, rng, sizes))
         else:
             raise HycError(f"missing argument '{name}' of @{func.sym_name}: give --arg "
-                           f"{name}=FILE.npy, --args FILE.npz or --random-args")
+                           f"{name}=FILE.npy, --args FILE.npz or --random-args", code="E1103")
     return values
 
 
@@ -174,7 +177,7 @@ def random_value(type_: Type, rng: np.random.Generator, sizes: dict[str, int]) -
                   for d in shape_of(type_))
     if math.prod(shape) > RANDOM_ELEMENT_LIMIT:
         raise HycError(f"--random-args would make a {type_} argument of shape {shape}: more "
-                       f"than 2**29 elements (choose smaller --dim sizes)")
+                       f"than 2**29 elements (choose smaller --dim sizes)", code="E1102")
     dtype = numpy_dtype(type_)
     if is_float(type_):
         return rng.standard_normal(shape).astype(dtype)
@@ -224,7 +227,7 @@ def emit(compilation: Compilation, args: argparse.Namespace) -> None:
             with open(path, "wb") as f:
                 f.write(produced)
         except OSError as e:
-            raise HycError(f"cannot write '{path}': {e.strerror}") from None
+            raise HycError(f"cannot write '{path}': {e.strerror}", code="E0002") from None
         return
     write_output(produced, args.output)
 
@@ -249,16 +252,17 @@ def stem_of(args: argparse.Namespace) -> str:
 def chosen_target(args: argparse.Namespace) -> Target:
     if args.gpu_sim_check:
         if args.target != "gpu-sim" or not args.run:
-            raise HycError("--gpu-sim-check checks a run: it goes with --run --target=gpu-sim")
+            raise HycError("--gpu-sim-check checks a run: it goes with --run --target=gpu-sim", code="E1101")
         os.environ["HYC_GPU_SIM_CHECK"] = "1"
     if args.gpu_arch and args.target != "gpu":
-        raise HycError(f"--gpu-arch chooses the GPU of --target=gpu, not --target={args.target}")
+        raise HycError(f"--gpu-arch chooses the GPU of --target=gpu, not --target={args.target}",
+                       code="E1101")
     if args.target == "cpu":
         return cpu_target(args.mcpu, args.mattr, args.mtriple)
     given = [f"--{name}" for name in ("mcpu", "mattr", "mtriple") if getattr(args, name)]
     if given:
         raise HycError(f"{', '.join(given)} choose(s) a CPU: they go with --target=cpu, not "
-                       f"--target={args.target}")
+                       f"--target={args.target}", code="E1101")
     if args.target == "gpu":
         from hyc.codegen.nvptx import gpu_target
         return gpu_target(args.gpu_arch or "sm_80")
@@ -273,18 +277,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_arg_parser()
     args = parser.parse_args(argv)
     args.explicit_level = level_was_given(argv)
-    check_flags(args, parser)
-    if args.clear_cache:
-        import hyc
-        hyc.clear_cache()
-        return 0
-    if args.input is None:
-        parser.error("the input file is required")
 
     def body() -> int:
+        if args.explain:
+            from hyc.ir.error_codes import explain
+            sys.stdout.write(explain(args.explain))
+            return 0
+        check_flags(args)
+        if args.clear_cache:
+            import hyc
+            hyc.clear_cache()
+            return 0
+        if args.input is None:
+            raise HycError("the input file is required (hyc FILE [options]; hyc --help lists "
+                           "them)", code="E1104")
         ext = os.path.splitext(args.input)[1]
         if args.input != "-" and ext not in SOURCE_KINDS:
-            raise HycError(f"'{args.input}': hyc reads .hy source and .hyir textual IR files")
+            raise HycError(f"'{args.input}': hyc reads .hy source and .hyir textual IR files", code="E0005")
         text, filename = read_source(args.input)
         target = chosen_target(args)
         if args.run and not args.interpret:
@@ -335,7 +344,7 @@ def assemble_ptx(compilation: Compilation) -> None:
                                    os.path.join(scratch, "module.cubin")],
                                   capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
-        raise HycError(f"ptxas refused the PTX: {done.stderr.strip()[:500]}")
+        raise HycError(f"ptxas refused the PTX: {done.stderr.strip()[:500]}", code="E0909")
 
 
 def aot_prefix() -> str:

@@ -32,9 +32,9 @@ def main(argv: list[str]) -> int:
     def body() -> int:
         if given:
             raise HycError(f"hyc check compiles and runs by itself: {', '.join(given)} "
-                           "do(es) not go with it")
+                           "do(es) not go with it", code="E1101")
         if args.input is None:
-            raise HycError("hyc check needs the input file")
+            raise HycError("hyc check needs the input file", code="E1104")
         from hyc.codegen.check import check
 
         from .hyc import chosen_target, gather_arguments, pick_entry

@@ -47,7 +47,7 @@ MEMREF = TypeConstraint("a memref", lambda t: isinstance(t, MemRefType))
 
 def _memref(t: Type) -> MemRefType:
     if not isinstance(t, MemRefType):
-        raise VerifyError(f"expected a memref, got {t}")
+        raise VerifyError(f"expected a memref, got {t}", code="E0711")
     return t
 
 
@@ -68,18 +68,18 @@ class AllocOp(Operation):
         needed = dynamic_dim_count(shape_of(self.result.type))
         if len(self.operands) != needed:
             raise VerifyError(f"{self.result.type} has {needed} dynamic dimension(s) but "
-                              f"{len(self.operands)} size operand(s) were given")
+                              f"{len(self.operands)} size operand(s) were given", code="E0711")
         if _memref(self.result.type).space == "shared":
             require_kernel(self, "a buffer in shared memory is allocated")
             if needed:
                 raise VerifyError(f"{self.result.type}: a block's shared memory has a size "
-                                  "known when the kernel is compiled")
+                                  "known when the kernel is compiled", code="E0712")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         sizes = iter(int(a) for a in args)
         shape = tuple(d if isinstance(d, int) else next(sizes) for d in shape_of(self.result.type))
         if any(d < 0 for d in shape):
-            raise InterpreterError(f"negative buffer size {shape}", self.loc)
+            raise InterpreterError(f"negative buffer size {shape}", self.loc, code="E1008")
         # compiled code leaves new buffers uninitialized; zeros keep the oracle deterministic
         return [np.zeros(shape, numpy_dtype(self.result.type))]
 
@@ -93,7 +93,7 @@ class FreeOp(Operation):
     def verify_(self) -> None:
         if _memref(self.operands[0].type).space == "shared":
             raise VerifyError("a block's shared memory lives as long as its launch; it is "
-                              "not freed")
+                              "not freed", code="E0712")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return []
@@ -113,7 +113,7 @@ class ConstantOp(Operation):
         value_type = value.type
         if shape_of(value_type) != shape_of(self.result.type) or \
                 element_type(value_type) != element_type(self.result.type):
-            raise VerifyError(f"the value {value_type} does not fit {self.result.type}")
+            raise VerifyError(f"the value {value_type} does not fit {self.result.type}", code="E0711")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [self.value.copy()]
@@ -146,7 +146,7 @@ class DimOp(Operation):
     def verify_(self) -> None:
         rank = len(_memref(self.operands[0].type).shape)
         if not 0 <= self.axis < rank:
-            raise VerifyError(f"axis out of range for rank {rank}")
+            raise VerifyError(f"axis out of range for rank {rank}", code="E0711")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(args[0].shape[self.axis], np.int64)]
@@ -158,7 +158,7 @@ def checked_index(op: Operation, buffer: np.ndarray, indices: list[np.ndarray]) 
     position = tuple(int(i) for i in indices)
     if any(not 0 <= i < n for i, n in zip(position, buffer.shape)):
         raise InterpreterError(f"index {position} out of bounds for a buffer of shape "
-                               f"{buffer.shape}", op.loc)
+                               f"{buffer.shape}", op.loc, code="E1007")
     return position
 
 
@@ -170,7 +170,7 @@ class _Indexed(Operation):
         buffer = _memref(self.operands[self.buffer_position].type)
         indices = self.operands[self.buffer_position + 1:]
         if len(indices) != len(buffer.shape):
-            raise VerifyError(f"{buffer} needs {len(buffer.shape)} indices, got {len(indices)}")
+            raise VerifyError(f"{buffer} needs {len(buffer.shape)} indices, got {len(indices)}", code="E0711")
         return buffer
 
 
@@ -183,7 +183,7 @@ class LoadOp(_Indexed):
     def verify_(self) -> None:
         buffer = self.verify_indices()
         if self.result.type != buffer.element:
-            raise VerifyError(f"loads {buffer.element}, not {self.result.type}")
+            raise VerifyError(f"loads {buffer.element}, not {self.result.type}", code="E0711")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(args[0][checked_index(self, args[0], args[1:])])]
@@ -200,7 +200,7 @@ class StoreOp(_Indexed):
     def verify_(self) -> None:
         buffer = self.verify_indices()
         if self.operands[0].type != buffer.element:
-            raise VerifyError(f"stores {self.operands[0].type} into {buffer}")
+            raise VerifyError(f"stores {self.operands[0].type} into {buffer}", code="E0711")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         args[1][checked_index(self, args[1], args[2:])] = args[0]
@@ -217,7 +217,7 @@ class CopyOp(Operation):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         if args[0].size != args[1].size:
             raise InterpreterError(f"copy of a {args[0].shape} buffer into a {args[1].shape} one",
-                                   self.loc)
+                                   self.loc, code="E1006")
         args[1][...] = args[0].reshape(args[1].shape)
         return []
 
@@ -235,17 +235,25 @@ def _check_that_holds(op: Operation, rewriter: Any) -> bool:
 
 class CheckOp(Operation):
     """Stops the function with ``message`` unless ``condition`` holds: the run-time checks of
-    sizes only known when the program runs (the interpreter's errors, in compiled code)."""
+    sizes only known when the program runs (the interpreter's errors, in compiled code). The
+    error carries ``code`` (error_codes.py), by default E1006."""
     name = "buf.check"
     message: str
+    code: str
     operand_defs = (OperandDef("condition", BOOL_SCALAR),)
-    attr_defs = {"message": string_attr()}
+    attr_defs = {"message": string_attr(), "code": string_attr(optional=True, default="E1006")}
     traits = frozenset({HasSideEffects})
     canonicalization_patterns = (_check_that_holds,)
 
+    def verify_(self) -> None:
+        from ..error_codes import is_registered
+        if not is_registered(self.code):
+            raise VerifyError(f"'{self.code}' is not an error code (docs/errors.md lists them)",
+                              code="E0703")
+
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         if not bool(args[0]):
-            raise InterpreterError(self.message, self.loc)
+            raise InterpreterError(self.message, self.loc, code=self.code)
         return []
 
 
@@ -291,7 +299,7 @@ class ParallelOp(Operation):
     def verify_(self) -> None:
         args = [a.type for a in self.body.args]
         if args != [index] * len(self.operands):
-            raise VerifyError(f"the body takes one index per dimension ({len(self.operands)})")
+            raise VerifyError(f"the body takes one index per dimension ({len(self.operands)})", code="E0711")
 
 
 # Ops a parallel body may not hold once outlined: each may stop the function with a status
@@ -343,23 +351,23 @@ class DispatchOp(Operation):
 
     def verify_(self) -> None:
         if not 0 < self.rank <= len(self.operands):
-            raise VerifyError(f"rank {self.rank} needs as many index operands first")
+            raise VerifyError(f"rank {self.rank} needs as many index operands first", code="E0711")
         if any(v.type != index for v in self.sizes):
-            raise VerifyError(f"the first {self.rank} operands are the sizes: index values")
+            raise VerifyError(f"the first {self.rank} operands are the sizes: index values", code="E0711")
         body = self.callee()
         name = self.body
         if body is None:
-            raise VerifyError(f"dispatch of unknown function '@{name}'")
+            raise VerifyError(f"dispatch of unknown function '@{name}'", code="E0709")
         expected = (index,) * self.rank + tuple(v.type for v in self.captured)
         ftype = body.type
         if ftype.inputs != expected or ftype.results:
             raise VerifyError(f"@{name} has type {ftype}, but a body dispatched over {self.rank} "
                               f"dimension(s) with these operands needs "
-                              f"({', '.join(map(str, expected))}) -> ()")
+                              f"({', '.join(map(str, expected))}) -> ()", code="E0710")
         stopping = next((op for op in body.walk() if op is not body and may_stop(op)), None)
         if stopping is not None:
             raise VerifyError(f"@{name} holds '{stopping.name}', which may stop the function: a "
-                              "dispatched body cannot (it runs on other threads or a GPU)")
+                              "dispatched body cannot (it runs on other threads or a GPU)", code="E0712")
 
 
 class EndOp(Operation):
@@ -386,7 +394,7 @@ class MatmulOp(Operation):
         (product,) = HyMatmulOp.infer_result_types([TensorType(lhs.shape, lhs.element),
                                                     TensorType(rhs.shape, rhs.element)], {})
         if not shapes_compatible(shape_of(product), out.shape):
-            raise VerifyError(f"the product is {shape_of(product)} but the output is {out}")
+            raise VerifyError(f"the product is {shape_of(product)} but the output is {out}", code="E0711")
         inputs = [product, *(v.type for v in self.operands[3:])]
         verify_elementwise_body(self.regions[0], inputs, out.shape, out.element)
 
@@ -395,6 +403,6 @@ class MatmulOp(Operation):
         result = run_elementwise_body(self.regions[0].block, [product, *args[3:]], self)
         if result.shape != args[2].shape:
             raise InterpreterError(f"the product is {result.shape} but the output is "
-                                   f"{args[2].shape}", self.loc)
+                                   f"{args[2].shape}", self.loc, code="E1006")
         args[2][...] = result
         return []

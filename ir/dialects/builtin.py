@@ -47,10 +47,11 @@ class ModuleOp(Operation):
         seen: set[str] = set()
         for op in self.body.ops:
             if not isinstance(op, FuncOp):
-                raise VerifyError(f"a module holds only func.func ops, found '{op.name}'", op.loc)
+                raise VerifyError(f"a module holds only func.func ops, found '{op.name}'", op.loc,
+                                  code="E0705")
             name = op.sym_name
             if name in seen:
-                raise VerifyError(f"redefinition of symbol '@{name}'", op.loc)
+                raise VerifyError(f"redefinition of symbol '@{name}'", op.loc, code="E0709")
             seen.add(name)
 
     def print_custom(self, printer: Printer) -> bool:

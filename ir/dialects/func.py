@@ -66,21 +66,21 @@ class FuncOp(Operation):
 
     def verify_(self) -> None:
         if not isinstance(self.function_type, FunctionType):
-            raise VerifyError("'function_type' must be a function type")
+            raise VerifyError("'function_type' must be a function type", code="E0710")
         region = self.regions[0]
         if len(region.blocks) != 1:
-            raise VerifyError("a function body must be one block")
+            raise VerifyError("a function body must be one block", code="E0704")
         arg_types = tuple(a.type for a in region.block.args)
         if arg_types != self.type.inputs:
             raise VerifyError(f"entry block arguments ({', '.join(map(str, arg_types))}) do not "
-                              f"match the function type {self.type}")
+                              f"match the function type {self.type}", code="E0710")
         if self.kernel and self.type.results:
-            raise VerifyError("a kernel returns nothing: it writes its results into buffers")
+            raise VerifyError("a kernel returns nothing: it writes its results into buffers", code="E0712")
         names = [a.name_hint for a in region.block.args]
         unknown = [p for p in self.parameters if p not in names]
         if unknown:
             raise VerifyError(f"'parameters' names {', '.join(unknown)}, which are not "
-                              "arguments of the function")
+                              "arguments of the function", code="E0712")
 
     def print_custom(self, printer: Printer) -> bool:
         extra = {k: v for k, v in self.attributes.items()
@@ -127,7 +127,7 @@ def require_kernel(op: Operation, what: str) -> None:
     func = enclosing_function(op)
     if func is not None and not func.kernel:
         raise VerifyError(f"{what} only in a kernel, and @{func.sym_name} is not one "
-                          "(func.func ... attributes {kernel = true})")
+                          "(func.func ... attributes {kernel = true})", code="E0712")
 
 
 def lookup_function(op: Operation, symbol: str) -> FuncOp | None:
@@ -143,10 +143,10 @@ def lookup_function(op: Operation, symbol: str) -> FuncOp | None:
 def check_types_agree(what: str, got: list[Type], expected: tuple[Type, ...] | list[Type]) -> None:
     """Shared by return, call and yield: counts equal, each type compatible."""
     if len(got) != len(expected):
-        raise VerifyError(f"{what}: expected {len(expected)} value(s), got {len(got)}")
+        raise VerifyError(f"{what}: expected {len(expected)} value(s), got {len(got)}", code="E0710")
     for i, (g, e) in enumerate(zip(got, expected)):
         if not types_compatible(g, e):
-            raise VerifyError(f"{what}: value #{i} has type {g}, expected {e}")
+            raise VerifyError(f"{what}: value #{i} has type {g}, expected {e}", code="E0710")
 
 
 class ReturnOp(Operation):
@@ -184,7 +184,7 @@ class CallOp(Operation):
     def verify_(self) -> None:
         callee = lookup_function(self, self.callee)
         if callee is None:
-            raise VerifyError(f"call to unknown function '@{self.callee}'")
+            raise VerifyError(f"call to unknown function '@{self.callee}'", code="E0709")
         sig = callee.type
         check_types_agree(f"arguments of call to @{callee.sym_name} {sig}",
                           [v.type for v in self.operands], sig.inputs)

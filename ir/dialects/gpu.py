@@ -51,7 +51,7 @@ class _IdOp(Operation):
 
     def verify_(self) -> None:
         if self.dim not in (0, 1, 2):
-            raise VerifyError(f"dim must be 0, 1 or 2 (x, y, z), not {self.dim}")
+            raise VerifyError(f"dim must be 0, 1 or 2 (x, y, z), not {self.dim}", code="E0711")
         require_kernel(self, f"'{self.name}' is read")
 
 
@@ -108,7 +108,7 @@ class ShuffleDownOp(Operation):
         require_kernel(self, "'gpu.shuffle_down' exchanges values between a warp's threads")
         if self.result.type != self.operands[0].type:
             raise VerifyError(f"the result is {self.result.type}, the shuffled value "
-                              f"{self.operands[0].type}")
+                              f"{self.operands[0].type}", code="E0711")
 
 
 class LaunchOp(Operation):
@@ -139,14 +139,14 @@ class LaunchOp(Operation):
     def verify_(self) -> None:
         if len(self.operands) < 6 or any(v.type != index for v in self.operands[:6]):
             raise VerifyError("a launch starts with six index sizes: the grid's x, y, z, then "
-                              "the block's x, y, z")
+                              "the block's x, y, z", code="E0711")
         kernel = self.callee()
         if kernel is None:
-            raise VerifyError(f"launch of unknown kernel '@{self.kernel}'")
+            raise VerifyError(f"launch of unknown kernel '@{self.kernel}'", code="E0709")
         if not kernel.kernel:
             raise VerifyError(f"@{self.kernel} is not a kernel (func.func ... attributes "
-                              "{kernel = true})")
+                              "{kernel = true})", code="E0712")
         got = tuple(v.type for v in self.kernel_args)
         if kernel.type.inputs != got or kernel.type.results:
             raise VerifyError(f"@{self.kernel} has type {kernel.type}, but the launch passes "
-                              f"({', '.join(map(str, got))}) and expects no results")
+                              f"({', '.join(map(str, got))}) and expects no results", code="E0710")

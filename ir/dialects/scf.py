@@ -80,13 +80,14 @@ class ForOp(Operation):
         check_types_agree("scf.for results and initial values", [r.type for r in self.results],
                           carried)
         if len(self.regions[0].blocks) != 1:
-            raise VerifyError("the loop body must be one block")
+            raise VerifyError("the loop body must be one block", code="E0704")
         step = _constant_int(self.operands[2])
         if step is not None and step <= 0:
-            raise VerifyError(f"scf.for step must be positive, got {step}")
+            raise VerifyError(f"scf.for step must be positive, got {step}", code="E0711")
         arg_types = [a.type for a in self.body.args]
         if not arg_types or arg_types[0] != index:
-            raise VerifyError("the loop body's first argument must be the index induction variable")
+            raise VerifyError("the loop body's first argument must be the index induction variable",
+                              code="E0704")
         check_types_agree("loop body arguments after the induction variable", arg_types[1:],
                           carried)
 
@@ -122,9 +123,9 @@ class IfOp(Operation):
     def verify_(self) -> None:
         for which, region in zip(("then", "else"), self.regions):
             if len(region.blocks) != 1:
-                raise VerifyError(f"the {which} region must be one block")
+                raise VerifyError(f"the {which} region must be one block", code="E0704")
             if region.block.args:
-                raise VerifyError(f"the {which} block takes no arguments")
+                raise VerifyError(f"the {which} block takes no arguments", code="E0704")
 
 
 class YieldOp(Operation):

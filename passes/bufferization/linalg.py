@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def _matmul_dims(lower: FunctionBufferization, op: Operation, lhs: Value, rhs: Value) -> list[Value]:
     a, b = dims_of(lower, lhs), dims_of(lower, rhs)
     k_rhs = b[0] if len(b) == 1 else b[-2]
-    check_equal(lower, a[-1], k_rhs, f"{op.name}: inner dimensions differ at run time")
+    check_equal(lower, a[-1], k_rhs, f"{op.name}: inner dimensions differ at run time", code="E1006")
     rows = a[-2:-1] if len(a) > 1 else []
     cols = b[-1:] if len(b) > 1 else []
     batch_a, batch_b = a[:-2], b[:-2]

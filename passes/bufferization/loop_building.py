@@ -57,13 +57,14 @@ def binary(lower: LoopBuilder, cls: type[Operation], a: Value, b: Value,
     return lower.b.create(cls, [a, b], attributes or {}).result
 
 
-def check(lower: LoopBuilder, condition: Value, message: str) -> None:
-    lower.b.create(buf.CheckOp, [condition], {"message": StringAttr(message)}, result_types=[])
+def check(lower: LoopBuilder, condition: Value, message: str, *, code: str) -> None:
+    lower.b.create(buf.CheckOp, [condition], {"message": StringAttr(message), "code": StringAttr(code)},
+                   result_types=[])
 
 
-def check_equal(lower: LoopBuilder, a: Value, b: Value, message: str) -> None:
+def check_equal(lower: LoopBuilder, a: Value, b: Value, message: str, *, code: str) -> None:
     if a is not b:
-        check(lower, binary(lower, hy.EqOp, a, b), message)
+        check(lower, binary(lower, hy.EqOp, a, b), message, code=code)
 
 
 def require_elements(lower: LoopBuilder, op: Operation, sizes: list[Value]) -> None:
@@ -71,7 +72,7 @@ def require_elements(lower: LoopBuilder, op: Operation, sizes: list[Value]) -> N
     for size in sizes:
         check(lower, binary(lower, hy.GtOp, size, const(lower, 0)),
               f"{op.name} of an empty axis (numpy: zero-size array to a reduction that has no "
-              "identity)")
+              "identity)", code="E1010")
 
 
 def dims_of(lower: LoopBuilder, value: Value) -> list[Value]:
@@ -154,15 +155,15 @@ class Access:
             elif d == 1 and not strict:
                 self.stretch.append(True)
             elif isinstance(d, int) and not strict:
-                check_equal(lower, size, out, f"{what}: size {d} does not broadcast")
+                check_equal(lower, size, out, f"{what}: size {d} does not broadcast", code="E1006")
                 self.stretch.append(None)
             elif strict:
-                check_equal(lower, size, out, f"{what}: operand sizes differ at run time")
+                check_equal(lower, size, out, f"{what}: operand sizes differ at run time", code="E1006")
                 self.stretch.append(None)
             else:
                 one = binary(lower, hy.EqOp, size, const(lower, 1))
                 ok = binary(lower, hy.OrOp, one, binary(lower, hy.EqOp, size, out))
-                check(lower, ok, f"{what}: sizes do not broadcast at run time")
+                check(lower, ok, f"{what}: sizes do not broadcast at run time", code="E1006")
                 self.stretch.append(one)
 
     def read(self, lower: LoopBuilder, ivs: list[Value]) -> Value:

@@ -72,7 +72,7 @@ def _reshape(lower: FunctionBufferization, op: Operation) -> list[Value]:
         count_in = binary(lower, hy.MulOp, count_in, d)
     for d in dims:
         count_out = binary(lower, hy.MulOp, count_out, d)
-    check_equal(lower, count_in, count_out, "hy.reshape: the element counts differ at run time")
+    check_equal(lower, count_in, count_out, "hy.reshape: the element counts differ at run time", code="E1006")
     out = lower.alloc(op.result.type, dims)
     lower.b.create(buf.CopyOp, [source, out], result_types=[])
     return [out]
@@ -129,7 +129,7 @@ def _concat(lower: FunctionBufferization, op: Operation) -> list[Value]:
         other = dims_of(lower, v)
         for i, (a, b) in enumerate(zip(dims, other)):
             if i != axis:
-                check_equal(lower, a, b, "hy.concat: operand sizes differ at run time")
+                check_equal(lower, a, b, "hy.concat: operand sizes differ at run time", code="E1006")
         total = binary(lower, hy.AddOp, total, other[axis])
     out = lower.alloc(op.result.type, dims[:axis] + [total] + dims[axis + 1:])
     offset = const(lower, 0)

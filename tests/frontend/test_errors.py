@@ -1,7 +1,11 @@
-"""Bad .hy programs: each gives `file:line:col: error: message`, the line and a caret, exit 1."""
+"""Bad .hy programs: each gives `file:line:col: error[CODE]: message`, the line and a caret,
+exit 1."""
+
+import re
 
 import pytest
 
+from hyc.ir.error_codes import registry
 from hyc.tools import hyc
 
 # (name, line, column, message, source)
@@ -138,10 +142,11 @@ def test_bad_program_is_reported_at_its_place(line, col, message, source, tmp_pa
     err = capsys.readouterr().err
     assert "Traceback" not in err
     lines = err.splitlines()
-    head = f"{path}:{line}:{col}: error: "
-    found = [i for i, text in enumerate(lines) if text.startswith(head) and message in text]
-    assert found, f"expected {head}...{message}\ngot:\n{err}"
+    head = re.compile(re.escape(f"{path}:{line}:{col}: ") + r"error\[(E\d{4})\]: ")
+    found = [i for i, text in enumerate(lines) if head.match(text) and message in text]
+    assert found, f"expected {head.pattern}...{message}\ngot:\n{err}"
     i = found[0]
+    assert head.match(lines[i])[1] in registry()
     assert lines[i + 1] == source.splitlines()[line - 1].expandtabs(1)
     assert lines[i + 2] == " " * (col - 1) + "^"
 
@@ -157,10 +162,10 @@ def test_several_errors_are_reported_together(tmp_path, capsys):
                     "def h(x: f32[3], y: f32[4]) -> f32[3]:\n    z = x + y\n    return q\n")
     assert hyc.main([str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:2:15: error: unexpected end of line" in err
-    assert f"{path}:4:12: error: unknown name 'undefined_thing'" in err
-    assert f"{path}:6:11: error: shape mismatch" in err
-    assert f"{path}:7:12: error: unknown name 'q'" in err
+    assert f"{path}:2:15: error[E0101]: unexpected end of line" in err
+    assert f"{path}:4:12: error[E0201]: unknown name 'undefined_thing'" in err
+    assert f"{path}:6:11: error[E0301]: shape mismatch" in err
+    assert f"{path}:7:12: error[E0201]: unknown name 'q'" in err
 
 
 def test_an_error_does_not_cascade_through_the_variables_it_poisons(tmp_path, capsys):
@@ -169,7 +174,7 @@ def test_an_error_does_not_cascade_through_the_variables_it_poisons(tmp_path, ca
                     "    return w\n")
     assert hyc.main([str(path)]) == 1
     err = capsys.readouterr().err
-    assert err.count("error:") == 1
+    assert err.count("error[") == 1
 
 
 def test_long_and_deep_expressions_compile_or_fail_cleanly(tmp_path, capsys):

@@ -43,7 +43,7 @@ def test_invalid_ir_gives_located_error(text, line, message, tmp_path, capsys):
     assert "Traceback" not in err
     located = [e for e in err.splitlines() if e.startswith(f"{path}:{line}:")]
     assert located, f"no error on line {line}:\n{err}"
-    assert any(": error: " in e and message in e for e in located), err
+    assert any(re.search(r": error\[E\d{4}\]: ", e) and message in e for e in located), err
     # the source line and a caret follow the message
     lines = err.splitlines()
     first = lines.index(located[0])
@@ -68,5 +68,5 @@ def test_several_verifier_errors_are_reported_together(tmp_path, capsys):
                     "  func.return %d : f32\n}\n")
     assert main([str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:2:3: error: 'hy.exp' op operand #0" in err
-    assert f"{path}:3:3: error: 'hy.add' op operand element types differ" in err
+    assert f"{path}:2:3: error[E0702]: 'hy.exp' op operand #0" in err
+    assert f"{path}:3:3: error[E0303]: 'hy.add' op operand element types differ" in err

@@ -190,7 +190,7 @@ def test_verify_each_names_the_pass_and_prints_after_failure(capsys):
                          "--print-ir-after-failure"]) == 1
     err = capsys.readouterr().err
     assert "IR Dump After Failure test-break-ir" in err
-    assert "error: 'hy.add' op unknown attribute 'axis'" in err
+    assert "error[E0703]: 'hy.add' op unknown attribute 'axis'" in err
     assert "note: in pass 'test-break-ir'" in err
 
 

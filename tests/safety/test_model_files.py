@@ -99,7 +99,7 @@ def test_members_that_are_not_arrays_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda t: t + "\nfunc.func @g() {\n  func.return\n}\n", r"m\.hyir:\d+:\d+: error: unexpected"),
+    (lambda t: t + "\nfunc.func @g() {\n  func.return\n}\n", r"m\.hyir:\d+:\d+: error\[E0601\]: unexpected"),
     (lambda t: t.replace("tensor<1x4xf32>", "tensor<1x5xf32>", 1), r"m\.hyir:\d+:\d+: error"),
     (lambda t: t.replace("hy.tanh", "hy.tahn", 1), "unknown operation 'hy.tahn'"),
     (lambda t: t.replace("func.return", "%b = buf.alloc : memref<4xf32>\n    func.return", 1),

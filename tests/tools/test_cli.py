@@ -32,7 +32,7 @@ def test_hyc_opt_reads_stdin_and_prints_the_module():
 def test_hyc_opt_error_from_stdin_quotes_the_line():
     result = run_cli("hyc_opt", stdin="func.func @f(%a: f32) -> f32 {\n  func.return %b : f32\n}\n")
     assert result.returncode == 1
-    assert result.stderr.startswith("<stdin>:2:15: error: use of undefined value %b\n"
+    assert result.stderr.startswith("<stdin>:2:15: error[E0603]: use of undefined value %b\n"
                                     "  func.return %b : f32\n              ^")
     assert "Traceback" not in result.stderr
 
@@ -56,7 +56,7 @@ def test_hyc_opt_never_tracebacks_on_junk(tmp_path, capsys, content):
     if content == b"":
         assert rc == 0 and captured.out == "module {\n}\n"
     else:
-        assert rc == 1 and "error:" in captured.err
+        assert rc == 1 and "error[E0" in captured.err
 
 
 def test_missing_input_file_is_an_error(tmp_path, capsys):
@@ -104,7 +104,7 @@ def test_hyc_arg_files_and_missing_arguments(tmp_path, capsys):
     capsys.readouterr()
     assert hyc.main([str(MLP), "--run", *flags[:-2]]) == 1
     err = capsys.readouterr().err
-    assert "error: missing argument 'b3' of @mlp" in err and "--random-args" in err
+    assert "error[E1103]: missing argument 'b3' of @mlp" in err and "--random-args" in err
     assert hyc.main([str(MLP), "--run", "--arg", f"nope={tmp_path / 'x.npy'}"]) == 1
     assert "has no parameter named nope" in capsys.readouterr().err
 

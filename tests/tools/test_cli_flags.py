@@ -35,7 +35,7 @@ def test_a_run_time_failure_is_located_with_the_source_line(program, capsys):
     status, _, err = run([program, "--run", "--entry", "f", "--arg", f"a={folder / 'x.npy'}",
                           "--arg", f"b={folder / 'y.npy'}", "--arg", f"c={folder / 'x.npy'}"], capsys)
     assert status == 1
-    assert err.startswith(f"{program}:5:14: error: hy.add: operand sizes differ at run time\n")
+    assert err.startswith(f"{program}:5:14: error[E1006]: hy.add: operand sizes differ at run time\n")
     assert "    return a + b + c\n             ^" in err
 
 

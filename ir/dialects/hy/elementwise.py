@@ -35,7 +35,7 @@ def common_shape(types: list[Type]) -> tuple:
     for t in types[1:]:
         if not shapes_compatible(shape, shape_of(t)):
             raise VerifyError(f"operand shapes differ: {types[0]} vs {t} (elementwise operands "
-                              "need equal shapes; broadcast with hy.broadcast_to)")
+                              "need equal shapes; broadcast with hy.broadcast_to)", code="E0301")
         shape = merge_shapes(shape, shape_of(t))
     return shape
 
@@ -44,7 +44,7 @@ def check_same_shapes(op: Operation, args: list[np.ndarray]) -> None:
     """Dynamic dims are only known at run time; numpy would broadcast where hy must not."""
     if any(a.shape != args[0].shape for a in args[1:]):
         shapes = " vs ".join(str(a.shape) for a in args)
-        raise InterpreterError(f"operands have different shapes at run time: {shapes}", op.loc)
+        raise InterpreterError(f"operands have different shapes at run time: {shapes}", op.loc, code="E1006")
 
 
 class ElementwiseOp(Operation):
@@ -63,7 +63,7 @@ class ElementwiseOp(Operation):
         typed = operand_types[cls.typed_from:]
         if len({element_type(t) for t in typed}) > 1:
             raise VerifyError("operand element types differ: "
-                              + " vs ".join(str(t) for t in typed) + " (insert hy.cast)")
+                              + " vs ".join(str(t) for t in typed) + " (insert hy.cast)", code="E0303")
         return [make_type(cls.result_element or element_type(typed[0]), shape)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -442,7 +442,7 @@ class CastOp(Operation):
     def verify_(self) -> None:
         source, target = self.operands[0].type, self.result.type
         if not shapes_compatible(shape_of(source), shape_of(target)):
-            raise VerifyError(f"cast changes the shape: {source} to {target}")
+            raise VerifyError(f"cast changes the shape: {source} to {target}", code="E0711")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [cast_array(args[0], numpy_dtype(self.result.type))]

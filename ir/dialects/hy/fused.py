@@ -34,27 +34,27 @@ def verify_elementwise_body(region: Region, inputs: list[Type], output_shape: tu
     """The rules of a per-element body: one argument per input, of its element type; only
     scalar elementwise ops and constants; one yielded element of the output's type."""
     if len(region.blocks) != 1:
-        raise VerifyError("the body must be one block")
+        raise VerifyError("the body must be one block", code="E0704")
     body = region.block
     arg_types = [a.type for a in body.args]
     if arg_types != [element_type(t) for t in inputs]:
         raise VerifyError("body arguments (" + ", ".join(map(str, arg_types)) + ") must be "
                           "the element types of the inputs (" +
-                          ", ".join(str(element_type(t)) for t in inputs) + ")")
+                          ", ".join(str(element_type(t)) for t in inputs) + ")", code="E0711")
     for t in inputs:
         if not broadcastable_to(shape_of(t), output_shape):
-            raise VerifyError(f"input {t} does not broadcast to the output shape")
+            raise VerifyError(f"input {t} does not broadcast to the output shape", code="E0301")
     for op in body.ops[:-1]:
         scalar = all(is_scalar(r.type) for r in op.results)
         if not scalar or not (Elementwise in op.traits or isinstance(op, ConstantOp)):
             raise VerifyError(f"the body may hold only scalar elementwise ops and constants, "
-                              f"found '{op.name}'")
+                              f"found '{op.name}'", code="E0711")
     last = body.terminator
     if last is not None and isinstance(last, YieldOp):
         yielded = [v.type for v in last.operands]
         if yielded != [output_element]:
             raise VerifyError(f"the body yields ({', '.join(map(str, yielded))}) but the "
-                              f"output element type is {output_element}")
+                              f"output element type is {output_element}", code="E0711")
 
 
 def run_elementwise_body(body: Block, inputs: list[np.ndarray], op: Operation) -> np.ndarray:
@@ -64,7 +64,7 @@ def run_elementwise_body(body: Block, inputs: list[np.ndarray], op: Operation) -
         shape = np.broadcast_shapes(*(a.shape for a in inputs))
     except ValueError:
         shapes = ", ".join(str(a.shape) for a in inputs)
-        raise InterpreterError(f"inputs of shapes {shapes} do not broadcast", op.loc) from None
+        raise InterpreterError(f"inputs of shapes {shapes} do not broadcast", op.loc, code="E1006") from None
     env: dict[Value, np.ndarray] = {arg: np.broadcast_to(a, shape)
                                     for arg, a in zip(body.args, inputs)}
     for nested in body.ops:
@@ -73,7 +73,7 @@ def run_elementwise_body(body: Block, inputs: list[np.ndarray], op: Operation) -
             return np.array(args[0])
         for result, value in zip(nested.results, nested.evaluate(args)):
             env[result] = np.broadcast_to(value, shape)
-    raise InterpreterError("a body without hy.yield", op.loc)
+    raise InterpreterError("a body without hy.yield", op.loc, code="E0711")
 
 
 def _splat_value(value: Value) -> DenseAttr | None:
@@ -174,7 +174,7 @@ class FusedOp(ElementwiseBodyOp):
         output = shape_of(self.result.type)
         if combined is None or not shapes_compatible(combined, output):
             raise VerifyError(f"the inputs broadcast to {combined}, not to the output shape "
-                              f"{output}")
+                              f"{output}", code="E0301")
         self.verify_body(output)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -202,7 +202,7 @@ class FusedMatmulOp(ElementwiseBodyOp):
     def verify_(self) -> None:
         product = self.product_type()
         if not shapes_compatible(shape_of(product), shape_of(self.result.type)):
-            raise VerifyError(f"the product is {product} but the output is {self.result.type}")
+            raise VerifyError(f"the product is {product} but the output is {self.result.type}", code="E0302")
         self.verify_body(shape_of(product))
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:

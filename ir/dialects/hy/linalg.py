@@ -36,18 +36,18 @@ class MatmulOp(Operation):
     def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         lt, rt = operand_types
         if is_scalar(lt) or is_scalar(rt):
-            raise VerifyError(f"matmul needs tensors, got {lt} and {rt}")
+            raise VerifyError(f"matmul needs tensors, got {lt} and {rt}", code="E0302")
         if element_type(lt) != element_type(rt):
-            raise VerifyError(f"operand element types differ: {lt} vs {rt}")
+            raise VerifyError(f"operand element types differ: {lt} vs {rt}", code="E0303")
         a, b = shape_of(lt), shape_of(rt)
         ka, kb = a[-1], (b[0] if len(b) == 1 else b[-2])
         if not dims_compatible(ka, kb):
-            raise VerifyError(f"matmul inner dimensions differ: {lt} @ {rt} ({ka} vs {kb})")
+            raise VerifyError(f"matmul inner dimensions differ: {lt} @ {rt} ({ka} vs {kb})", code="E0302")
         m: tuple[Dim, ...] = a[-2:-1] if len(a) > 1 else ()
         n: tuple[Dim, ...] = b[-1:] if len(b) > 1 else ()
         batch = broadcast_shapes(a[:-2], b[:-2])
         if batch is None:
-            raise VerifyError(f"matmul batch dimensions do not broadcast: {lt} @ {rt}")
+            raise VerifyError(f"matmul batch dimensions do not broadcast: {lt} @ {rt}", code="E0302")
         return [make_type(element_type(lt), batch + m + n)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -79,7 +79,7 @@ class ReduceOp(Operation):
         axes = [a.value for a in attributes["axes"].value]
         if axes != sorted(set(axes)) or any(not 0 <= a < len(shape) for a in axes):
             raise VerifyError(f"axes {axes} must be distinct, sorted and within the rank "
-                              f"{len(shape)} of {source}")
+                              f"{len(shape)} of {source}", code="E0313")
         keep = "keepdims" in attributes and attributes["keepdims"].value
         out = tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
         return [make_type(element_type(source), out)]
@@ -135,7 +135,7 @@ def require_elements(op: Operation, x: np.ndarray, axes: list[int]) -> None:
     """An extreme of no elements does not exist (numpy raises too)."""
     if any(x.shape[a] == 0 for a in axes):
         raise InterpreterError(f"{op.name} of an empty axis (numpy: zero-size array to a "
-                               "reduction that has no identity)", op.loc)
+                               "reduction that has no identity)", op.loc, code="E1010")
 
 
 class MaxOp(ReduceOp):
@@ -183,7 +183,7 @@ class ArgExtremumOp(Operation):
         shape = shape_of(source)
         axis = attributes["axis"].value
         if not 0 <= axis < len(shape):
-            raise VerifyError(f"axis {axis} is out of range for {source}")
+            raise VerifyError(f"axis {axis} is out of range for {source}", code="E0313")
         keep = "keepdims" in attributes and attributes["keepdims"].value
         out = tuple(1 if i == axis else d for i, d in enumerate(shape) if keep or i != axis)
         return [make_type(i64, out)]
@@ -225,7 +225,7 @@ class SoftmaxOp(Operation):
         source = operand_types[0]
         axis = attributes["axis"].value
         if not 0 <= axis < len(shape_of(source)):
-            raise VerifyError(f"axis {axis} is out of range for {source}")
+            raise VerifyError(f"axis {axis} is out of range for {source}", code="E0313")
         return [source]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:

@@ -32,13 +32,13 @@ INPUT = OperandDef("input", ANY_VALUE)
 
 def _require_tensor(t: Type, what: str = "operand") -> TensorType:
     if not isinstance(t, TensorType):
-        raise VerifyError(f"{what} must be a tensor, got {t}")
+        raise VerifyError(f"{what} must be a tensor, got {t}", code="E0711")
     return t
 
 
 def _check_axis(axis: int, rank: int) -> None:
     if not 0 <= axis < rank:
-        raise VerifyError(f"axis {axis} is out of range for rank {rank}")
+        raise VerifyError(f"axis {axis} is out of range for rank {rank}", code="E0313")
 
 
 def _producer(value: Value, op_class: type[Operation]) -> Operation | None:
@@ -62,7 +62,7 @@ class ConstantOp(Operation):
     def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         value = attributes["value"]
         if not is_static(shape_of(value.type)):
-            raise VerifyError(f"a constant needs a static type, got {value.type}")
+            raise VerifyError(f"a constant needs a static type, got {value.type}", code="E0711")
         return [value.type]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -75,7 +75,7 @@ def runtime_shape(result_type: Type, sizes: list[np.ndarray], op: Operation) -> 
     for d in shape_of(result_type):
         size = d if isinstance(d, int) else int(next(it))
         if size < 0:
-            raise InterpreterError(f"negative dimension size {size}", op.loc)
+            raise InterpreterError(f"negative dimension size {size}", op.loc, code="E1008")
         shape.append(size)
     return tuple(shape)
 
@@ -93,9 +93,9 @@ class SizedResultOp(Operation):
         needed = dynamic_dim_count(shape_of(target))
         if sizes != needed:
             raise VerifyError(f"result type {target} has {needed} dynamic dimension(s) "
-                              f"but {sizes} size operand(s) were given")
+                              f"but {sizes} size operand(s) were given", code="E0711")
         if element_type(source) != element_type(target):
-            raise VerifyError(f"element types differ: {source} vs {target}")
+            raise VerifyError(f"element types differ: {source} vs {target}", code="E0303")
         self.verify_shapes(source, target)
 
     def verify_shapes(self, source: Type, target: Type) -> None:
@@ -108,7 +108,7 @@ class BroadcastToOp(SizedResultOp):
 
     def verify_shapes(self, source: Type, target: Type) -> None:
         if not broadcastable_to(shape_of(source), shape_of(target)):
-            raise VerifyError(f"cannot broadcast {source} to {target}")
+            raise VerifyError(f"cannot broadcast {source} to {target}", code="E0301")
 
     fold = _unchanged
 
@@ -118,7 +118,7 @@ class BroadcastToOp(SizedResultOp):
             return [np.broadcast_to(args[0], shape).copy()]
         except ValueError:
             raise InterpreterError(f"cannot broadcast shape {args[0].shape} to {shape}",
-                                   self.loc) from None
+                                   self.loc, code="E1006") from None
 
 
 def _reshape_of_reshape(op: Operation, rewriter: Any) -> bool:
@@ -138,7 +138,8 @@ class ReshapeOp(SizedResultOp):
     def verify_shapes(self, source: Type, target: Type) -> None:
         s, t = element_count(shape_of(source)), element_count(shape_of(target))
         if s is not None and t is not None and s != t:
-            raise VerifyError(f"cannot reshape {source} ({s} elements) to {target} ({t} elements)")
+            raise VerifyError(f"cannot reshape {source} ({s} elements) to {target} ({t} elements)",
+                              code="E0314")
 
     fold = _unchanged
     canonicalization_patterns = (_reshape_of_reshape,)
@@ -146,7 +147,7 @@ class ReshapeOp(SizedResultOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         shape = runtime_shape(self.result.type, args[1:], self)
         if int(np.prod(shape)) != args[0].size:
-            raise InterpreterError(f"cannot reshape {args[0].shape} to {shape}", self.loc)
+            raise InterpreterError(f"cannot reshape {args[0].shape} to {shape}", self.loc, code="E1006")
         return [args[0].reshape(shape)]
 
 
@@ -238,7 +239,7 @@ class TransposeOp(Operation):
         perm = [a.value for a in attributes["permutation"].value]
         if sorted(perm) != list(range(len(source.shape))):
             raise VerifyError(f"permutation {perm} is not a permutation of the {len(source.shape)} "
-                              f"dimensions of {source}")
+                              f"dimensions of {source}", code="E0315")
         return [TensorType(tuple(source.shape[p] for p in perm), source.element)]
 
     def fold(self, constants: list[Attribute | None]) -> list[Attribute | Value] | None:
@@ -264,7 +265,7 @@ class ConcatOp(Operation):
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict) -> list[Type]:
         if not operand_types:
-            raise VerifyError("needs at least one operand")
+            raise VerifyError("needs at least one operand", code="E0711")
         first = _require_tensor(operand_types[0])
         axis = attributes["axis"].value
         _check_axis(axis, len(first.shape))
@@ -272,13 +273,14 @@ class ConcatOp(Operation):
         for t in operand_types[1:]:
             other = _require_tensor(t)
             if other.element != first.element or len(other.shape) != len(shape):
-                raise VerifyError(f"operands differ in rank or element type: {first} vs {other}")
+                raise VerifyError(f"operands differ in rank or element type: {first} vs {other}",
+                                  code="E0711")
             for i, d in enumerate(other.shape):
                 if i == axis:
                     both = isinstance(d, int) and isinstance(shape[i], int)
                     shape[i] = shape[i] + d if both else DYNAMIC  # type: ignore[operator]
                 elif not dims_compatible(shape[i], d):
-                    raise VerifyError(f"dimension {i} differs: {first} vs {other}")
+                    raise VerifyError(f"dimension {i} differs: {first} vs {other}", code="E0711")
                 else:
                     shape[i] = merge_dims(shape[i], d)
         return [TensorType(tuple(shape), first.element)]
@@ -318,9 +320,10 @@ class SliceOp(Operation):
         source = _require_tensor(operand_types[0])
         bounds = [[a.value for a in attributes[k].value] for k in ("starts", "stops", "steps")]
         if any(len(b) != len(source.shape) for b in bounds):
-            raise VerifyError(f"starts, stops and steps need one entry per dimension of {source}")
+            raise VerifyError(f"starts, stops and steps need one entry per dimension of {source}",
+                              code="E0711")
         if 0 in bounds[2]:
-            raise VerifyError("slice steps must be non-zero")
+            raise VerifyError("slice steps must be non-zero", code="E0711")
         shape = tuple(len(range(*slice(lo, hi, st).indices(d))) if isinstance(d, int) else
                       d if _whole(lo, hi, st) else DYNAMIC
                       for d, lo, hi, st in zip(source.shape, *bounds))
