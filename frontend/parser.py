@@ -1,14 +1,26 @@
 """Parsing .hy source: Lark (LALR, positions propagated) plus indentation checks, turned into
 ``syntax`` nodes. Syntax errors become located diagnostics; each top-level function is parsed
-on its own, so one broken function does not hide the errors of the others."""
+on its own, so one broken function does not hide the errors of the others.
+
+Lark's LALR tables for grammar.lark are built once, when the grammar changes, and shipped as
+JSON (grammar_tables.json: ``PYTHONHASHSEED=0 python -m hyc.frontend.parser >
+frontend/grammar_tables.json``, the seed fixing the order Lark numbers its states in);
+a process loads them instead of building them. Tables made by another version of Lark, or
+for another grammar, are not used: the parser is then built from the grammar.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import keyword
 import re
+import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
@@ -17,7 +29,9 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.grammar import Rule
 from lark.indenter import DedentError, Indenter
+from lark.lexer import TerminalDef
 
 from hyc.ir.diagnostics import Diagnostic
 from hyc.ir.location import FileLineColLoc
@@ -44,11 +58,40 @@ class _Indenter(Indenter):
     tab_len = 8
 
 
+GRAMMAR = Path(__file__).with_name("grammar.lark")
+TABLES = Path(__file__).with_name("grammar_tables.json")
+_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
+                            "maybe_placeholders": True}
+
+
+def _identity(grammar: str) -> dict[str, str]:
+    """What tables are made from: the grammar's text and Lark's version."""
+    return {"grammar": hashlib.sha256(grammar.encode()).hexdigest(), "lark": lark.__version__}
+
+
+def build_tables() -> str:
+    """grammar_tables.json: the parser Lark builds from the grammar, serialized."""
+    grammar = GRAMMAR.read_text()
+    data, memo = Lark(grammar, postlex=_Indenter(), **_OPTIONS).memo_serialize([TerminalDef, Rule])
+    data["options"]["postlex"] = None  # an object of ours, given again when loading
+    return json.dumps({**_identity(grammar), "data": data, "memo": memo}, sort_keys=True) + "\n"
+
+
+def _int_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+    """JSON writes the tables' integer keys (parser states, memo ids) as strings."""
+    return {int(k) if k.isdigit() else k: v for k, v in pairs}
+
+
 @cache
 def _lark() -> Lark:
-    grammar = (Path(__file__).parent / "grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", postlex=_Indenter(), propagate_positions=True,
-                maybe_placeholders=True)
+    grammar = GRAMMAR.read_text()
+    try:
+        tables = json.loads(TABLES.read_text(), object_pairs_hook=_int_keys)
+        if {k: tables[k] for k in ("grammar", "lark")} == _identity(grammar):
+            return Lark._load_from_dict(tables["data"], tables["memo"], postlex=_Indenter())
+    except (OSError, ValueError, KeyError):
+        pass  # no usable tables: build them
+    return Lark(grammar, postlex=_Indenter(), **_OPTIONS)
 
 
 class SyntaxProblem(Exception):
@@ -390,3 +433,7 @@ def parse_source(text: str, filename: str) -> tuple[s.Module, list[Diagnostic]]:
         except DedentError:
             report(SyntaxProblem("unindent does not match any outer indentation level", 1, 1, code="E0103"))
     return module, diagnostics
+
+
+if __name__ == "__main__":
+    sys.stdout.write(build_tables())
