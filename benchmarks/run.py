@@ -11,6 +11,7 @@ median of the repeats, and each contender's ratio to numpy. See docs/backend.md.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import statistics
 import subprocess
@@ -19,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -301,20 +303,28 @@ def b4() -> None:
               "print(time.perf_counter() - t)")
     imports = "import time; t = time.perf_counter(); import hyc; print(time.perf_counter() - t)"
 
-    def fresh_process(snippet: str, cache: str) -> float:
+    def fresh_process(snippet: str, cache: str, last_line: bool = True) -> Any:
         env = {**os.environ, "HYC_CACHE_DIR": cache}
         done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
                               text=True, env=env, check=True)
-        return float(done.stdout.strip().splitlines()[-1])
+        line = done.stdout.strip().splitlines()[-1]
+        return float(line) if last_line else line
 
     rows: dict[str, list[float]] = {"compile + first call, cold": [],
+                                    "compile + first call, cold, HYC_TIERED=1": [],
                                     "compile + first call, cached": [],
                                     "hyc.jit(numpy_mlp) first call, cold": [],
                                     "hyc.jit(numpy_mlp) first call, cached": [], "import hyc": []}
+    stages: dict[str, list[float]] = {}
     for _ in range(5):
         with tempfile.TemporaryDirectory() as cache:
             rows["compile + first call, cold"].append(fresh_process(code, cache))
             rows["compile + first call, cached"].append(fresh_process(code, cache))
+        os.environ["HYC_TIERED"] = "1"
+        rows["compile + first call, cold, HYC_TIERED=1"].append(fresh_process(code, "off"))
+        del os.environ["HYC_TIERED"]
+        for stage, seconds in json.loads(fresh_process(COLD_STAGES, "off", last_line=False)).items():
+            stages.setdefault(stage, []).append(seconds)
         with tempfile.TemporaryDirectory() as cache:  # tracing, then compiling the traced IR
             rows["hyc.jit(numpy_mlp) first call, cold"].append(fresh_process(traced, cache))
             rows["hyc.jit(numpy_mlp) first call, cached"].append(fresh_process(traced, cache))
@@ -323,6 +333,37 @@ def b4() -> None:
     print(f"  {'':40} {'min':>8} {'median':>8}")
     for name, samples in rows.items():
         print(f"  {name:<40} {min(samples):>8.3f} {statistics.median(samples):>8.3f}")
+    print("  the cold compile by stage (import hyc and numpy first, then each step of "
+          "compile + first call):")
+    for name, samples in stages.items():
+        print(f"    {name:<38} {min(samples):>8.3f} {statistics.median(samples):>8.3f}")
+
+
+# A fresh process's cold compile of the MLP, step by step: the imports the compile needs
+# (frontend, passes, code generation, LLVM), then the driver's own timings of each stage.
+COLD_STAGES = """
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+import hyc
+t1 = time.perf_counter()
+from hyc.codegen.driver import Compilation
+import hyc.frontend.irgen, hyc.passes, hyc.codegen.cpu
+t2 = time.perf_counter()
+c = Compilation("examples/mlp.hy", 2, "cpu")
+m = c.jit()
+t3 = time.perf_counter()
+m.mlp(*[np.zeros(s, np.float32) for s in [(1, 512), (512, 256), (256,), (256, 128), (128,),
+                                           (128, 2), (2,)]])
+t4 = time.perf_counter()
+groups = {"import hyc, numpy": t1 - t0, "import the compiler": t2 - t1}
+for name, seconds in c.timings:
+    group = name if name.startswith("llvm") or name == "frontend" else "IR passes and lowering"
+    groups[group] = groups.get(group, 0.0) + seconds
+groups["the rest of compile (Python)"] = (t3 - t2) - sum(s for _, s in c.timings)
+groups["first call"] = t4 - t3
+print(json.dumps(groups))
+"""
 
 
 def b5() -> None:
@@ -352,7 +393,26 @@ def b5() -> None:
 
 SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5}
 
+
+def host_line() -> str:
+    """The machine the figures are from: its CPU model, LLVM's name for it, the vector
+    features that matter to hyc's code, and the cores."""
+    from hyc.codegen.target import host_cpu
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cpu = host_cpu()
+    features = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vnni", "amx-tile")
+                if f"+{f}" in cpu.features.split(",")]
+    return (f"host: {model} (LLVM: {cpu.cpu}; {', '.join(features) or 'no AVX2'}), "
+            f"{os.cpu_count()} cores")
+
+
 if __name__ == "__main__":
     chosen = [a.upper() for a in sys.argv[1:]] or list(SECTIONS)
+    print(host_line())
     for name in chosen:
         SECTIONS[name]()

@@ -10,6 +10,7 @@ run-time check becomes a ``ValueError``.
 from __future__ import annotations
 
 import ctypes
+import threading
 from array import array as word_array
 from collections.abc import Callable
 from typing import NoReturn
@@ -106,15 +107,10 @@ class CompiledFunction:
                       tuple((axis, d) for axis, d in enumerate(shape_of(t)) if d != DYNAMIC))
                      for t in self.type.inputs]
         self.outputs = [(numpy_dtype(t), shape_of(t)) for t in self.type.results]
-        self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address) \
-            if address is not None else None
         # a function written at the buffer level may write into any buffer it is given: those
         # must be writeable arrays (the careful path checks; the native entry does not)
         self.writes_arguments = any(isinstance(t, MemRefType) for t in self.type.inputs)
-        if self.writes_arguments:
-            entry = None
-        self._builtin = pyentry.Builtin(self.name, entry) if entry and _LAYOUT_OK else None
-        self._entry = self._builtin.function if self._builtin else None
+        self.retarget(address, entry)
         # where each result size comes from: a constant, or (argument, axis)
         sources = {}
         for i, t in reversed(list(enumerate(self.type.inputs))):
@@ -123,6 +119,17 @@ class CompiledFunction:
         self._new_results = _result_maker([(dtype, tuple(d if isinstance(d, int) else sources[d]
                                                          for d in shape))
                                            for dtype, shape in self.outputs])
+
+    def retarget(self, address: int | None, entry: int | None) -> None:
+        """Call the machine code at ``address`` (and its Python entry ``entry``) from now on:
+        tiered compilation swaps the full -O level's code in. Each attribute is replaced
+        whole, so a concurrent call uses the old code or the new, never a mix."""
+        if self.writes_arguments:
+            entry = None
+        builtin = pyentry.Builtin(self.name, entry) if entry and _LAYOUT_OK else None
+        self._native = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)(address) \
+            if address is not None else None
+        self._builtin, self._entry = builtin, builtin.function if builtin else None
 
     def __repr__(self) -> str:
         return f"<compiled @{self.name} {self.type}>"
@@ -264,6 +271,8 @@ class CompiledFunction:
 class CompiledModule:
     """What ``hyc.compile`` returns: each function is an attribute; each stage as text."""
 
+    tier_up: threading.Thread | None = None  # tiered compilation's thread (HYC_TIERED)
+
     def __init__(self, parts: dict, addresses: dict[str, int], target: Target) -> None:
         tensor = parse_module(parts["ir"])
         self.target = target
@@ -284,6 +293,21 @@ class CompiledModule:
                                                         addresses.get(prefix + name + "_py"))
             except HycError as e:
                 self.uncallable[name] = e
+
+    def retarget(self, parts: dict, addresses: dict[str, int]) -> None:
+        """Run the machine code at ``addresses`` (the full -O level's, tiered compilation)."""
+        prefix = parts["prefix"]
+        for name, function in self.functions.items():
+            function.retarget(addresses[prefix + name], addresses.get(prefix + name + "_py"))
+        self.llvm_ir = parts["llvm_ir"]
+
+    def wait_for_tier_up(self, timeout: float | None = None) -> bool:
+        """With HYC_TIERED: wait until the full -O level's code runs (True), or ``timeout``
+        seconds; without, the full code runs from the start."""
+        if self.tier_up is not None:
+            self.tier_up.join(timeout)
+            return not self.tier_up.is_alive()
+        return True
 
     def __getattr__(self, name: str) -> CompiledFunction:
         functions = self.__dict__.get("functions", {})
@@ -307,5 +331,6 @@ class CompiledModule:
 
     def asm(self) -> str:
         """The target's assembly for the module."""
-        module = llvm.parse_assembly(self.llvm_ir)
-        return self.target.machine().emit_assembly(module)
+        from .jit import llvm_lock
+        with llvm_lock:
+            return self.target.machine().emit_assembly(llvm.parse_assembly(self.llvm_ir))

@@ -25,9 +25,10 @@ import dataclasses
 import errno
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, TypeAlias
 
 import llvmlite.binding as llvm
@@ -243,7 +244,7 @@ class Compilation:
         if self.target.name == "gpu":
             raise HycError("--target=gpu writes PTX (--emit=ptx), not object files", code="E0910")
         module = self.machine_module()
-        with self.timed("llvm: object code"):
+        with self.timed("llvm: object code"), jit.llvm_lock:
             return self.target_machine().emit_object(module)
 
     def _llvm_raw(self) -> ir.Module:
@@ -273,6 +274,10 @@ class Compilation:
 
     def _llvm(self) -> llvm.ModuleRef:
         raw = self.llvm_ir()
+        with jit.llvm_lock:
+            return self._llvm_locked(raw)
+
+    def _llvm_locked(self, raw: ir.Module) -> llvm.ModuleRef:
         with self.timed("llvm: verify"):
             module = jit.parse(raw, self.target_machine())
         if self.target.name == "gpu":
@@ -284,7 +289,7 @@ class Compilation:
 
     def _asm(self) -> str:
         module = self.machine_module()
-        with self.timed("llvm: assembly"):
+        with self.timed("llvm: assembly"), jit.llvm_lock:
             return self.target_machine().emit_assembly(module)
 
     # -- machine code in this process --------------------------------------------------------------
@@ -304,14 +309,31 @@ class Compilation:
         self.entries = True
         with nesting_room():
             raw = self.llvm_ir()
-        compiled = jit.compile_module(raw, self.opt_level, self.target, self.timed)
+        tiered = os.environ.get("HYC_TIERED", "0") not in ("", "0") and self.opt_level > 0
+        compiled = jit.compile_module(raw, self.opt_level, self.target, self.timed, quick=tiered)
         parts = {"ir": print_ir(self.optimized_ir(), debuginfo=True),
                  "loops": print_ir(self.target_loops()), "llvm_ir": compiled.llvm_ir,
                  "messages": self.messages, "prefix": self.prefix,
                  "symbols": sorted(compiled.addresses), "target": self.target.describe()}
+        module = CompiledModule(parts, compiled.addresses, self.target)
+        if tiered:
+            module.tier_up = threading.Thread(target=self._tier_up, args=(raw, key, parts, module),
+                                              name="hyc tier-up", daemon=True)
+            module.tier_up.start()
+            return module
         _loaded[key] = compiled.addresses
         cache.store(key, parts, jit.object_code(compiled))
-        return CompiledModule(parts, compiled.addresses, self.target)
+        return module
+
+    def _tier_up(self, raw: ir.Module, key: str, parts: dict, module: CompiledModule) -> None:
+        """Tiered compilation's second tier, in a thread: the module at its full -O level,
+        swapped into ``module``'s functions (a call that began keeps the quick code, which
+        MCJIT never frees), then stored in the disk cache."""
+        compiled = jit.compile_module(raw, self.opt_level, self.target, lambda _: nullcontext())
+        parts = {**parts, "llvm_ir": compiled.llvm_ir, "symbols": sorted(compiled.addresses)}
+        module.retarget(parts, compiled.addresses)
+        _loaded[key] = compiled.addresses
+        cache.store(key, parts, jit.object_code(compiled))
 
     def _planned(self) -> CompiledModule:
         """The GPU targets: the launch plan of the host functions, run on a GPU (gpu) or the

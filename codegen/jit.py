@@ -25,6 +25,10 @@ from . import interrupts, pyentry
 from .target import Target
 
 _lock = threading.RLock()
+# Every use of LLVM (its global context, the engines) goes under this lock: with tiered
+# compilation (HYC_TIERED) a compile of the full -O level may be running in a thread.
+llvm_lock = _lock
+QUICK = -1  # the quick tier's key: no middle-end pipeline, the code generator at -O1
 _engines: dict[tuple[str, int], llvm.ExecutionEngine] = {}
 _state: dict[str, object] = {}
 _cache: dict[tuple[str, int, str], JitModule] = {}
@@ -78,23 +82,30 @@ def parse(module: ir.Module, tm: llvm.TargetMachine) -> llvm.ModuleRef:
 Timer = Callable[[str], AbstractContextManager[None]]
 
 
-def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Timer) -> JitModule:
+def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Timer,
+                   quick: bool = False) -> JitModule:
     """Machine code for ``module`` (cached in this process): the address of each of its
-    functions. ``timed(stage)`` measures each of LLVM's steps."""
+    functions. ``timed(stage)`` measures each of LLVM's steps. ``quick``: the first tier of
+    tiered compilation, without LLVM's middle-end (measured: a third of the time, code as
+    fast for matmul-bound models, several times slower for elementwise loops, which the
+    middle-end vectorizes)."""
     text = str(module)
-    key = (hashlib.sha256(text.encode()).hexdigest(), opt_level, target.identity())
+    key = (hashlib.sha256(text.encode()).hexdigest(), QUICK if quick else opt_level,
+           target.identity())
+    codegen_level = 1 if quick else opt_level
     with _lock:
         if key in _cache:
             return _cache[key]
-        engine = _engine(target, opt_level)
-        tm = target.machine(opt_level)
+        engine = _engine(target, codegen_level)
+        tm = target.machine(codegen_level)
         with timed("llvm: verify"):
             parsed = parse(module, tm)
-        with timed(f"llvm: optimize (-O{opt_level})"):
-            optimize(parsed, opt_level, tm)
+        if not quick:
+            with timed(f"llvm: optimize (-O{opt_level})"):
+                optimize(parsed, opt_level, tm)
         llvm_ir = str(parsed)
         _compiled_objects.clear()
-        with timed("llvm: machine code (JIT)"):
+        with timed("llvm: machine code (JIT" + (", quick tier)" if quick else ")")):
             engine.add_module(parsed)
             engine.finalize_object()
         addresses = {f.name: engine.get_function_address(f.name) for f in parsed.functions
