@@ -25,6 +25,7 @@ from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import interrupts, pyentry
 from .cpu import INTERRUPTED
+from .jit import JitModule
 from .target import Target
 
 SLOW_PATH = -1  # the native entry's answer for arguments it leaves to the careful path
@@ -90,7 +91,7 @@ class CompiledFunction:
     """
 
     def __init__(self, func: FuncOp, address: int | None, messages: list[str],
-                 entry: int | None = None) -> None:
+                 entry: int | None = None, code: object = None) -> None:
         self.name = func.sym_name
         self.type: FunctionType = func.type
         self.param_names = [a.name_hint or f"#{i}" for i, a in enumerate(func.body.args)]
@@ -110,7 +111,8 @@ class CompiledFunction:
         # a function written at the buffer level may write into any buffer it is given: those
         # must be writeable arrays (the careful path checks; the native entry does not)
         self.writes_arguments = any(isinstance(t, MemRefType) for t in self.type.inputs)
-        self.retarget(address, entry)
+        self._code: list[object] = []  # what keeps the machine code alive (jit.JitModule)
+        self.retarget(address, entry, code)
         # where each result size comes from: a constant, or (argument, axis)
         sources = {}
         for i, t in reversed(list(enumerate(self.type.inputs))):
@@ -120,10 +122,14 @@ class CompiledFunction:
                                                          for d in shape))
                                            for dtype, shape in self.outputs])
 
-    def retarget(self, address: int | None, entry: int | None) -> None:
+    def retarget(self, address: int | None, entry: int | None, code: object = None) -> None:
         """Call the machine code at ``address`` (and its Python entry ``entry``) from now on:
         tiered compilation swaps the full -O level's code in. Each attribute is replaced
-        whole, so a concurrent call uses the old code or the new, never a mix."""
+        whole, so a concurrent call uses the old code or the new, never a mix; ``code``
+        keeps the new machine code alive, and the old stays alive with this function, for
+        a call that began in it."""
+        if code is not None:
+            self._code.append(code)
         if self.writes_arguments:
             entry = None
         builtin = pyentry.Builtin(self.name, entry) if entry and _LAYOUT_OK else None
@@ -273,8 +279,9 @@ class CompiledModule:
 
     tier_up: threading.Thread | None = None  # tiered compilation's thread (HYC_TIERED)
 
-    def __init__(self, parts: dict, addresses: dict[str, int], target: Target) -> None:
+    def __init__(self, parts: dict, code: JitModule, target: Target) -> None:
         tensor = parse_module(parts["ir"])
+        addresses = code.addresses
         self.target = target
         self.ir = print_ir(tensor)
         self.loops: str = parts["loops"]
@@ -290,15 +297,15 @@ class CompiledModule:
             name = f.sym_name
             try:
                 self.functions[name] = CompiledFunction(f, addresses[prefix + name], messages,
-                                                        addresses.get(prefix + name + "_py"))
+                                                        addresses.get(prefix + name + "_py"), code)
             except HycError as e:
                 self.uncallable[name] = e
 
-    def retarget(self, parts: dict, addresses: dict[str, int]) -> None:
-        """Run the machine code at ``addresses`` (the full -O level's, tiered compilation)."""
-        prefix = parts["prefix"]
+    def retarget(self, parts: dict, code: JitModule) -> None:
+        """Run the machine code ``code`` (the full -O level's, tiered compilation)."""
+        prefix, addresses = parts["prefix"], code.addresses
         for name, function in self.functions.items():
-            function.retarget(addresses[prefix + name], addresses.get(prefix + name + "_py"))
+            function.retarget(addresses[prefix + name], addresses.get(prefix + name + "_py"), code)
         self.llvm_ir = parts["llvm_ir"]
 
     def wait_for_tier_up(self, timeout: float | None = None) -> bool:

@@ -27,6 +27,7 @@ import hashlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, TypeAlias
@@ -315,25 +316,25 @@ class Compilation:
                  "loops": print_ir(self.target_loops()), "llvm_ir": compiled.llvm_ir,
                  "messages": self.messages, "prefix": self.prefix,
                  "symbols": sorted(compiled.addresses), "target": self.target.describe()}
-        module = CompiledModule(parts, compiled.addresses, self.target)
+        module = CompiledModule(parts, compiled, self.target)
         if tiered:
             module.tier_up = threading.Thread(target=self._tier_up, args=(raw, key, parts, module),
                                               name="hyc tier-up", daemon=True)
             module.tier_up.start()
             return module
-        _loaded[key] = compiled.addresses
-        cache.store(key, parts, jit.object_code(compiled))
+        _loaded[key] = compiled
+        cache.store(key, parts, compiled.object_code)
         return module
 
     def _tier_up(self, raw: ir.Module, key: str, parts: dict, module: CompiledModule) -> None:
         """Tiered compilation's second tier, in a thread: the module at its full -O level,
         swapped into ``module``'s functions (a call that began keeps the quick code, which
-        MCJIT never frees), then stored in the disk cache."""
+        each function keeps alive), then stored in the disk cache."""
         compiled = jit.compile_module(raw, self.opt_level, self.target, lambda _: nullcontext())
         parts = {**parts, "llvm_ir": compiled.llvm_ir, "symbols": sorted(compiled.addresses)}
-        module.retarget(parts, compiled.addresses)
-        _loaded[key] = compiled.addresses
-        cache.store(key, parts, jit.object_code(compiled))
+        module.retarget(parts, compiled)
+        _loaded[key] = compiled
+        cache.store(key, parts, compiled.object_code)
 
     def _planned(self) -> CompiledModule:
         """The GPU targets: the launch plan of the host functions, run on a GPU (gpu) or the
@@ -374,7 +375,8 @@ _RUNNERS: dict[str, Callable[[Compilation], object]] = {
 
 
 # -- the disk cache ------------------------------------------------------------------------------
-_loaded: dict[str, dict[str, int]] = {}  # disk-cache key -> addresses, in this process
+# disk-cache key -> the machine code loaded in this process, while something uses it
+_loaded: weakref.WeakValueDictionary[str, jit.JitModule] = weakref.WeakValueDictionary()
 
 
 def cache_key(source: str | os.PathLike | ModuleOp, opt_level: int, target: Target,
@@ -397,9 +399,9 @@ def from_cache(key: str, target: Target) -> CompiledModule | None:
         return None
     parts, obj = entry
     try:
-        addresses = _loaded.get(key) or jit.load_object(obj, parts["symbols"], target)
-        _loaded[key] = addresses
-        return CompiledModule(parts, addresses, target)
+        code = _loaded.get(key) or jit.load_object(obj, parts["symbols"], target)
+        _loaded[key] = code
+        return CompiledModule(parts, code, target)
     except Exception:  # a stale or damaged entry: compile again rather than trust it
         return None
 

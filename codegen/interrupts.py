@@ -19,8 +19,6 @@ from __future__ import annotations
 import ctypes
 import signal
 
-import llvmlite.binding as llvm
-
 COUNTER = "hyc_interrupts"
 PREVIOUS = "hyc_previous_sigint"
 HANDLER = "hyc_on_sigint"
@@ -50,9 +48,9 @@ done:
 """
 
 
-def add_symbols() -> None:
-    llvm.add_symbol(COUNTER, ctypes.addressof(_counter))
-    llvm.add_symbol(PREVIOUS, ctypes.addressof(_previous))
+def symbols() -> dict[str, int]:
+    """The addresses compiled code reads the counter and the previous handler at."""
+    return {COUNTER: ctypes.addressof(_counter), PREVIOUS: ctypes.addressof(_previous)}
 
 
 def _libc() -> ctypes.CDLL:

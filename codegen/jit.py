@@ -1,17 +1,24 @@
-"""The JIT: an LLVM execution engine per (target, -O level) in this process, behind a lock,
-and compiled code cached by (module text, -O level, target).
+"""The JIT: LLVM's ORC (an ``LLJIT`` per target in this process), behind a lock, and compiled
+code cached by (module text, -O level, target) for as long as something uses it.
+
+LLVM optimizes a module and its target machine emits an object file (which the disk cache
+stores too); the object is linked into a library of its own, whose resource tracker keeps
+the machine code alive. Each ``JitModule`` holds its tracker, and what calls its code holds
+the ``JitModule`` (compiled modules and functions), so the code is freed with the last of
+them: a process that compiles thousands of distinct models keeps only those it uses.
 
 Machine code is specific to the target's CPU (its name and features: the host's unless
---mcpu/--mattr chose a portable one); MCJIT never frees what it finalized, so each distinct
-module compiles once per process and is reused after.
+--mcpu/--mattr chose a portable one).
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,38 +32,46 @@ from . import interrupts, pyentry
 from .target import Target
 
 _lock = threading.RLock()
-# Every use of LLVM (its global context, the engines) goes under this lock: with tiered
+# Every use of LLVM (its global context, the JIT) goes under this lock: with tiered
 # compilation (HYC_TIERED) a compile of the full -O level may be running in a thread.
 llvm_lock = _lock
 QUICK = -1  # the quick tier's key: no middle-end pipeline, the code generator at -O1
-_engines: dict[tuple[str, int], llvm.ExecutionEngine] = {}
+_jits: dict[str, llvm.LLJIT] = {}
 _state: dict[str, object] = {}
-_cache: dict[tuple[str, int, str], JitModule] = {}
-_compiled_objects: list[bytes] = []
+_cache: weakref.WeakValueDictionary[tuple[str, int, str], JitModule] = weakref.WeakValueDictionary()
+_library_names = itertools.count()  # ORC never reuses a library's name
 
 
-@dataclass
+@dataclass(eq=False)
 class JitModule:
+    """Machine code in this process: its exported functions' addresses, valid while this
+    object lives (``tracker``: ORC's hold on the code)."""
     addresses: dict[str, int]
     llvm_ir: str  # after LLVM's optimizations
-    target_machine: llvm.TargetMachine
-    module: llvm.ModuleRef
-    object_code: bytes = b""  # what MCJIT compiled, for the disk cache
+    object_code: bytes  # the object file it was linked from, for the disk cache
+    tracker: Any
 
 
-def _engine(target: Target, opt_level: int) -> llvm.ExecutionEngine:
-    """The execution engine that generates code for ``target`` at ``opt_level`` (MCJIT
-    compiles with the target machine it was made with)."""
-    key = (target.identity(), opt_level)
-    if key not in _engines:
-        backing = llvm.parse_assembly("")
-        engine = llvm.create_mcjit_compiler(backing, target.machine(opt_level))
-        # MCJIT hands over each object it compiles, so the disk cache needs no second codegen
-        engine.set_object_cache(lambda module, data: _compiled_objects.append(data), None)
-        _engines[key] = engine
+def _jit(target: Target) -> llvm.LLJIT:
+    """The LLJIT that links ``target``'s objects; the first also links the runtime."""
+    key = target.identity()
+    if key not in _jits:
+        _jits[key] = llvm.create_lljit_compiler(target.machine(2))
         if "interrupt_handler" not in _state:
-            _install_runtime(engine)
-    return _engines[key]
+            _install_runtime(target)
+    return _jits[key]
+
+
+def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> Any:
+    """Link an object file into a new library of the target's JIT (the C library's and the
+    runtime's symbols resolved); its resource tracker."""
+    jit = _jit(target)
+    builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
+    for name, address in _runtime_symbols().items():
+        builder.import_symbol(name, address)
+    for name in names:
+        builder.export_symbol(name)
+    return builder.link(jit, library or f"hyc.module{next(_library_names)}")
 
 
 def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> None:
@@ -67,15 +82,17 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> 
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pto.loop_unrolling = True
-    builder = llvm.create_pass_builder(tm, pto)
-    builder.getModulePassManager().run(module, builder)
+    with _lock:
+        builder = llvm.create_pass_builder(tm, pto)
+        builder.getModulePassManager().run(module, builder)
 
 
 def parse(module: ir.Module, tm: llvm.TargetMachine) -> llvm.ModuleRef:
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
-    parsed = llvm.parse_assembly(str(module))
-    parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
+    with _lock:
+        parsed = llvm.parse_assembly(str(module))
+        parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
     return parsed
 
 
@@ -84,19 +101,19 @@ Timer = Callable[[str], AbstractContextManager[None]]
 
 def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Timer,
                    quick: bool = False) -> JitModule:
-    """Machine code for ``module`` (cached in this process): the address of each of its
-    functions. ``timed(stage)`` measures each of LLVM's steps. ``quick``: the first tier of
-    tiered compilation, without LLVM's middle-end (measured: a third of the time, code as
-    fast for matmul-bound models, several times slower for elementwise loops, which the
-    middle-end vectorizes)."""
+    """Machine code for ``module`` (cached in this process while in use): the address of
+    each of its exported functions. ``timed(stage)`` measures each of LLVM's steps.
+    ``quick``: the first tier of tiered compilation, without LLVM's middle-end (measured: a
+    third of the time, code as fast for matmul-bound models, several times slower for
+    elementwise loops, which the middle-end vectorizes)."""
     text = str(module)
     key = (hashlib.sha256(text.encode()).hexdigest(), QUICK if quick else opt_level,
            target.identity())
     codegen_level = 1 if quick else opt_level
     with _lock:
-        if key in _cache:
-            return _cache[key]
-        engine = _engine(target, codegen_level)
+        found = _cache.get(key)
+        if found is not None:
+            return found
         tm = target.machine(codegen_level)
         with timed("llvm: verify"):
             parsed = parse(module, tm)
@@ -104,38 +121,30 @@ def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Tim
             with timed(f"llvm: optimize (-O{opt_level})"):
                 optimize(parsed, opt_level, tm)
         llvm_ir = str(parsed)
-        _compiled_objects.clear()
+        names = [f.name for f in parsed.functions if not f.is_declaration
+                 and f.linkage not in (llvm.Linkage.internal, llvm.Linkage.private)]
         with timed("llvm: machine code (JIT" + (", quick tier)" if quick else ")")):
-            engine.add_module(parsed)
-            engine.finalize_object()
-        addresses = {f.name: engine.get_function_address(f.name) for f in parsed.functions
-                     if not f.is_declaration}
-        obj = _compiled_objects[-1] if _compiled_objects else b""
-        compiled = JitModule(addresses, llvm_ir, tm, parsed, obj)
+            obj = tm.emit_object(parsed)
+            tracker = _link(obj, names, target)
+        compiled = JitModule({n: tracker[n] for n in names}, llvm_ir, obj, tracker)
         _cache[key] = compiled
         hook_interrupts()
         return compiled
 
 
-def object_code(compiled: JitModule) -> bytes:
-    """The machine code of a compiled module, as an object file the engine can load again."""
-    return compiled.object_code or compiled.target_machine.emit_object(compiled.module)
-
-
-def load_object(obj: bytes, names: list[str], target: Target) -> dict[str, int]:
-    """Load object code compiled earlier (the disk cache); the addresses of ``names``."""
-    key = (hashlib.sha256(obj).hexdigest(), -1, target.identity())
+def load_object(obj: bytes, names: list[str], target: Target) -> JitModule:
+    """Object code compiled earlier (the disk cache), linked: the addresses of ``names``."""
+    key = (hashlib.sha256(obj).hexdigest(), -2, target.identity())
     with _lock:
-        if key not in _cache:
-            engine = _engine(target, 2)
-            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            engine.finalize_object()
-            addresses = {n: engine.get_function_address(n) for n in names}
+        found = _cache.get(key)
+        if found is None:
+            tracker = _link(obj, names, target)
+            addresses = {n: tracker[n] for n in names}
             if not all(addresses.values()):
                 raise ValueError("the cached object lacks a function")
-            _cache[key] = JitModule(addresses, "", target.machine(), None)
+            found = _cache[key] = JitModule(addresses, "", obj, tracker)
             hook_interrupts()
-        return _cache[key].addresses
+        return found
 
 
 # -- the runtime the generated code calls back into -------------------------------------------------
@@ -172,14 +181,20 @@ def _print_value(code: int, rank: int, data: int, sizes: ctypes._Pointer, last: 
 _print_callback = PRINT_HOOK(_print_value)
 
 
-def _install_runtime(engine: llvm.ExecutionEngine) -> None:
-    llvm.add_symbol("hyc_print_value", ctypes.cast(_print_callback, ctypes.c_void_p).value)
-    llvm.add_symbol(pyentry.TABLE_SYMBOL, ctypes.addressof(pyentry.TABLE))
-    interrupts.add_symbols()
+def _runtime_symbols() -> dict[str, int]:
+    """What compiled code calls back into (besides the C library)."""
+    return {"hyc_print_value": ctypes.cast(_print_callback, ctypes.c_void_p).value or 0,
+            pyentry.TABLE_SYMBOL: ctypes.addressof(pyentry.TABLE), **interrupts.symbols()}
+
+
+def _install_runtime(target: Target) -> None:
+    """The SIGINT handler, kept for the process's life."""
     hook = llvm.parse_assembly(interrupts.HANDLER_IR)
-    engine.add_module(hook)
-    engine.finalize_object()
-    _state["interrupt_handler"] = engine.get_function_address(interrupts.HANDLER)
+    hook.triple = target.triple
+    tracker = _link(target.machine(2).emit_object(hook), [interrupts.HANDLER], target,
+                    "hyc.runtime")
+    _state["runtime"] = tracker
+    _state["interrupt_handler"] = tracker[interrupts.HANDLER]
 
 
 def hook_interrupts() -> None:
