@@ -37,11 +37,8 @@ from llvmlite import ir
 
 from hyc.ir import HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
-from hyc.passes.serialize_threads import GpuSerializeThreads, synchronizes
 
 from . import cache, jit, progress, pyentry
-from .cpu import lower_module
-from .nvptx import link_math, lower_kernels
 from .target import Target, resolve
 
 if TYPE_CHECKING:
@@ -253,6 +250,12 @@ class Compilation:
         tensor = self.optimized_ir()
         if self.prefix is None:
             self.prefix = "hyc_" + hashlib.sha256(print_ir(loops).encode()).hexdigest()[:12] + "_"
+        # the lowering and the passes load here, not with the driver: a disk-cache hit
+        # needs neither
+        from hyc.passes.serialize_threads import GpuSerializeThreads, synchronizes
+
+        from .cpu import lower_module
+        from .nvptx import lower_kernels
         if self.target.name != "gpu" and any(synchronizes(f) for f in loops.functions):
             loops = copy(loops)  # a CPU runs a block's synchronizing threads as loops
             with self.timed("gpu-serialize-threads"):
@@ -283,6 +286,7 @@ class Compilation:
             module = jit.parse(raw, self.target_machine())
         if self.target.name == "gpu":
             with self.timed("llvm: link libdevice"):
+                from .nvptx import link_math
                 link_math(module, self.target_machine())
         with self.timed(f"llvm: optimize (-O{self.opt_level})"):
             jit.optimize(module, self.opt_level, self.target_machine())
