@@ -21,6 +21,7 @@ cache (codegen/cache.py) when the same source was compiled before.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import errno
 import hashlib
@@ -324,7 +325,7 @@ class Compilation:
         if tiered:
             module.tier_up = threading.Thread(target=self._tier_up, args=(raw, key, parts, module),
                                               name="hyc tier-up", daemon=True)
-            module.tier_up.start()
+            _start_tier_up(module.tier_up)
             return module
         _loaded[key] = compiled
         cache.store(key, parts, compiled.object_code)
@@ -334,11 +335,15 @@ class Compilation:
         """Tiered compilation's second tier, in a thread: the module at its full -O level,
         swapped into ``module``'s functions (a call that began keeps the quick code, which
         each function keeps alive), then stored in the disk cache."""
-        compiled = jit.compile_module(raw, self.opt_level, self.target, lambda _: nullcontext())
-        parts = {**parts, "llvm_ir": compiled.llvm_ir, "symbols": sorted(compiled.addresses)}
-        module.retarget(parts, compiled)
-        _loaded[key] = compiled
-        cache.store(key, parts, compiled.object_code)
+        try:
+            compiled = jit.compile_module(raw, self.opt_level, self.target,
+                                          lambda _: nullcontext())
+            parts = {**parts, "llvm_ir": compiled.llvm_ir, "symbols": sorted(compiled.addresses)}
+            module.retarget(parts, compiled)
+            _loaded[key] = compiled
+            cache.store(key, parts, compiled.object_code)
+        finally:
+            _tiering.discard(threading.current_thread())
 
     def _planned(self) -> CompiledModule:
         """The GPU targets: the launch plan of the host functions, run on a GPU (gpu) or the
@@ -379,6 +384,23 @@ _RUNNERS: dict[str, Callable[[Compilation], object]] = {
 
 
 # -- the disk cache ------------------------------------------------------------------------------
+_tiering: set[threading.Thread] = set()  # tier-up compiles still running
+
+
+def _start_tier_up(thread: threading.Thread) -> None:
+    _tiering.add(thread)
+    thread.start()
+
+
+@atexit.register
+def _finish_tier_ups() -> None:
+    """The process waits for tier-up compiles still running when it exits: LLVM must not be
+    inside a compile while the process tears down (and the disk cache then holds the full
+    code for the next process)."""
+    for thread in list(_tiering):
+        thread.join()
+
+
 # disk-cache key -> the machine code loaded in this process, while something uses it
 _loaded: weakref.WeakValueDictionary[str, jit.JitModule] = weakref.WeakValueDictionary()
 
