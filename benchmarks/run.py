@@ -303,8 +303,8 @@ def b4() -> None:
               "print(time.perf_counter() - t)")
     imports = "import time; t = time.perf_counter(); import hyc; print(time.perf_counter() - t)"
 
-    def fresh_process(snippet: str, cache: str, last_line: bool = True) -> Any:
-        env = {**os.environ, "HYC_CACHE_DIR": cache}
+    def fresh_process(snippet: str, cache: str, last_line: bool = True, tiered: bool = False) -> Any:
+        env = {**os.environ, "HYC_CACHE_DIR": cache, "HYC_TIERED": "1" if tiered else "0"}
         done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
                               text=True, env=env, check=True)
         line = done.stdout.strip().splitlines()[-1]
@@ -320,9 +320,7 @@ def b4() -> None:
         with tempfile.TemporaryDirectory() as cache:
             rows["compile + first call, cold"].append(fresh_process(code, cache))
             rows["compile + first call, cached"].append(fresh_process(code, cache))
-        os.environ["HYC_TIERED"] = "1"
-        rows["compile + first call, cold, HYC_TIERED=1"].append(fresh_process(code, "off"))
-        del os.environ["HYC_TIERED"]
+        rows["compile + first call, cold, HYC_TIERED=1"].append(fresh_process(code, "off", tiered=True))
         for stage, seconds in json.loads(fresh_process(COLD_STAGES, "off", last_line=False)).items():
             stages.setdefault(stage, []).append(seconds)
         with tempfile.TemporaryDirectory() as cache:  # tracing, then compiling the traced IR
