@@ -278,18 +278,14 @@ class Compilation:
         return self.target.machine(self.opt_level, self.shared)
 
     def _llvm(self) -> llvm.ModuleRef:
-        raw = self.llvm_ir()
-        with jit.llvm_lock:
-            return self._llvm_locked(raw)
-
-    def _llvm_locked(self, raw: ir.Module) -> llvm.ModuleRef:
-        with self.timed("llvm: verify"):
-            module = jit.parse(raw, self.target_machine())
+        text = jit.llvm_text(self.llvm_ir(), self.target_machine())
+        with jit.llvm_lock, self.timed("llvm: verify"):
+            module = jit.parse(text, self.target_machine())
         if self.target.name == "gpu":
-            with self.timed("llvm: link libdevice"):
-                from .nvptx import link_math
+            from .nvptx import link_math
+            with jit.llvm_lock, self.timed("llvm: link libdevice"):
                 link_math(module, self.target_machine())
-        with self.timed(f"llvm: optimize (-O{self.opt_level})"):
+        with jit.llvm_lock, self.timed(f"llvm: optimize (-O{self.opt_level})"):
             jit.optimize(module, self.opt_level, self.target_machine())
         return module
 
@@ -383,7 +379,7 @@ _RUNNERS: dict[str, Callable[[Compilation], object]] = {
 }
 
 
-# -- the disk cache ------------------------------------------------------------------------------
+# -- tiered compilation ---------------------------------------------------------------------------
 _tiering: set[threading.Thread] = set()  # tier-up compiles still running
 
 
@@ -401,6 +397,7 @@ def _finish_tier_ups() -> None:
         thread.join()
 
 
+# -- the disk cache ------------------------------------------------------------------------------
 # disk-cache key -> the machine code loaded in this process, while something uses it
 _loaded: weakref.WeakValueDictionary[str, jit.JitModule] = weakref.WeakValueDictionary()
 

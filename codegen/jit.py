@@ -75,24 +75,29 @@ def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> An
 
 
 def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> None:
-    """LLVM's own pipeline at the -O level's speed, vectorizers on."""
+    """LLVM's own pipeline at the -O level's speed, vectorizers on (under ``llvm_lock``)."""
     if opt_level == 0:
         return
     pto = llvm.create_pipeline_tuning_options(speed_level=min(opt_level, 3))
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pto.loop_unrolling = True
-    with _lock:
-        builder = llvm.create_pass_builder(tm, pto)
-        builder.getModulePassManager().run(module, builder)
+    builder = llvm.create_pass_builder(tm, pto)
+    builder.getModulePassManager().run(module, builder)
 
 
-def parse(module: ir.Module, tm: llvm.TargetMachine) -> llvm.ModuleRef:
+def llvm_text(module: ir.Module, tm: llvm.TargetMachine) -> str:
+    """The module as LLVM reads it, for ``tm``'s triple and data layout (printing a large
+    module takes tens of milliseconds: print it once)."""
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
-    with _lock:
-        parsed = llvm.parse_assembly(str(module))
-        parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
+    return str(module)
+
+
+def parse(text: str, tm: llvm.TargetMachine) -> llvm.ModuleRef:
+    """``llvm_text``'s output parsed and verified (under ``llvm_lock``)."""
+    parsed = llvm.parse_assembly(text)
+    parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
     return parsed
 
 
@@ -106,17 +111,17 @@ def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Tim
     ``quick``: the first tier of tiered compilation, without LLVM's middle-end (measured: a
     third of the time, code as fast for matmul-bound models, several times slower for
     elementwise loops, which the middle-end vectorizes)."""
-    text = str(module)
+    codegen_level = 1 if quick else opt_level
+    tm = target.machine(codegen_level)
+    text = llvm_text(module, tm)
     key = (hashlib.sha256(text.encode()).hexdigest(), QUICK if quick else opt_level,
            target.identity())
-    codegen_level = 1 if quick else opt_level
     with _lock:
         found = _cache.get(key)
         if found is not None:
             return found
-        tm = target.machine(codegen_level)
         with timed("llvm: verify"):
-            parsed = parse(module, tm)
+            parsed = parse(text, tm)
         if not quick:
             with timed(f"llvm: optimize (-O{opt_level})"):
                 optimize(parsed, opt_level, tm)

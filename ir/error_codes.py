@@ -90,10 +90,6 @@ def registry() -> dict[str, ErrorCode]:
     return dict(sorted(found.items()))
 
 
-def is_registered(code: str) -> bool:
-    return code in registry()
-
-
 def explain(code: str) -> str:
     """The text ``hyc --explain CODE`` prints."""
     from .diagnostics import HycError
