@@ -17,6 +17,7 @@ from pathlib import Path
 from hyc.ir import FuncOp, HycError, ModuleOp
 from hyc.ir.types import DYNAMIC, Type, is_scalar, numpy_dtype, shape_of
 
+from . import jit
 from .driver import Compilation
 from .target import Target
 
@@ -47,11 +48,15 @@ def build_library(compilation: Compilation, library: str | os.PathLike) -> tuple
     library = Path(library)
     header = library.with_suffix(".h")
     obj_code = compilation.stage("obj")
+    with jit.llvm_lock, compilation.timed("llvm: thread pool"):
+        pool_code = compilation.target_machine().emit_object(
+            jit.pool_module(compilation.target, hidden=True))
     with tempfile.TemporaryDirectory() as tmp, compilation.timed("link (cc)"):
-        obj = Path(tmp) / "module.o"
+        obj, pool = Path(tmp) / "module.o", Path(tmp) / "pool.o"
         obj.write_bytes(obj_code)  # type: ignore[arg-type]
+        pool.write_bytes(pool_code)
         command = [c_compiler(), "-shared", "-fPIC", "-O2", "-o", str(library), str(obj),
-                   str(RUNTIME), "-lm", "-lpthread"]
+                   str(pool), str(RUNTIME), "-lm", "-lpthread"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise HycError(f"linking {library} failed: {done.stderr.strip()}", code="E0909")

@@ -16,7 +16,7 @@ that unbounded recursion stops with an error instead of overflowing the stack.
 Memory comes from malloc; printing and interrupts go through the runtime (codegen/jit.py,
 codegen/runtime/hyc_runtime.c). A ``buf.dispatch`` body (``outline-parallel``) becomes an
 always-inlined function of the point's indices and the captured values; a large dispatch
-(and a large ``buf.matmul``, by rows) runs on POSIX threads (codegen/threads.py).
+(and a large ``buf.matmul``, by rows) runs on the runtime's thread pool (codegen/threads.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_o
 
 from . import threads
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
-from .matmul import emit_matmul
+from .matmul import emit_matmul, tiles
 from .scalar_ops import llvm_type
 from .target import Target
 
@@ -48,6 +48,9 @@ DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
 # some tens of microseconds).
 PARALLEL_WORK = 1 << 18
 MATMUL_WORK = 1 << 22
+# a matmul with fewer rows than this has its columns split among threads, from this much work
+SHORT_ROWS = 4
+MATVEC_WORK = 1 << 16
 GPU_IDS = ("gpu.block_id", "gpu.thread_id", "gpu.block_dim", "gpu.grid_dim")
 KERNEL_IDS = 3 * len(GPU_IDS)
 
@@ -339,10 +342,9 @@ class CpuFunction(TargetFunction):
         words = self.pack(carried)
         big = self.b.icmp_signed(">=", work, ir.Constant(I64, threshold))
         with self.b.if_else(big) as (then, otherwise):
-            with then:  # asking for the thread count costs microseconds: only when worth it
-                count = self.b.call(threads.thread_count(self.parent.llvm), [])
-                count = self.b.select(self.b.icmp_signed("<", rows, count), ir.Constant(I64, 1), count)
-                self.b.call(threads.run_parallel(self.parent.llvm), [body, words, rows, count])
+            with then:  # asking for the thread count reads the environment: only when worth it
+                count = self.b.call(threads.declare(self.parent.llvm, threads.THREADS), [])
+                self.b.call(threads.declare(self.parent.llvm, threads.RUN), [body, words, rows, count])
             with otherwise:
                 self.b.call(body, [words, ir.Constant(I64, 0), rows])
 
@@ -401,15 +403,55 @@ class CpuFunction(TargetFunction):
         rows_only = len(lhs.sizes) == 2 and len(rhs.sizes) == 2 and all(
             len(getattr(v.type, "shape", ())) <= 1 for v in op.operands[3:])
         sizes = [*lhs.sizes, rhs.sizes[-1]]
+        rows = lhs.sizes[0]
+        # A few rows (a batch of 1): the columns are split instead, so that each core streams
+        # its share of rhs (the weights), from its own cache when called again.
+        by_columns = rows_only and tiles(op) and not (
+            isinstance(rows, ir.Constant) and rows.constant >= SHORT_ROWS)
+        by_rows = not (isinstance(rows, ir.Constant) and rows.constant < SHORT_ROWS and by_columns)
         # only the function body's own matmuls, never those nested in loops
         if not rows_only or self.func is None or op.parent is not self.func.body or \
-                not self.parent.target.threads or _known_below(sizes, MATMUL_WORK):
+                not self.parent.target.threads or \
+                _known_below(sizes, MATVEC_WORK if by_columns else MATMUL_WORK):
             emit_matmul(self, op)
             return
         carried = op.values_from_outside()
-        body = self.range_function(lambda inner, lower, upper: inner.matmul_rows(
-            op, lower, upper), carried)
-        self.split(body, carried, _product(self.b, sizes), lhs.sizes[0], MATMUL_WORK)
+        work = _product(self.b, sizes)
+
+        def split_rows() -> None:
+            self.split(self.range_function(lambda inner, lower, upper: inner.matmul_rows(
+                op, lower, upper), carried), carried, work, rows, MATMUL_WORK)
+
+        def split_columns() -> None:
+            width = ir.Constant(I64, self.column_group())
+            groups = self.b.udiv(self.b.add(sizes[2], ir.Constant(I64, width.constant - 1)), width)
+            self.split(self.range_function(lambda inner, lower, upper: inner.matmul_columns(
+                op, lower, upper), carried), carried, work, groups, MATVEC_WORK)
+
+        if not by_columns:
+            split_rows()
+        elif not by_rows:
+            split_columns()
+        else:
+            short = self.b.icmp_signed("<", rows, ir.Constant(I64, SHORT_ROWS))
+            with self.b.if_else(short) as (then, otherwise):
+                with then:
+                    split_columns()
+                with otherwise:
+                    split_rows()
+
+    def column_group(self) -> int:
+        """The columns of the unit a split by columns deals out: eight vector registers (the
+        kernel's narrowest strip with accumulators enough to hide the latency of an FMA)."""
+        return 8 * self.parent.target.vector_bits // 32
+
+    def matmul_columns(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
+        """A matmul on the column groups lower..upper of the output."""
+        width = ir.Constant(I64, self.column_group())
+        columns = self.buffer(op.operands[2]).sizes[1]
+        end = self.b.mul(upper, width)
+        end = self.b.select(self.b.icmp_signed("<", columns, end), columns, end)
+        emit_matmul(self, op, (self.b.mul(lower, width), end))
 
     def matmul_rows(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
         """A matmul on rows lower..upper of lhs and out (views; the rest reads as it is)."""

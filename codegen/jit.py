@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import itertools
+import os
 import sys
 import threading
 import weakref
@@ -28,7 +29,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from . import interrupts, pyentry
+from . import interrupts, pyentry, threads
 from .target import Target
 
 _lock = threading.RLock()
@@ -188,18 +189,36 @@ _print_callback = PRINT_HOOK(_print_value)
 
 def _runtime_symbols() -> dict[str, int]:
     """What compiled code calls back into (besides the C library)."""
+    pool = _state.get("pool", {})
+    assert isinstance(pool, dict)
     return {"hyc_print_value": ctypes.cast(_print_callback, ctypes.c_void_p).value or 0,
-            pyentry.TABLE_SYMBOL: ctypes.addressof(pyentry.TABLE), **interrupts.symbols()}
+            pyentry.TABLE_SYMBOL: ctypes.addressof(pyentry.TABLE), **interrupts.symbols(),
+            **pool}
 
 
 def _install_runtime(target: Target) -> None:
-    """The SIGINT handler, kept for the process's life."""
-    hook = llvm.parse_assembly(interrupts.HANDLER_IR)
-    hook.triple = target.triple
-    tracker = _link(target.machine(2).emit_object(hook), [interrupts.HANDLER], target,
-                    "hyc.runtime")
+    """The SIGINT handler and the thread pool (codegen/threads.py), kept for the process's
+    life."""
+    runtime = pool_module(target)
+    runtime.link_in(llvm.parse_assembly(interrupts.HANDLER_IR))
+    names = [interrupts.HANDLER, threads.RUN, threads.THREADS, threads.FORKED]
+    tracker = _link(target.machine(2).emit_object(runtime), names, target, "hyc.runtime")
     _state["runtime"] = tracker
     _state["interrupt_handler"] = tracker[interrupts.HANDLER]
+    _state["pool"] = {name: tracker[name] for name in names[1:]}
+    forked = ctypes.CFUNCTYPE(None)(tracker[threads.FORKED])
+    _state["pool_forked"] = forked
+    os.register_at_fork(after_in_child=forked)
+
+
+def pool_module(target: Target, hidden: bool = False) -> llvm.ModuleRef:
+    """The thread pool's module for ``target`` (under ``llvm_lock``; the code generator's
+    own optimizations suffice for it); ``hidden`` for a shared library."""
+    module = parse(str(threads.runtime_module(target)), target.machine(2))
+    if hidden:  # a library's own pool: another library's does not replace it
+        for name in threads.SIGNATURES:
+            module.get_function(name).visibility = "hidden"
+    return module
 
 
 def hook_interrupts() -> None:

@@ -39,7 +39,18 @@ def _index(fc: CpuFunction, size: ir.Value, iv: ir.Value) -> ir.Value:
     return fc.b.select(is_one, ir.Constant(I64, 0), iv)
 
 
-def emit_matmul(fc: CpuFunction, op: Operation) -> None:
+def tiles(op: Operation) -> bool:
+    """Whether ``op`` goes through the register-blocked kernel: floats whose epilogue keeps
+    the product's type, with a matrix on the right."""
+    body = op.regions[0].block
+    return is_float(op.operands[0].type) and len(shape_of(op.operands[1].type)) > 1 and \
+        bool(shape_of(op.operands[0].type)) and body.args[0].type == op.operands[2].type.element
+
+
+def emit_matmul(fc: CpuFunction, op: Operation,
+                columns: tuple[ir.Value, ir.Value] | None = None) -> None:
+    """The loops of ``op``; with ``columns`` (a tiled matmul), only the output's columns
+    ``lo..hi``."""
     lhs, rhs, out = (fc.buffer(v) for v in op.operands[:3])
     extras = [fc.values[v] for v in op.operands[3:]]
     body = op.regions[0].block
@@ -113,20 +124,20 @@ def emit_matmul(fc: CpuFunction, op: Operation) -> None:
             return []
         fc.counted_loop(n_size, [], element)
 
-    kernel = Kernel(fc, lhs, rhs, out, operand_index, out_index) \
-        if in_place and floating and b_rank > 1 else None
+    kernel = Kernel(fc, lhs, rhs, out, operand_index, out_index) if tiles(op) else None
+    first, end = columns or (ir.Constant(I64, 0), n_size)
 
     def tiled_rows(batch_ivs: list[ir.Value]) -> None:
         """The whole batch entry: blocked tiles, leftovers, then the epilogue per row."""
         assert kernel is not None
-        kernel.emit(batch_ivs, m_size, n_size, k_size, a_rank > 1)
+        kernel.emit(batch_ivs, m_size, end, k_size, a_rank > 1, first)
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             def finish(j, _):
                 acc = fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j)))
                 epilogue(batch_ivs, i, j, acc)
                 return []
-            fc.counted_loop(n_size, [], finish)
+            fc.stepped_loop(first, end, ir.Constant(I64, 1), [], finish)
             return []
         fc.counted_loop(m_size, [], finish_row)
 
@@ -177,10 +188,11 @@ class Kernel:
         self.vector = ir.VectorType(lhs.element, self.lanes)
 
     def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
-             has_rows: bool) -> None:
-        """Tall products: column strips outside (a strip of ``rhs`` stays in cache), blocks of
-        4 rows inside. Short ones (a few rows, like a batch of 1): one row at a time, each with
-        a wide strip of accumulators, so ``rhs`` streams through row by row."""
+             has_rows: bool, start: ir.Value) -> None:
+        """Columns ``start..n``. Tall products: column strips outside (a strip of ``rhs``
+        stays in cache), blocks of 4 rows inside. Short ones (a few rows, like a batch of 1):
+        one row at a time, each with a wide strip of accumulators, so ``rhs`` streams through
+        row by row."""
         b = self.fc.b
         self.has_rows = has_rows
         packed = self.packing_buffer(m, k) if has_rows else ir.Constant(I8P, None)
@@ -188,12 +200,11 @@ class Kernel:
         tall = b.icmp_unsigned("!=", packed, ir.Constant(I8P, None))
         with b.if_else(tall) as (then, otherwise):
             with then:
-                done = self.strips(batch_ivs, m, n, k, ir.Constant(I64, 0), rows=4, vectors=2,
-                                   pack=packed)
+                done = self.strips(batch_ivs, m, n, k, start, rows=4, vectors=2, pack=packed)
                 self.leftover_columns(batch_ivs, m, n, k, done)
             with otherwise:  # ever narrower strips, so that a narrow matrix still gets tiles
-                done = ir.Constant(I64, 0)
-                for vectors in (16, 4, 1):
+                done = start
+                for vectors in (16, 8, 4, 1):
                     done = self.strips(batch_ivs, m, n, k, done, rows=1, vectors=vectors,
                                        pack=None)
                 self.leftover_columns(batch_ivs, m, n, k, done)

@@ -1,5 +1,6 @@
 /* The runtime that hyc's shared libraries link with: what generated code calls back into.
  * Programs may define hyc_print_value themselves (it is weak) to route hy.print elsewhere. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -42,4 +43,12 @@ __attribute__((weak)) volatile int64_t hyc_interrupts = 0;
 
 __attribute__((weak)) void hyc_interrupt(void) {
     __atomic_fetch_add(&hyc_interrupts, 1, __ATOMIC_RELAXED);
+}
+
+/* The thread pool (generated with the library, codegen/threads.py) forgets its workers in a
+ * child process: fork() copies only the calling thread. */
+void hyc_pool_forked(void);
+
+__attribute__((constructor)) static void hyc_pool_watch_forks(void) {
+    pthread_atfork(NULL, NULL, hyc_pool_forked);
 }

@@ -111,3 +111,67 @@ def test_a_c_program_stops_a_long_loop_with_hyc_interrupt(tmp_path):
     assert build.returncode == 0, build.stderr
     run = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60)
     assert run.stdout.split("\n")[:2] == ["-2 interrupted", "0 5"], run.stdout + run.stderr
+
+
+CHAIN = "def chain(a: f32[N], b: f32[N]) -> f32[N]:\n    return relu(a * b + a) - b * 0.5\n"
+POOL_PROGRAM = r"""
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "chain.h"
+static int check(int64_t n, const float *a, const float *b, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = NAN;
+    if (hyc_chain(a, n, b, y)) return 1;
+    for (int64_t i = 0; i < n; i++) {
+        float want = fmaxf(a[i] * b[i] + a[i], 0.0f) - b[i] * 0.5f;
+        if (!(fabsf(y[i] - want) <= 1e-5f * (1 + fabsf(want)))) return 2;
+    }
+    return 0;
+}
+static int threads(void) {  /* this process's threads */
+    DIR *dir = opendir("/proc/self/task");
+    int count = 0;
+    if (!dir) return -1;
+    while (readdir(dir)) count++;
+    closedir(dir);
+    return count - 2;  /* . and .. */
+}
+int main(void) {
+    int64_t n = (1 << 20) + 3;
+    float *a = malloc(n * 4), *b = malloc(n * 4), *y = malloc(n * 4);
+    for (int64_t i = 0; i < n; i++) {
+        a[i] = (float)((i * 7919) % 1000) / 500 - 1;
+        b[i] = (float)((i * 104729) % 997) / 300 - 1.5f;
+    }
+    int first = check(n, a, b, y), after_first = threads(), again = 0;
+    for (int i = 0; i < 10; i++) again |= check(n, a, b, y);
+    pid_t child = fork();
+    if (child == 0) _exit(check(n, a, b, y) | check(n, a, b, y));
+    int status = -1;
+    waitpid(child, &status, 0);
+    printf("%d %d %d %d %d %d\n", first, again, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+           check(n, a, b, y), after_first, threads());
+    return 0;
+}
+"""
+
+
+@needs_cc
+def test_a_c_program_uses_the_librarys_thread_pool_also_after_fork(tmp_path):
+    (tmp_path / "chain.hy").write_text(CHAIN)
+    assert hyc.main([str(tmp_path / "chain.hy"), "--emit=lib", "-o", str(tmp_path / "chain.so")]) == 0
+    (tmp_path / "main.c").write_text(POOL_PROGRAM)
+    build = subprocess.run([CC, "-O2", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
+                            str(tmp_path / "chain.so"), f"-Wl,-rpath,{tmp_path}", f"-I{tmp_path}",
+                            "-lm"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    for count in (1, 3, 7):
+        run = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60,
+                             env={"HYC_NUM_THREADS": str(count)})
+        first, again, child, last, after_first, at_end = map(int, run.stdout.split())
+        assert (first, again, child, last) == (0, 0, 0, 0), run.stdout + run.stderr
+        if after_first >= 0:  # the pool's workers, started once: no thread per call
+            assert after_first == at_end == count

@@ -1,5 +1,10 @@
 """Large loops and matmuls run split over threads: results must not depend on the thread
-count (HYC_NUM_THREADS, read on each call), nor on the sizes' not dividing evenly."""
+count (HYC_NUM_THREADS, read on each call), nor on the sizes' not dividing evenly; the pool
+that runs them (codegen/threads.py) survives fork() and calls from many threads."""
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -48,6 +53,20 @@ def test_matmul_rows_split_over_threads_match_numpy(m, k, n, thread_count):
     np.testing.assert_allclose(got, np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize("m,k,n", [(1, 300, 1000), (2, 700, 130), (3, 129, 1031)])
+def test_short_matmuls_split_by_columns_match_numpy(m, k, n, thread_count):
+    # fewer than 4 rows (a batch of 1): the threads take groups of columns
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((m, k), dtype=np.float32)
+    w = rng.standard_normal((k, n), dtype=np.float32)
+    bias = rng.standard_normal(n, dtype=np.float32)
+    dense = hyc.compile(MATMUL, opt_level=2).dense
+    np.testing.assert_allclose(dense(x, w, bias), np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-4)
+    one_row = hyc.compile(MATMUL.replace("M, K]", "1, K]").replace("[M, N]", "[1, N]")).dense
+    np.testing.assert_allclose(one_row(x[:1], w, bias), np.maximum(x[:1] @ w + bias, 0),
+                               rtol=2e-4, atol=2e-4)
+
+
 def test_out_argument_is_filled_by_all_threads(thread_count):
     rng = np.random.default_rng(1)
     a, b = (rng.standard_normal(1 << 19, dtype=np.float32) for _ in range(2))
@@ -73,9 +92,9 @@ def test_a_nonsense_thread_count_runs_on_one_thread(monkeypatch):
 
 def test_large_loops_are_outlined_and_small_static_ones_are_not():
     big = hyc.compile(CHAIN, opt_level=2)
-    assert "hyc.run_parallel" in big.llvm_ir
+    assert "@hyc_pool_run(" in big.llvm_ir
     small = hyc.compile(CHAIN.replace("N", "16"), opt_level=2)
-    assert "hyc.run_parallel" not in small.llvm_ir
+    assert "@hyc_pool_run(" not in small.llvm_ir
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -84,6 +103,96 @@ def test_random_programs_with_every_loop_threaded(seed, monkeypatch):
     # values it uses from outside (scalars, buffers with run-time sizes, constants).
     monkeypatch.setattr(cpu, "PARALLEL_WORK", 1)
     monkeypatch.setattr(cpu, "MATMUL_WORK", 1)
+    monkeypatch.setattr(cpu, "MATVEC_WORK", 1)
     monkeypatch.setenv("HYC_NUM_THREADS", "3")
     monkeypatch.setenv("HYC_CACHE_DIR", "off")  # the key does not know about the thresholds
     check_random_program(seed, level=2)
+
+
+def _inputs(seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((333, 200), dtype=np.float32)
+    w = rng.standard_normal((200, 301), dtype=np.float32)
+    bias = rng.standard_normal(301, dtype=np.float32)
+    a, b = (rng.standard_normal((1 << 19) + 5, dtype=np.float32) for _ in range(2))
+    return x, w, bias, a, b
+
+
+def test_results_are_identical_for_1_to_7_threads_changed_between_calls(monkeypatch):
+    dense, chain = hyc.compile(MATMUL, opt_level=2).dense, hyc.compile(CHAIN, opt_level=2).chain
+    x, w, bias, a, b = _inputs(3)
+    wide = np.random.default_rng(3).standard_normal((200, 1500), dtype=np.float32)
+    results = {}
+    for count in [1, 2, 3, 4, 5, 6, 7, 3, 1, 7]:
+        monkeypatch.setenv("HYC_NUM_THREADS", str(count))
+        results.setdefault(count, []).append(
+            (dense(x, w, bias), dense(x[:1], wide, wide[0]), chain(a, b)))
+    first = results[1][0]
+    np.testing.assert_allclose(first[0], np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(first[1], np.maximum(x[:1] @ wide + wide[0], 0), rtol=2e-4,
+                               atol=2e-4)
+    for runs in results.values():
+        for got in runs:  # each element is computed by one thread, in one order
+            assert all(np.array_equal(g, f) for g, f in zip(got, first))
+
+
+def _threads_of_this_process() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc (Linux)")
+def test_workers_are_started_once_and_kept(monkeypatch):
+    chain = hyc.compile(CHAIN, opt_level=2).chain
+    _, _, _, a, b = _inputs(4)
+    monkeypatch.setenv("HYC_NUM_THREADS", "3")
+    chain(a, b)
+    after_first = _threads_of_this_process()
+    for _ in range(20):
+        chain(a, b)
+    assert _threads_of_this_process() == after_first  # no thread per call
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX's")
+def test_a_forked_child_runs_parallel_loops_with_its_own_workers(monkeypatch):
+    monkeypatch.setenv("HYC_NUM_THREADS", "4")
+    dense, chain = hyc.compile(MATMUL, opt_level=2).dense, hyc.compile(CHAIN, opt_level=2).chain
+    x, w, bias, a, b = _inputs(5)
+    want_dense, want_chain = dense(x, w, bias), chain(a, b)  # the parent's workers exist now
+    child = os.fork()
+    if child == 0:  # the child must neither hang waiting for the parent's workers nor crash
+        try:
+            ok = all(np.array_equal(dense(x, w, bias), want_dense) and
+                     np.array_equal(chain(a, b), want_chain) for _ in range(5))
+            os._exit(0 if ok else 1)
+        finally:
+            os._exit(2)
+    for _ in range(600):  # at most 60 s
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child hung in a parallel loop")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert np.array_equal(chain(a, b), want_chain)  # the parent's pool still works
+
+
+def test_calls_from_8_python_threads_at_once(monkeypatch):
+    monkeypatch.setenv("HYC_NUM_THREADS", "4")
+    dense, chain = hyc.compile(MATMUL, opt_level=2).dense, hyc.compile(CHAIN, opt_level=2).chain
+    inputs = [_inputs(10 + i) for i in range(8)]
+    want = [(np.maximum(x @ w + bias, 0), np.maximum(a * b + a, 0) - b * 0.5)
+            for x, w, bias, a, b in inputs]
+
+    def work(i: int) -> bool:
+        x, w, bias, a, b = inputs[i]
+        for _ in range(10):
+            got_dense, got_chain = dense(x, w, bias), chain(a, b)
+            np.testing.assert_allclose(got_dense, want[i][0], rtol=2e-4, atol=2e-4)
+            np.testing.assert_allclose(got_chain, want[i][1], rtol=1e-6, atol=1e-6)
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(work, range(8)))
