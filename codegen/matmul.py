@@ -1,12 +1,12 @@
 """Loops for ``buf.matmul``: ``out = epilogue(lhs @ rhs, extras)`` with numpy's matmul shapes.
 
-Floats whose epilogue keeps the product's type go through a register-blocked kernel: tiles
-of ``MR`` rows by ``2`` vectors of the output stay in vector registers over the whole inner
-dimension (a broadcast of an ``lhs`` element times a row segment of ``rhs``, fused
-multiply-adds), then are stored once; rows and columns left over use the simple loops. The
-epilogue then runs over each finished row. Other cases accumulate each row in place in i-k-j
-order (the innermost loop along contiguous rows, which LLVM vectorizes), or, when the
-epilogue changes the type, compute each element as a dot product.
+Floats whose epilogue keeps the product's type go through register-blocked kernels: products
+of 4 rows or more through the packed loop nest of codegen/gemm.py (BLIS's), shorter ones (a
+batch of 1) a row at a time with a wide strip of vector accumulators over the whole inner
+dimension, so that ``rhs`` streams through once; columns left over by the strips use the
+simple loops. The epilogue then runs over each finished row. Other cases accumulate each row
+in place in i-k-j order (the innermost loop along contiguous rows, which LLVM vectorizes), or,
+when the epilogue changes the type, compute each element as a dot product.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from llvmlite import ir
 from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
+from .gemm import PackedMatmul, blocking
 from .lowering import Buffer
 from .scalar_ops import is_float
 
@@ -175,8 +176,8 @@ def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value])
 
 
 class Kernel:
-    """The register-blocked micro-kernel: ``out[i:i+MR, j:j+2V] = lhs[i:i+MR, :] @ rhs[:, j:j+2V]``
-    with the tile in vector registers over the whole inner dimension."""
+    """The register-blocked kernels of a float matmul: the packed loop nest for tall
+    products, strips of vector accumulators a row at a time for short ones."""
 
     def __init__(self, fc: CpuFunction, lhs: Buffer, rhs: Buffer, out: Buffer,
                  operand_index, out_index) -> None:
@@ -189,46 +190,59 @@ class Kernel:
 
     def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
              has_rows: bool, start: ir.Value) -> None:
-        """Columns ``start..n``. Tall products: column strips outside (a strip of ``rhs``
-        stays in cache), blocks of 4 rows inside. Short ones (a few rows, like a batch of 1):
-        one row at a time, each with a wide strip of accumulators, so ``rhs`` streams through
-        row by row."""
+        """Columns ``start..n``. Tall products (4 rows or more): the packed loop nest
+        (codegen/gemm.py). Short ones (a few rows, like a batch of 1): one row at a time, each
+        with a wide strip of accumulators, so ``rhs`` streams through row by row."""
         b = self.fc.b
         self.has_rows = has_rows
-        packed = self.packing_buffer(m, k) if has_rows else ir.Constant(I8P, None)
-        # without memory for the packed strip (malloc failed), the short path does it all
-        tall = b.icmp_unsigned("!=", packed, ir.Constant(I8P, None))
+        element_bytes = self.element_bytes
+        target = self.fc.parent.target
+        packed = PackedMatmul(self, blocking(target.vector_bits, element_bytes, target.caches))
+        memory = self.packing_memory(m, packed.sizes(n, start)) if has_rows else \
+            (ir.Constant(I8P, None), ir.Constant(I8P, None))
+        # without memory for the packed copies (malloc failed), the short path does it all
+        tall = b.icmp_unsigned("!=", memory[1], ir.Constant(I8P, None))
         with b.if_else(tall) as (then, otherwise):
             with then:
-                done = self.strips(batch_ivs, m, n, k, start, rows=4, vectors=2, pack=packed)
-                self.leftover_columns(batch_ivs, m, n, k, done)
+                packed.emit(batch_ivs, m, n, k, start, *memory)
             with otherwise:  # ever narrower strips, so that a narrow matrix still gets tiles
                 done = start
                 for vectors in (16, 8, 4, 1):
-                    done = self.strips(batch_ivs, m, n, k, done, rows=1, vectors=vectors,
-                                       pack=None)
+                    done = self.strips(batch_ivs, m, n, k, done, vectors=vectors)
                 self.leftover_columns(batch_ivs, m, n, k, done)
-        b.call(self.fc.parent.runtime("free", ir.VoidType(), [I8P]), [packed])
+        free = self.fc.parent.runtime("free", ir.VoidType(), [I8P])
+        for pointer in memory:
+            b.call(free, [pointer])
 
-    def packing_buffer(self, m: ir.Value, k: ir.Value) -> ir.Value:
-        """Memory for one packed strip of ``rhs`` when there are rows enough to use it (4 or
-        more), else null; null too when malloc fails."""
+    def packing_memory(self, m: ir.Value, sizes: tuple[ir.Value, ir.Value]) -> tuple[ir.Value, ir.Value]:
+        """Memory for the packed copies when there are rows enough to use them (4 or more):
+        both, or (when malloc fails) neither."""
         b = self.fc.b
         before = b.block
+        null = ir.Constant(I8P, None)
         with b.if_then(b.icmp_signed(">=", m, ir.Constant(I64, 4))):
             malloc = self.fc.parent.runtime("malloc", I8P, [I64])
-            width = 2 * self.lanes * self.element_bytes
-            raw = b.call(malloc, [b.add(b.mul(k, ir.Constant(I64, width)), ir.Constant(I64, 64))])
+            lhs_memory, rhs_memory = (b.call(malloc, [size]) for size in sizes)
+            both = b.and_(b.icmp_unsigned("!=", lhs_memory, null),
+                          b.icmp_unsigned("!=", rhs_memory, null))
+            with b.if_then(b.not_(both), likely=False):
+                free = self.fc.parent.runtime("free", ir.VoidType(), [I8P])
+                b.call(free, [lhs_memory])
+                b.call(free, [rhs_memory])
+            lhs_memory, rhs_memory = (b.select(both, p, null) for p in (lhs_memory, rhs_memory))
             inside = b.block
-        packed = b.phi(I8P)
-        packed.add_incoming(ir.Constant(I8P, None), before)
-        packed.add_incoming(raw, inside)
-        return packed
+        found = []
+        for pointer in (lhs_memory, rhs_memory):
+            phi = b.phi(I8P)
+            phi.add_incoming(null, before)
+            phi.add_incoming(pointer, inside)
+            found.append(phi)
+        return found[0], found[1]
 
     def strips(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
-               start: ir.Value, rows: int, vectors: int, pack: ir.Value | None) -> ir.Value:
-        """Full strips of ``vectors`` vectors from column ``start``; where they end. With sizes
-        known when compiling, strips that cannot run are not emitted at all."""
+               start: ir.Value, vectors: int) -> ir.Value:
+        """Full strips of ``vectors`` vectors from column ``start``, a row at a time; where
+        they end. With sizes known when compiling, strips that cannot run are not emitted."""
         b = self.fc.b
         width = ir.Constant(I64, vectors * self.lanes)
         if isinstance(start, ir.Constant) and isinstance(n, ir.Constant):
@@ -239,29 +253,12 @@ class Kernel:
             full_cols: ir.Value = ir.Constant(I64, end)
         else:
             full_cols = b.add(start, b.mul(b.udiv(b.sub(n, start), width), width))
-        block = ir.Constant(I64, rows)
-        full_rows = b.mul(b.udiv(m, block), block)
-
-        # For many rows, the strip of rhs the tiles read is copied once into contiguous memory:
-        # reading it in place would touch a new page for every row of a wide matrix.
-        packed: Buffer | None = None
-        if pack is not None:
-            packed = Buffer(b.bitcast(pack, ir.PointerType(self.lhs.element)), [k, width],
-                            self.lhs.element)
 
         def strip(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            if packed is not None:
-                self.pack(batch_ivs, packed, j, vectors, k)
-
-            def blocks(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.tile(batch_ivs, i, j, rows, vectors, k, packed)
-                return []
-
             def single(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.tile(batch_ivs, i, j, 1, vectors, k, packed)
+                self.tile(batch_ivs, i, j, vectors, k)
                 return []
-            self.fc.stepped_loop(ir.Constant(I64, 0), full_rows, block, [], blocks)
-            self.fc.stepped_loop(full_rows, m, ir.Constant(I64, 1), [], single)
+            self.fc.counted_loop(m, [], single)
             return []
 
         self.fc.stepped_loop(start, full_cols, width, [], strip)
@@ -280,45 +277,26 @@ class Kernel:
             return []
         self.fc.counted_loop(m, [], leftover_row)
 
-    def pack(self, batch_ivs: list[ir.Value], packed: Buffer, j: ir.Value, vectors: int,
+    def tile(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, vectors: int,
              k: ir.Value) -> None:
-        """Copy ``rhs[:, j:j+width]`` into ``packed`` (k rows of width elements)."""
-        def row(kk: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            for c in range(vectors):
-                col = self.fc.b.add(j, ir.Constant(I64, c * self.lanes))
-                segment = self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs,
-                                                                        [kk, col]))
-                self.store_to(packed, segment, [kk, ir.Constant(I64, c * self.lanes)])
-            return []
-        self.fc.counted_loop(k, [], row)
-
-    def tile(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, rows: int,
-             vectors: int, k: ir.Value, packed: Buffer | None) -> None:
+        """Row ``i``, columns ``j .. j + vectors * lanes``: the accumulators in registers over
+        the whole inner dimension."""
         b = self.fc.b
         zero = ir.Constant(self.vector, None)
-        row_ivs = [b.add(i, ir.Constant(I64, r)) for r in range(rows)]
         cols = [b.add(j, ir.Constant(I64, c * self.lanes)) for c in range(vectors)]
 
         def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
-            if packed is not None:
-                segments = [self.load_vector(packed, [kk, ir.Constant(I64, c * self.lanes)])
-                            for c in range(vectors)]
-            else:
-                segments = [self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs,
-                                                                          [kk, c])) for c in cols]
-            new = []
-            for r, row in enumerate(row_ivs):
-                a = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
-                                                                   self.lhs_rows(row, kk))))
-                splat = self.splat(a)
-                for c, segment in enumerate(segments):
-                    new.append(_fast(b.fadd(acc[r * vectors + c], _fast(b.fmul(splat, segment)))))
-            return new
+            segments = [self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs,
+                                                                      [kk, c])) for c in cols]
+            a = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
+                                                               self.lhs_rows(i, kk))))
+            splat = self.splat(a)
+            return [_fast(b.fadd(acc[c], _fast(b.fmul(splat, segment))))
+                    for c, segment in enumerate(segments)]
 
-        acc = self.fc.counted_loop(k, [zero] * (rows * vectors), step)
-        for r, row in enumerate(row_ivs):
-            for c, col in enumerate(cols):
-                self.store_vector(acc[r * vectors + c], self.out_index(batch_ivs, row, col))
+        acc = self.fc.counted_loop(k, [zero] * vectors, step)
+        for c, col in enumerate(cols):
+            self.store_vector(acc[c], self.out_index(batch_ivs, i, col))
 
     def scalar(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, k: ir.Value) -> None:
         b = self.fc.b

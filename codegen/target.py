@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -53,6 +54,8 @@ class Target:
     threads: bool = True  # parallel loops may run on POSIX threads
     host: bool = True  # code for this machine: the JIT may run it
     vector_bits: int = 256  # the vector registers the matmul kernel tiles for
+    # bytes of L1 data cache and of L2 per core, which the matmul's blocking is sized for
+    caches: tuple[int, int] = (32 << 10, 1 << 20)
     flags: str = ""  # the llc-style flags that chose it ("" for the host's own CPU)
     # a * b + c may become one fused multiply-add (nvcc's default, --fmad=true)
     contract: bool = False
@@ -64,7 +67,8 @@ class Target:
         version = ".".join(map(str, llvm.llvm_version_info))
         math = ",".join(f"{k}={v.f32}/{v.f64}" for k, v in sorted(self.math.items()))
         return f"{self.name}|{self.triple}|{self.cpu}|{self.features}|{math}|" \
-               f"{self.threads}|{self.vector_bits}|{self.contract}|{self.loop_pipeline}|llvm {version}"
+               f"{self.threads}|{self.vector_bits}|{self.caches}|{self.contract}|{self.loop_pipeline}|" \
+            f"llvm {version}"
 
     def describe(self) -> str:
         """One line for humans (the C header)."""
@@ -128,7 +132,26 @@ def host_cpu() -> Target:
     features = llvm.get_host_cpu_features().flatten()
     bits = 512 if "+avx512f" in features.split(",") else 256
     return Target("cpu", host_triple(), llvm.get_host_cpu_name(), features, CPU_MATH,
-                  vector_bits=bits)
+                  vector_bits=bits, caches=host_caches())
+
+
+def host_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> tuple[int, int]:
+    """This machine's L1 data cache and L2 sizes in bytes (Linux tells them in sysfs; the
+    defaults elsewhere)."""
+    found = dict(zip(("L1", "L2"), Target.caches))
+    try:
+        indices = [name for name in os.listdir(root) if name.startswith("index")]
+    except OSError:
+        indices = []
+    for index in indices:
+        try:
+            level, kind, size = (open(os.path.join(root, index, name)).read().strip()
+                                 for name in ("level", "type", "size"))
+        except OSError:
+            continue
+        if kind in ("Data", "Unified") and level in ("1", "2") and size[:-1].isdigit():
+            found["L" + level] = int(size[:-1]) << {"K": 10, "M": 20}.get(size[-1], 0)
+    return found["L1"], found["L2"]
 
 
 def cpu_target(mcpu: str | None = None, mattr: str | None = None,
@@ -161,7 +184,7 @@ def cpu_target(mcpu: str | None = None, mattr: str | None = None,
                      (("mcpu", mcpu), ("mattr", mattr), ("mtriple", mtriple)) if value)
     bits = _probe(triple, cpu, features, flags)
     return Target("cpu", triple, cpu, features, CPU_MATH, host=native, vector_bits=bits,
-                  flags=flags)
+                  flags=flags, caches=host.caches if native else Target.caches)
 
 
 def _same_machine(triple: str, host: str) -> bool:

@@ -1,0 +1,298 @@
+"""The packed matrix multiply of tall products (4 rows or more), in BLIS's loop nest.
+
+For each slab of ``KC`` rows of ``rhs`` (sized from the L1 cache, see ``blocking``), the slab
+is copied into panels of ``NR`` columns, contiguous row after row and padded with zeros to a
+whole panel; for each block of ``MC`` rows of ``lhs`` (sized for half of L2), the block is
+copied into panels of ``MR`` rows, element ``p`` of each row side by side. The micro-kernel
+then keeps an ``MR x NR`` tile of the output in vector registers over the slab: per step, ``NV``
+vector loads of the ``rhs`` panel, ``MR`` broadcasts from the ``lhs`` panel, ``MR * NV`` fused
+multiply-adds. A tile at the edge (fewer rows or columns left) is the same kernel, its loads
+and stores of the output masked: no scalar tail.
+
+Every output element is accumulated from zero in the order of ``k`` (a slab's tile starts
+from the partial sums the previous slab stored), which is what the short path and the loops
+for other types do too: results do not depend on which path, tile or thread computes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llvmlite import ir
+
+if TYPE_CHECKING:
+    from .matmul import Kernel
+
+I1 = ir.IntType(1)
+I8P = ir.PointerType(ir.IntType(8))
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+ALIGN = 64  # the packed panels start on cache lines
+
+
+def _const(value: int) -> ir.Constant:
+    return ir.Constant(I64, value)
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """The micro-tile (``mr`` rows by ``nv`` vectors of ``lanes``) and the cache blocks."""
+    mr: int
+    nv: int
+    lanes: int
+    kc: int
+    mc: int
+
+    @property
+    def nr(self) -> int:
+        return self.nv * self.lanes
+
+
+def blocking(vector_bits: int, element_bytes: int, caches: tuple[int, int]) -> Blocking:
+    """32 vector registers (AVX-512): 6 x 4 vectors, 24 accumulators; 16 (AVX2): 6 x 2. The
+    lhs block (mc x kc) takes half of L2."""
+    lanes = vector_bits // (8 * element_bytes)
+    mr, nv = (6, 4) if vector_bits >= 512 else (6, 2)
+    l1, l2 = caches
+    # the lhs micro-panel (mr x kc) takes an eighth of L1; the rhs micro-panel streams from L2
+    kc = max(64, min(512, l1 // (mr * element_bytes) // 8)) // 16 * 16
+    mc = max(mr, min(4096, l2 // 2 // (kc * element_bytes)) // mr * mr)
+    return Blocking(mr, nv, lanes, kc, mc)
+
+
+class PackedMatmul:
+    """The loop nest over one batch entry: ``out[:, start:n] = lhs @ rhs[:, start:n]``."""
+
+    def __init__(self, kernel: Kernel, blocks: Blocking) -> None:
+        self.kernel, self.fc, self.blocks = kernel, kernel.fc, blocks
+        self.element = kernel.lhs.element
+        self.vector = kernel.vector
+
+    # -- memory for the packed copies ---------------------------------------------------------
+    def sizes(self, n: ir.Value, start: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """Bytes for the packed lhs block and the packed rhs slab (with room to align)."""
+        b, blocks = self.fc.b, self.blocks
+        bytes_ = self.kernel.element_bytes
+        panels = b.udiv(b.add(b.sub(n, start), _const(blocks.nr - 1)), _const(blocks.nr))
+        rhs = b.add(b.mul(panels, _const(blocks.nr * blocks.kc * bytes_)), _const(ALIGN))
+        return _const(blocks.mc * blocks.kc * bytes_ + ALIGN), rhs
+
+    def aligned(self, raw: ir.Value) -> ir.Value:
+        b = self.fc.b
+        address = b.ptrtoint(raw, I64)
+        address = b.and_(b.add(address, _const(ALIGN - 1)), _const(-ALIGN))
+        return b.inttoptr(address, ir.PointerType(self.element))
+
+    # -- the loop nest --------------------------------------------------------------------------
+    def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+             start: ir.Value, lhs_memory: ir.Value, rhs_memory: ir.Value) -> None:
+        fc, b, blocks = self.fc, self.fc.b, self.blocks
+        packed_lhs, packed_rhs = self.aligned(lhs_memory), self.aligned(rhs_memory)
+
+        def slab(pc: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            kc = _smaller(b, _const(blocks.kc), b.sub(k, pc))
+            self.pack_rhs(batch_ivs, packed_rhs, pc, kc, start, n)
+            first = b.icmp_signed("==", pc, _const(0))
+
+            def block(ic: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                mc = _smaller(b, _const(blocks.mc), b.sub(m, ic))
+                self.pack_lhs(batch_ivs, packed_lhs, ic, mc, pc, kc)
+
+                def column_panel(jr: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                    panel = b.udiv(b.sub(jr, start), _const(blocks.nr))
+                    rhs_panel = b.gep(packed_rhs, [b.mul(panel, _const(blocks.nr * blocks.kc))])
+
+                    def row_panel(ir_: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                        lhs_panel = b.gep(packed_lhs, [b.mul(b.udiv(ir_, _const(blocks.mr)),
+                                                             _const(blocks.mr * blocks.kc))])
+                        self.micro(batch_ivs, lhs_panel, rhs_panel, kc, first,
+                                   b.add(ic, ir_), _smaller(b, _const(blocks.mr), b.sub(mc, ir_)),
+                                   jr, _smaller(b, _const(blocks.nr), b.sub(n, jr)))
+                        return []
+                    fc.stepped_loop(_const(0), mc, _const(blocks.mr), [], row_panel)
+                    return []
+                fc.stepped_loop(start, n, _const(blocks.nr), [], column_panel)
+                return []
+            fc.stepped_loop(_const(0), m, _const(blocks.mc), [], block)
+            return []
+        fc.stepped_loop(_const(0), k, _const(blocks.kc), [], slab)
+
+    # -- packing --------------------------------------------------------------------------------
+    def pack_rhs(self, batch_ivs: list[ir.Value], packed: ir.Value, pc: ir.Value, kc: ir.Value,
+                 start: ir.Value, n: ir.Value) -> None:
+        """``rhs[pc:pc+kc, start:n]`` as panels of NR columns (zeros past ``n``), row by row."""
+        fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
+
+        def row(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            def panel(jr: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                index = b.udiv(b.sub(jr, start), _const(blocks.nr))
+                base = b.add(b.mul(index, _const(blocks.nr * blocks.kc)), b.mul(p, _const(blocks.nr)))
+                left = b.sub(n, jr)
+                for c in range(blocks.nv):
+                    column = b.add(jr, _const(c * blocks.lanes))
+                    source = kernel.rhs.address(b, kernel.operand_index(
+                        kernel.rhs, batch_ivs, [b.add(pc, p), _inside(b, column, n, jr)]))
+                    mask = self.mask(b.sub(left, _const(c * blocks.lanes)))
+                    segment = self.masked_load(source, mask)
+                    target = b.gep(packed, [b.add(base, _const(c * blocks.lanes))])
+                    b.store(segment, b.bitcast(target, ir.PointerType(self.vector)), align=ALIGN)
+                return []
+            fc.stepped_loop(start, n, _const(blocks.nr), [], panel)
+            return []
+        fc.counted_loop(kc, [], row)
+
+    def pack_lhs(self, batch_ivs: list[ir.Value], packed: ir.Value, ic: ir.Value, mc: ir.Value,
+                 pc: ir.Value, kc: ir.Value) -> None:
+        """``lhs[ic:ic+mc, pc:pc+kc]`` as panels of MR rows, the rows' element ``p`` side by
+        side; rows past ``mc`` in the last panel are zeros."""
+        fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
+        rounded = b.mul(b.udiv(b.add(mc, _const(blocks.mr - 1)), _const(blocks.mr)),
+                        _const(blocks.mr))
+
+        def row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            base = b.add(b.mul(b.udiv(i, _const(blocks.mr)), _const(blocks.mr * blocks.kc)),
+                         b.urem(i, _const(blocks.mr)))
+            real = b.icmp_signed("<", i, mc)
+            source_row = b.select(real, b.add(ic, i), ic)
+
+            def element(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                value = b.load(kernel.lhs.address(b, kernel.operand_index(
+                    kernel.lhs, batch_ivs, [source_row, b.add(pc, p)])))
+                value = b.select(real, value, ir.Constant(self.element, 0.0))
+                b.store(value, b.gep(packed, [b.add(base, b.mul(p, _const(blocks.mr)))]))
+                return []
+            fc.counted_loop(kc, [], element)
+            return []
+        fc.counted_loop(rounded, [], row)
+
+    # -- the micro-kernel -----------------------------------------------------------------------
+    def micro(self, batch_ivs: list[ir.Value], lhs_panel: ir.Value, rhs_panel: ir.Value,
+              kc: ir.Value, first: ir.Value, row: ir.Value, rows: ir.Value, column: ir.Value,
+              columns: ir.Value) -> None:
+        """The tile at (``row``, ``column``), ``rows`` x ``columns`` of it inside the output."""
+        fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
+        full = b.and_(b.icmp_signed("==", rows, _const(blocks.mr)),
+                      b.icmp_signed("==", columns, _const(blocks.nr)))
+        count = blocks.mr * blocks.nv
+
+        def addresses() -> list[ir.Value]:
+            found = []
+            for r in range(blocks.mr):
+                at_row = b.select(b.icmp_signed("<", _const(r), rows), b.add(row, _const(r)), row)
+                for c in range(blocks.nv):
+                    col = _inside(b, b.add(column, _const(c * blocks.lanes)),
+                                  b.add(column, columns), column)
+                    pointer = kernel.out.address(b, kernel.out_index(batch_ivs, at_row, col))
+                    found.append(b.bitcast(pointer, ir.PointerType(self.vector)))
+            return found
+
+        def masks() -> list[ir.Value]:
+            found = []
+            for r in range(blocks.mr):
+                inside = b.icmp_signed("<", _const(r), rows)
+                for c in range(blocks.nv):
+                    mask = self.mask(b.sub(columns, _const(c * blocks.lanes)))
+                    found.append(b.and_(mask, _splat_bool(b, inside, blocks.lanes)))
+            return found
+
+        zero = ir.Constant(self.vector, None)
+        initial = _choose(b, first, lambda: [zero] * count, lambda: _choose(
+            b, full, lambda: [b.load(p, align=4) for p in addresses()],
+            lambda: [self.masked_load(p, m) for p, m in zip(addresses(), masks())]))
+
+        def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
+            segments = []
+            for c in range(blocks.nv):
+                at = b.gep(rhs_panel, [b.add(b.mul(p, _const(blocks.nr)), _const(c * blocks.lanes))])
+                segments.append(b.load(b.bitcast(at, ir.PointerType(self.vector)), align=ALIGN))
+            new = []
+            for r in range(blocks.mr):
+                a = b.load(b.gep(lhs_panel, [b.add(b.mul(p, _const(blocks.mr)), _const(r))]))
+                splat = kernel.splat(a)
+                for c, segment in enumerate(segments):
+                    new.append(_fast(b.fadd(acc[r * blocks.nv + c], _fast(b.fmul(splat, segment)))))
+            return new
+
+        result = fc.counted_loop(kc, initial, step)
+        with b.if_else(full) as (whole, edge):
+            with whole:
+                for pointer, value in zip(addresses(), result):
+                    b.store(value, pointer, align=4)
+            with edge:
+                for pointer, mask, value in zip(addresses(), masks(), result):
+                    self.masked_store(value, pointer, mask)
+
+    # -- masked vectors -------------------------------------------------------------------------
+    def mask(self, valid: ir.Value) -> ir.Value:
+        """Lanes ``0 .. valid-1`` of a vector (all when ``valid >= lanes``, none when <= 0)."""
+        b, lanes = self.fc.b, self.blocks.lanes
+        iota = ir.Constant(ir.VectorType(I64, lanes), list(range(lanes)))
+        count = b.insert_element(ir.Constant(ir.VectorType(I64, lanes), ir.Undefined), valid,
+                                 ir.Constant(I32, 0))
+        count = b.shuffle_vector(count, ir.Constant(ir.VectorType(I64, lanes), ir.Undefined),
+                                 ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+        return b.icmp_signed("<", iota, count)
+
+    def _intrinsic(self, kind: str) -> ir.Function:
+        vector, lanes = self.vector, self.blocks.lanes
+        suffix = f"v{lanes}{'f32' if self.kernel.element_bytes == 4 else 'f64'}"
+        mask = ir.VectorType(I1, lanes)
+        pointer = ir.PointerType(vector)
+        if kind == "load":
+            return self.fc.parent.runtime(f"llvm.masked.load.{suffix}.p0{suffix}", vector,
+                                          [pointer, I32, mask, vector])
+        return self.fc.parent.runtime(f"llvm.masked.store.{suffix}.p0{suffix}", ir.VoidType(),
+                                      [vector, pointer, I32, mask])
+
+    def masked_load(self, pointer: ir.Value, mask: ir.Value) -> ir.Value:
+        """Lanes outside ``mask`` read as zeros, and are not read at all."""
+        b = self.fc.b
+        pointer = b.bitcast(pointer, ir.PointerType(self.vector))
+        return b.call(self._intrinsic("load"), [pointer, ir.Constant(I32, 4), mask,
+                                                ir.Constant(self.vector, None)])
+
+    def masked_store(self, value: ir.Value, pointer: ir.Value, mask: ir.Value) -> None:
+        self.fc.b.call(self._intrinsic("store"), [value, pointer, ir.Constant(I32, 4), mask])
+
+
+def _fast(instruction: ir.Instruction) -> ir.Instruction:
+    instruction.flags.append("contract")  # fused multiply-adds, as in the other paths
+    return instruction
+
+
+def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _inside(b: ir.IRBuilder, column: ir.Value, end: ir.Value, fallback: ir.Value) -> ir.Value:
+    """``column`` if it is before ``end``, else ``fallback``: an address that stays inside the
+    buffer for a vector whose lanes are all masked off."""
+    return b.select(b.icmp_signed("<", column, end), column, fallback)
+
+
+def _splat_bool(b: ir.IRBuilder, flag: ir.Value, lanes: int) -> ir.Value:
+    vector = ir.VectorType(I1, lanes)
+    single = b.insert_element(ir.Constant(vector, ir.Undefined), flag, ir.Constant(I32, 0))
+    return b.shuffle_vector(single, ir.Constant(vector, ir.Undefined),
+                            ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+
+def _choose(b: ir.IRBuilder, condition: ir.Value, then: Callable[[], list[ir.Value]],
+            otherwise: Callable[[], list[ir.Value]]) -> list[ir.Value]:
+    """The values ``then()`` or ``otherwise()`` make, whichever ``condition`` picks."""
+    with b.if_else(condition) as (yes, no):
+        with yes:
+            first = then()
+            first_block = b.block
+        with no:
+            second = otherwise()
+            second_block = b.block
+    merged = []
+    for x, y in zip(first, second):
+        phi = b.phi(x.type)
+        phi.add_incoming(x, first_block)
+        phi.add_incoming(y, second_block)
+        merged.append(phi)
+    return merged
