@@ -32,6 +32,7 @@ from hyc.ir.interpreter import MAX_BLOCK_THREADS, MAX_CALL_DEPTH
 from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
+from .gemm import MR
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
 from .matmul import emit_matmul, tiles
 from .scalar_ops import llvm_type
@@ -417,10 +418,17 @@ class CpuFunction(TargetFunction):
             return
         carried = op.values_from_outside()
         work = _product(self.b, sizes)
+        row_group = MR if tiles(op) else 1
 
         def split_rows() -> None:
+            # whole micro-tiles of rows per thread: no thread computes a partly empty tile
+            # but the last
+            group = ir.Constant(I64, row_group)
+            groups = self.b.udiv(self.b.add(rows, ir.Constant(I64, row_group - 1)), group)
             self.split(self.range_function(lambda inner, lower, upper: inner.matmul_rows(
-                op, lower, upper), carried), carried, work, rows, MATMUL_WORK)
+                op, inner.b.mul(lower, group), _smaller(inner.b, inner.b.mul(upper, group),
+                                                       inner.buffer(op.operands[0]).sizes[0])),
+                carried), carried, work, groups, MATMUL_WORK)
 
         def split_columns() -> None:
             width = ir.Constant(I64, self.column_group())
@@ -449,9 +457,8 @@ class CpuFunction(TargetFunction):
         """A matmul on the column groups lower..upper of the output."""
         width = ir.Constant(I64, self.column_group())
         columns = self.buffer(op.operands[2]).sizes[1]
-        end = self.b.mul(upper, width)
-        end = self.b.select(self.b.icmp_signed("<", columns, end), columns, end)
-        emit_matmul(self, op, (self.b.mul(lower, width), end))
+        emit_matmul(self, op, (self.b.mul(lower, width),
+                               _smaller(self.b, self.b.mul(upper, width), columns)))
 
     def matmul_rows(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
         """A matmul on rows lower..upper of lhs and out (views; the rest reads as it is)."""
@@ -466,6 +473,10 @@ class CpuFunction(TargetFunction):
 def _known_below(sizes: list[ir.Value], threshold: int) -> bool:
     return all(isinstance(s, ir.Constant) for s in sizes) and \
         math.prod(s.constant for s in sizes) < threshold
+
+
+def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _product(b: ir.IRBuilder, sizes: list[ir.Value]) -> ir.Value:

@@ -30,6 +30,7 @@ I8P = ir.PointerType(ir.IntType(8))
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 ALIGN = 64  # the packed panels start on cache lines
+MR = 6  # rows of the micro-tile
 
 
 def _const(value: int) -> ir.Constant:
@@ -54,7 +55,7 @@ def blocking(vector_bits: int, element_bytes: int, caches: tuple[int, int]) -> B
     """32 vector registers (AVX-512): 6 x 4 vectors, 24 accumulators; 16 (AVX2): 6 x 2. The
     lhs block (mc x kc) takes half of L2."""
     lanes = vector_bits // (8 * element_bytes)
-    mr, nv = (6, 4) if vector_bits >= 512 else (6, 2)
+    mr, nv = MR, (4 if vector_bits >= 512 else 2)
     l1, l2 = caches
     # the lhs micro-panel (mr x kc) takes an eighth of L1; the rhs micro-panel streams from L2
     kc = max(64, min(512, l1 // (mr * element_bytes) // 8)) // 16 * 16
