@@ -87,19 +87,19 @@ class PackedMatmul:
         return b.inttoptr(address, ir.PointerType(self.element))
 
     # -- the loop nest --------------------------------------------------------------------------
-    def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+    def emit(self, m: ir.Value, n: ir.Value, k: ir.Value,
              start: ir.Value, lhs_memory: ir.Value, rhs_memory: ir.Value) -> None:
         fc, b, blocks = self.fc, self.fc.b, self.blocks
         packed_lhs, packed_rhs = self.aligned(lhs_memory), self.aligned(rhs_memory)
 
         def slab(pc: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             kc = _smaller(b, _const(blocks.kc), b.sub(k, pc))
-            self.pack_rhs(batch_ivs, packed_rhs, pc, kc, start, n)
+            self.pack_rhs(packed_rhs, pc, kc, start, n)
             first = b.icmp_signed("==", pc, _const(0))
 
             def block(ic: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                 mc = _smaller(b, _const(blocks.mc), b.sub(m, ic))
-                self.pack_lhs(batch_ivs, packed_lhs, ic, mc, pc, kc)
+                self.pack_lhs(packed_lhs, ic, mc, pc, kc)
 
                 def column_panel(jr: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                     panel = b.udiv(b.sub(jr, start), _const(blocks.nr))
@@ -108,7 +108,7 @@ class PackedMatmul:
                     def row_panel(ir_: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                         lhs_panel = b.gep(packed_lhs, [b.mul(b.udiv(ir_, _const(blocks.mr)),
                                                              _const(blocks.mr * blocks.kc))])
-                        self.micro(batch_ivs, lhs_panel, rhs_panel, kc, first,
+                        self.micro(lhs_panel, rhs_panel, kc, first,
                                    b.add(ic, ir_), _smaller(b, _const(blocks.mr), b.sub(mc, ir_)),
                                    jr, _smaller(b, _const(blocks.nr), b.sub(n, jr)))
                         return []
@@ -121,7 +121,7 @@ class PackedMatmul:
         fc.stepped_loop(_const(0), k, _const(blocks.kc), [], slab)
 
     # -- packing --------------------------------------------------------------------------------
-    def pack_rhs(self, batch_ivs: list[ir.Value], packed: ir.Value, pc: ir.Value, kc: ir.Value,
+    def pack_rhs(self, packed: ir.Value, pc: ir.Value, kc: ir.Value,
                  start: ir.Value, n: ir.Value) -> None:
         """``rhs[pc:pc+kc, start:n]`` as panels of NR columns (zeros past ``n``), row by row."""
         fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
@@ -133,8 +133,7 @@ class PackedMatmul:
                 left = b.sub(n, jr)
                 for c in range(blocks.nv):
                     column = b.add(jr, _const(c * blocks.lanes))
-                    source = kernel.rhs.address(b, kernel.operand_index(
-                        kernel.rhs, batch_ivs, [b.add(pc, p), _inside(b, column, n, jr)]))
+                    source = kernel.rhs.address(b, [b.add(pc, p), _inside(b, column, n, jr)])
                     mask = self.mask(b.sub(left, _const(c * blocks.lanes)))
                     segment = self.masked_load(source, mask)
                     target = b.gep(packed, [b.add(base, _const(c * blocks.lanes))])
@@ -144,7 +143,7 @@ class PackedMatmul:
             return []
         fc.counted_loop(kc, [], row)
 
-    def pack_lhs(self, batch_ivs: list[ir.Value], packed: ir.Value, ic: ir.Value, mc: ir.Value,
+    def pack_lhs(self, packed: ir.Value, ic: ir.Value, mc: ir.Value,
                  pc: ir.Value, kc: ir.Value) -> None:
         """``lhs[ic:ic+mc, pc:pc+kc]`` as panels of MR rows, the rows' element ``p`` side by
         side; rows past ``mc`` in the last panel are zeros."""
@@ -159,8 +158,7 @@ class PackedMatmul:
             source_row = b.select(real, b.add(ic, i), ic)
 
             def element(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                value = b.load(kernel.lhs.address(b, kernel.operand_index(
-                    kernel.lhs, batch_ivs, [source_row, b.add(pc, p)])))
+                value = b.load(kernel.lhs.address(b, [source_row, b.add(pc, p)]))
                 value = b.select(real, value, ir.Constant(self.element, 0.0))
                 b.store(value, b.gep(packed, [b.add(base, b.mul(p, _const(blocks.mr)))]))
                 return []
@@ -169,7 +167,7 @@ class PackedMatmul:
         fc.counted_loop(rounded, [], row)
 
     # -- the micro-kernel -----------------------------------------------------------------------
-    def micro(self, batch_ivs: list[ir.Value], lhs_panel: ir.Value, rhs_panel: ir.Value,
+    def micro(self, lhs_panel: ir.Value, rhs_panel: ir.Value,
               kc: ir.Value, first: ir.Value, row: ir.Value, rows: ir.Value, column: ir.Value,
               columns: ir.Value) -> None:
         """The tile at (``row``, ``column``), ``rows`` x ``columns`` of it inside the output."""
@@ -185,7 +183,7 @@ class PackedMatmul:
                 for c in range(blocks.nv):
                     col = _inside(b, b.add(column, _const(c * blocks.lanes)),
                                   b.add(column, columns), column)
-                    pointer = kernel.out.address(b, kernel.out_index(batch_ivs, at_row, col))
+                    pointer = kernel.out.address(b, [at_row, col])
                     found.append(b.bitcast(pointer, ir.PointerType(self.vector)))
             return found
 

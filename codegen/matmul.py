@@ -23,7 +23,7 @@ from .lowering import Buffer
 from .scalar_ops import is_float
 
 if TYPE_CHECKING:
-    from .cpu import CpuFunction
+    from .cpu import CpuFunction, CpuModule
 
 I64 = ir.IntType(64)
 I8P = ir.PointerType(ir.IntType(8))
@@ -125,13 +125,18 @@ def emit_matmul(fc: CpuFunction, op: Operation,
             return []
         fc.counted_loop(n_size, [], element)
 
-    kernel = Kernel(fc, lhs, rhs, out, operand_index, out_index) if tiles(op) else None
+    tiled = tiles(op)
     first, end = columns or (ir.Constant(I64, 0), n_size)
 
     def tiled_rows(batch_ivs: list[ir.Value]) -> None:
-        """The whole batch entry: blocked tiles, leftovers, then the epilogue per row."""
-        assert kernel is not None
-        kernel.emit(batch_ivs, m_size, end, k_size, a_rank > 1, first)
+        """The whole batch entry: the module's kernel function, then the epilogue per row."""
+        zero = ir.Constant(I64, 0)
+        b = fc.b
+        a = lhs.address(b, operand_index(lhs, batch_ivs, [zero, zero] if a_rank > 1 else [zero]))
+        w = rhs.address(b, operand_index(rhs, batch_ivs, [zero, zero]))
+        c = out.address(b, out_index(batch_ivs, zero, zero))
+        b.call(kernel_function(fc.parent, lhs.element),
+               [a, w, c, m_size, end, k_size, first, rhs.sizes[-1], out.sizes[-1]])
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             def finish(j, _):
@@ -143,7 +148,7 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         fc.counted_loop(m_size, [], finish_row)
 
     def batches(level: int, ivs: list[ir.Value]) -> None:
-        if level == len(batch) and kernel is not None:
+        if level == len(batch) and tiled:
             tiled_rows(ivs)
             return
         if level == len(batch):
@@ -175,41 +180,61 @@ def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value])
     return fc.b.load(extra.address(fc.b, own))
 
 
-class Kernel:
-    """The register-blocked kernels of a float matmul: the packed loop nest for tall
-    products, strips of vector accumulators a row at a time for short ones."""
+def kernel_function(parent: CpuModule, element: ir.Type) -> ir.Function:
+    """``void kernel(a, b, c, m, n, k, start, ldb, ldc)``: ``c[:m, start:n] = a[:m, :k] @
+    b[:k, start:n]`` for row-major ``a`` (rows of ``k``), ``b`` (rows of ``ldb``) and ``c``
+    (rows of ``ldc``); one per element type in a module, called by each of its float matmuls
+    (for each batch entry, range of rows or group of columns), so that LLVM compiles the
+    kernels once."""
+    name = f"hyc.matmul.{'f32' if element == ir.FloatType() else 'f64'}"
+    if name in parent.llvm.globals:
+        return parent.llvm.globals[name]
+    from .cpu import CpuFunction
+    pointer = ir.PointerType(element)
+    fn = ir.Function(parent.llvm, ir.FunctionType(ir.VoidType(), [pointer] * 3 + [I64] * 6), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    for argument in fn.args[:3]:
+        argument.add_attribute("noalias")  # results never overlap the arguments (backend.md)
+    a, w, c, m, n, k, start, ldb, ldc = fn.args
+    inner = CpuFunction(parent, None, fn)
+    Kernel(inner, Buffer(a, [m, k], element), Buffer(w, [k, ldb], element),
+           Buffer(c, [m, ldc], element)).emit(m, n, k, start)
+    inner.b.ret_void()
+    return fn
 
-    def __init__(self, fc: CpuFunction, lhs: Buffer, rhs: Buffer, out: Buffer,
-                 operand_index, out_index) -> None:
+
+class Kernel:
+    """The register-blocked kernels of a float matmul on row-major matrices: the packed
+    loop nest for tall products, strips of vector accumulators a row at a time for short
+    ones."""
+
+    def __init__(self, fc: CpuFunction, lhs: Buffer, rhs: Buffer, out: Buffer) -> None:
         self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
-        self.operand_index, self.out_index = operand_index, out_index
         bits = fc.parent.target.vector_bits
         self.element_bytes = 4 if lhs.element == ir.FloatType() else 8
         self.lanes = bits // (8 * self.element_bytes)
         self.vector = ir.VectorType(lhs.element, self.lanes)
 
-    def emit(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
-             has_rows: bool, start: ir.Value) -> None:
+    def emit(self, m: ir.Value, n: ir.Value, k: ir.Value, start: ir.Value) -> None:
         """Columns ``start..n``. Tall products (4 rows or more): the packed loop nest
         (codegen/gemm.py). Short ones (a few rows, like a batch of 1): one row at a time, each
         with a wide strip of accumulators, so ``rhs`` streams through row by row."""
         b = self.fc.b
-        self.has_rows = has_rows
         element_bytes = self.element_bytes
         target = self.fc.parent.target
         packed = PackedMatmul(self, blocking(target.vector_bits, element_bytes, target.caches))
-        memory = self.packing_memory(m, packed.sizes(n, start)) if has_rows else \
-            (ir.Constant(I8P, None), ir.Constant(I8P, None))
+        memory = self.packing_memory(m, packed.sizes(n, start))
         # without memory for the packed copies (malloc failed), the short path does it all
         tall = b.icmp_unsigned("!=", memory[1], ir.Constant(I8P, None))
         with b.if_else(tall) as (then, otherwise):
             with then:
-                packed.emit(batch_ivs, m, n, k, start, *memory)
+                packed.emit(m, n, k, start, *memory)
             with otherwise:  # ever narrower strips, so that a narrow matrix still gets tiles
                 done = start
                 for vectors in (16, 8, 4, 1):
-                    done = self.strips(batch_ivs, m, n, k, done, vectors=vectors)
-                self.leftover_columns(batch_ivs, m, n, k, done)
+                    done = self.strips(m, n, k, done, vectors=vectors)
+                self.leftover_columns(m, n, k, done)
         free = self.fc.parent.runtime("free", ir.VoidType(), [I8P])
         for pointer in memory:
             b.call(free, [pointer])
@@ -239,7 +264,7 @@ class Kernel:
             found.append(phi)
         return found[0], found[1]
 
-    def strips(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+    def strips(self, m: ir.Value, n: ir.Value, k: ir.Value,
                start: ir.Value, vectors: int) -> ir.Value:
         """Full strips of ``vectors`` vectors from column ``start``, a row at a time; where
         they end. With sizes known when compiling, strips that cannot run are not emitted."""
@@ -256,7 +281,7 @@ class Kernel:
 
         def strip(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             def single(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.tile(batch_ivs, i, j, vectors, k)
+                self.tile(i, j, vectors, k)
                 return []
             self.fc.counted_loop(m, [], single)
             return []
@@ -264,21 +289,20 @@ class Kernel:
         self.fc.stepped_loop(start, full_cols, width, [], strip)
         return full_cols
 
-    def leftover_columns(self, batch_ivs: list[ir.Value], m: ir.Value, n: ir.Value, k: ir.Value,
+    def leftover_columns(self, m: ir.Value, n: ir.Value, k: ir.Value,
                          full_cols: ir.Value) -> None:
         if isinstance(full_cols, ir.Constant) and isinstance(n, ir.Constant) \
                 and full_cols.constant == n.constant:
             return
         def leftover_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             def element(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.scalar(batch_ivs, i, j, k)
+                self.scalar(i, j, k)
                 return []
             self.fc.stepped_loop(full_cols, n, ir.Constant(I64, 1), [], element)
             return []
         self.fc.counted_loop(m, [], leftover_row)
 
-    def tile(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, vectors: int,
-             k: ir.Value) -> None:
+    def tile(self, i: ir.Value, j: ir.Value, vectors: int, k: ir.Value) -> None:
         """Row ``i``, columns ``j .. j + vectors * lanes``: the accumulators in registers over
         the whole inner dimension."""
         b = self.fc.b
@@ -286,33 +310,24 @@ class Kernel:
         cols = [b.add(j, ir.Constant(I64, c * self.lanes)) for c in range(vectors)]
 
         def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
-            segments = [self.load_vector(self.rhs, self.operand_index(self.rhs, batch_ivs,
-                                                                      [kk, c])) for c in cols]
-            a = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
-                                                               self.lhs_rows(i, kk))))
+            segments = [self.load_vector(self.rhs, [kk, c]) for c in cols]
+            a = b.load(self.lhs.address(b, [i, kk]))
             splat = self.splat(a)
             return [_fast(b.fadd(acc[c], _fast(b.fmul(splat, segment))))
                     for c, segment in enumerate(segments)]
 
         acc = self.fc.counted_loop(k, [zero] * vectors, step)
         for c, col in enumerate(cols):
-            self.store_vector(acc[c], self.out_index(batch_ivs, i, col))
+            self.store_vector(acc[c], [i, col])
 
-    def scalar(self, batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value, k: ir.Value) -> None:
+    def scalar(self, i: ir.Value, j: ir.Value, k: ir.Value) -> None:
         b = self.fc.b
         def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
-            x = b.load(self.lhs.address(b, self.operand_index(self.lhs, batch_ivs,
-                                                               self.lhs_rows(i, kk))))
-            y = b.load(self.rhs.address(b, self.operand_index(self.rhs, batch_ivs, [kk, j])))
+            x = b.load(self.lhs.address(b, [i, kk]))
+            y = b.load(self.rhs.address(b, [kk, j]))
             return [_fast(b.fadd(acc[0], _fast(b.fmul(x, y))))]
         (total,) = self.fc.counted_loop(k, [ir.Constant(self.lhs.element, 0.0)], step)
-        b.store(total, self.out.address(b, self.out_index(batch_ivs, i, j)))
-
-    def lhs_rows(self, row: ir.Value, k: ir.Value) -> list[ir.Value]:
-        """The lhs index of a row's k-th element (a vector lhs has no row index)."""
-        return [row, k] if self.has_rows else [k]
-
-    has_rows = True
+        b.store(total, self.out.address(b, [i, j]))
 
     def splat(self, value: ir.Value) -> ir.Value:
         b = self.fc.b
