@@ -199,16 +199,29 @@ def _runtime_symbols() -> dict[str, int]:
 def _install_runtime(target: Target) -> None:
     """The SIGINT handler and the thread pool (codegen/threads.py), kept for the process's
     life."""
-    runtime = pool_module(target)
-    runtime.link_in(llvm.parse_assembly(interrupts.HANDLER_IR))
     names = [interrupts.HANDLER, threads.RUN, threads.THREADS, threads.FORKED]
-    tracker = _link(target.machine(2).emit_object(runtime), names, target, "hyc.runtime")
+    tracker = _link(_runtime_object(target), names, target, "hyc.runtime")
     _state["runtime"] = tracker
     _state["interrupt_handler"] = tracker[interrupts.HANDLER]
     _state["pool"] = {name: tracker[name] for name in names[1:]}
     forked = ctypes.CFUNCTYPE(None)(tracker[threads.FORKED])
     _state["pool_forked"] = forked
     os.register_at_fork(after_in_child=forked)
+
+
+def _runtime_object(target: Target) -> bytes:
+    """The runtime's object code for ``target``, from the disk cache when it is there (it is
+    the same for every program: a cache hit then compiles nothing)."""
+    from . import cache
+    key = cache.entry_key("hyc runtime", "runtime", target.identity())
+    found = cache.load(key)
+    if found is not None:
+        return found[1]
+    runtime = pool_module(target)
+    runtime.link_in(llvm.parse_assembly(interrupts.HANDLER_IR))
+    obj = target.machine(2).emit_object(runtime)
+    cache.store(key, {"runtime": True}, obj)
+    return obj
 
 
 def pool_module(target: Target, hidden: bool = False) -> llvm.ModuleRef:

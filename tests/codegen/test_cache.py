@@ -1,9 +1,12 @@
 """The disk cache: a second compile in a fresh process loads object code instead of running
 LLVM; damaged entries are recompiled, never trusted; the cache can be turned off and cleared."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from hyc.tools import hyc
 
@@ -24,23 +27,32 @@ def run_compile(cache_dir, extra_env=None):
     return float(done.stdout.strip())
 
 
+def entries(cache_dir):
+    """The module's entry and the runtime's (its object file, its metadata)."""
+    found = {}
+    for meta in cache_dir.glob("*.json"):
+        kind = "runtime" if json.loads(meta.read_text()).get("runtime") else "module"
+        assert kind not in found
+        found[kind] = (meta.with_suffix(".o"), meta)
+    assert set(found) == {"module", "runtime"} and len(list(cache_dir.iterdir())) == 4
+    return found
+
+
 def test_second_compile_comes_from_the_cache(tmp_path):
     first = run_compile(tmp_path)
-    entries = sorted(p.suffix for p in tmp_path.iterdir())
-    assert entries == [".json", ".o"]
-    (obj,) = tmp_path.glob("*.o")
-    stamp = obj.stat().st_mtime_ns
+    stamps = {kind: obj.stat().st_mtime_ns for kind, (obj, _) in entries(tmp_path).items()}
     assert run_compile(tmp_path) == first
-    assert obj.stat().st_mtime_ns == stamp  # read, not rewritten
+    # both read, not rewritten: the runtime (thread pool, SIGINT hook) is cached too
+    assert {kind: obj.stat().st_mtime_ns for kind, (obj, _) in entries(tmp_path).items()} == stamps
 
 
-def test_damaged_entries_are_recompiled(tmp_path):
+@pytest.mark.parametrize("kind", ["module", "runtime"])
+def test_damaged_entries_are_recompiled(tmp_path, kind):
     first = run_compile(tmp_path)
-    (obj,) = tmp_path.glob("*.o")
+    obj, meta = entries(tmp_path)[kind]
     obj.write_bytes(b"\x7fELF garbage")
     assert run_compile(tmp_path) == first
     assert obj.read_bytes()[:4] == b"\x7fELF" and len(obj.read_bytes()) > 100
-    (meta,) = tmp_path.glob("*.json")
     meta.write_text("{not json")
     assert run_compile(tmp_path) == first
 
@@ -67,7 +79,7 @@ def test_damaged_metadata_is_recompiled_not_trusted(tmp_path):
     """The metadata says what the machine code computes on (types, sizes): an entry whose
     metadata was edited (f32 turned into f64) fails its digest and is compiled again."""
     first = run_compile(tmp_path)
-    (meta,) = tmp_path.glob("*.json")
+    _, meta = entries(tmp_path)["module"]
     meta.write_text(meta.read_text().replace("f32", "f64"))
     assert run_compile(tmp_path) == first
     assert "xf64" not in meta.read_text()
