@@ -19,6 +19,7 @@ from hyc.ir.types import DYNAMIC, Type, is_scalar, numpy_dtype, shape_of
 
 from . import jit
 from .driver import Compilation
+from .matmul import KERNEL_TYPES, kernel_symbol
 from .target import Target
 
 PREFIX = "hyc_packed_"
@@ -44,19 +45,24 @@ def library_compilation(source: str | os.PathLike | ModuleOp, opt_level: int = 2
 def build_library(compilation: Compilation, library: str | os.PathLike) -> tuple[Path, Path]:
     """``library`` (a .so) and its header (.h beside it). The runtime (C) is compiled for
     the host by the C compiler, so a library for another --mtriple needs a cross compiler
-    (``CC``)."""
+    (``CC``); the thread pool and the matmul kernels the module calls are linked in, their
+    symbols hidden."""
     library = Path(library)
     header = library.with_suffix(".h")
     obj_code = compilation.stage("obj")
-    with jit.llvm_lock, compilation.timed("llvm: thread pool"):
-        pool_code = compilation.target_machine().emit_object(
-            jit.pool_module(compilation.target, hidden=True))
+    assert isinstance(obj_code, bytes)
+    with jit.llvm_lock, compilation.timed("llvm: runtime (thread pool, matmul kernels)"):
+        runtime = [compilation.target_machine().emit_object(
+            jit.pool_module(compilation.target, hidden=True))]
+        runtime += [jit.kernel_object(compilation.target, element, shared=True)
+                    for element in KERNEL_TYPES
+                    if kernel_symbol(compilation.target, element).encode() in obj_code]
     with tempfile.TemporaryDirectory() as tmp, compilation.timed("link (cc)"):
-        obj, pool = Path(tmp) / "module.o", Path(tmp) / "pool.o"
-        obj.write_bytes(obj_code)  # type: ignore[arg-type]
-        pool.write_bytes(pool_code)
-        command = [c_compiler(), "-shared", "-fPIC", "-O2", "-o", str(library), str(obj),
-                   str(pool), str(RUNTIME), "-lm", "-lpthread"]
+        objects = [Path(tmp) / f"part{i}.o" for i in range(1 + len(runtime))]
+        for path, code in zip(objects, [obj_code, *runtime]):
+            path.write_bytes(code)
+        command = [c_compiler(), "-shared", "-fPIC", "-O2", "-o", str(library),
+                   *map(str, objects), str(RUNTIME), "-lm", "-lpthread"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise HycError(f"linking {library} failed: {done.stderr.strip()}", code="E0909")

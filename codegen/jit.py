@@ -67,6 +67,8 @@ def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> An
     """Link an object file into a new library of the target's JIT (the C library's and the
     runtime's symbols resolved); its resource tracker."""
     jit = _jit(target)
+    if not library.startswith("hyc.runtime"):
+        _provide_kernels(obj, target)
     builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
     for name, address in _runtime_symbols().items():
         builder.import_symbol(name, address)
@@ -189,11 +191,11 @@ _print_callback = PRINT_HOOK(_print_value)
 
 def _runtime_symbols() -> dict[str, int]:
     """What compiled code calls back into (besides the C library)."""
-    pool = _state.get("pool", {})
-    assert isinstance(pool, dict)
+    pool, kernels = _state.get("pool", {}), _state.get("kernels", {})
+    assert isinstance(pool, dict) and isinstance(kernels, dict)
     return {"hyc_print_value": ctypes.cast(_print_callback, ctypes.c_void_p).value or 0,
             pyentry.TABLE_SYMBOL: ctypes.addressof(pyentry.TABLE), **interrupts.symbols(),
-            **pool}
+            **pool, **kernels}
 
 
 def _install_runtime(target: Target) -> None:
@@ -210,18 +212,53 @@ def _install_runtime(target: Target) -> None:
 
 
 def _runtime_object(target: Target) -> bytes:
-    """The runtime's object code for ``target``, from the disk cache when it is there (it is
-    the same for every program: a cache hit then compiles nothing)."""
+    """The object code of the runtime's base (the pool, the SIGINT hook) for ``target``."""
+    def build() -> bytes:
+        runtime = pool_module(target)
+        runtime.link_in(llvm.parse_assembly(interrupts.HANDLER_IR))
+        return target.machine(2).emit_object(runtime)
+    return _runtime_piece(target, "base", build)
+
+
+def _runtime_piece(target: Target, name: str, build: Callable[[], bytes]) -> bytes:
+    """A piece of the runtime's object code, from the disk cache when it is there (it is the
+    same for every program: a cache hit then compiles nothing)."""
     from . import cache
-    key = cache.entry_key("hyc runtime", "runtime", target.identity())
+    key = cache.entry_key(f"hyc runtime: {name}", "runtime", target.identity())
     found = cache.load(key)
     if found is not None:
         return found[1]
-    runtime = pool_module(target)
-    runtime.link_in(llvm.parse_assembly(interrupts.HANDLER_IR))
-    obj = target.machine(2).emit_object(runtime)
-    cache.store(key, {"runtime": True}, obj)
+    obj = build()
+    cache.store(key, {"runtime": name}, obj)
     return obj
+
+
+def _provide_kernels(obj: bytes, target: Target) -> None:
+    """Link the runtime's matmul kernels that ``obj`` calls, once per process and target."""
+    from .matmul import KERNEL_TYPES, kernel_symbol
+    kernels = _state.setdefault("kernels", {})
+    assert isinstance(kernels, dict)
+    for element in KERNEL_TYPES:
+        symbol = kernel_symbol(target, element)
+        if symbol in kernels or symbol.encode() not in obj:
+            continue
+        code = _runtime_piece(target, f"matmul {element}",
+                              lambda e=element: kernel_object(target, e))  # type: ignore[misc]
+        tracker = _link(code, [symbol], target, f"hyc.runtime.{symbol}")
+        _state[f"tracker {symbol}"] = tracker
+        kernels[symbol] = tracker[symbol]
+
+
+def kernel_object(target: Target, element: str, shared: bool = False) -> bytes:
+    """The matmul kernel for ``element`` on ``target``, optimized at -O2 (under
+    ``llvm_lock``); position-independent and hidden for a shared library."""
+    from .matmul import kernel_module, kernel_symbol
+    tm = target.machine(2, shared)
+    module = parse(llvm_text(kernel_module(target, element), tm), tm)
+    if shared:
+        module.get_function(kernel_symbol(target, element)).visibility = "hidden"
+    optimize(module, 2, tm)
+    return tm.emit_object(module)
 
 
 def pool_module(target: Target, hidden: bool = False) -> llvm.ModuleRef:

@@ -11,6 +11,7 @@ when the epilogue changes the type, compute each element as a dot product.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -19,11 +20,12 @@ from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
 from .gemm import PackedMatmul, blocking
-from .lowering import Buffer
+from .lowering import Buffer, TargetFunction, TargetModule
 from .scalar_ops import is_float
 
 if TYPE_CHECKING:
-    from .cpu import CpuFunction, CpuModule
+    from .cpu import CpuFunction
+    from .target import Target
 
 I64 = ir.IntType(64)
 I8P = ir.PointerType(ir.IntType(8))
@@ -180,28 +182,46 @@ def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value])
     return fc.b.load(extra.address(fc.b, own))
 
 
-def kernel_function(parent: CpuModule, element: ir.Type) -> ir.Function:
+KERNEL_TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
+
+
+def kernel_symbol(target: Target, element: str) -> str:
+    """The runtime's matmul kernel for ``element`` (``f32``, ``f64``) on ``target``: the
+    target is part of the name, as the kernel's tiles and blocks depend on it."""
+    tag = hashlib.sha256(target.identity().encode()).hexdigest()[:12]
+    return f"hyc_matmul_{element}_{tag}"
+
+
+def _kernel_type(element: ir.Type) -> ir.FunctionType:
+    pointer = ir.PointerType(element)
+    return ir.FunctionType(ir.VoidType(), [pointer] * 3 + [I64] * 6)
+
+
+def kernel_function(parent: TargetModule, element: ir.Type) -> ir.Function:
     """``void kernel(a, b, c, m, n, k, start, ldb, ldc)``: ``c[:m, start:n] = a[:m, :k] @
     b[:k, start:n]`` for row-major ``a`` (rows of ``k``), ``b`` (rows of ``ldb``) and ``c``
-    (rows of ``ldc``); one per element type in a module, called by each of its float matmuls
-    (for each batch entry, range of rows or group of columns), so that LLVM compiles the
-    kernels once."""
-    name = f"hyc.matmul.{'f32' if element == ir.FloatType() else 'f64'}"
-    if name in parent.llvm.globals:
-        return parent.llvm.globals[name]
-    from .cpu import CpuFunction
-    pointer = ir.PointerType(element)
-    fn = ir.Function(parent.llvm, ir.FunctionType(ir.VoidType(), [pointer] * 3 + [I64] * 6), name)
-    fn.linkage = "internal"
-    fn.attributes.add("noinline")
+    (rows of ``ldc``), declared in generated code. The kernels are part of hyc's runtime
+    (``kernel_module``): compiled once per target and kept in the disk cache, not once per
+    module and use."""
+    name = next(n for n, t in KERNEL_TYPES.items() if t == element)
+    return parent.runtime(kernel_symbol(parent.target, name), ir.VoidType(),
+                          list(_kernel_type(element).args))
+
+
+def kernel_module(target: Target, element: str) -> ir.Module:
+    """The module that defines ``kernel_symbol(target, element)``."""
+    parent = TargetModule(target)
+    fn = ir.Function(parent.llvm, _kernel_type(KERNEL_TYPES[element]), kernel_symbol(target, element))
     for argument in fn.args[:3]:
         argument.add_attribute("noalias")  # results never overlap the arguments (backend.md)
     a, w, c, m, n, k, start, ldb, ldc = fn.args
-    inner = CpuFunction(parent, None, fn)
-    Kernel(inner, Buffer(a, [m, k], element), Buffer(w, [k, ldb], element),
-           Buffer(c, [m, ldc], element)).emit(m, n, k, start)
+    inner = TargetFunction(parent, None, fn)
+    t = KERNEL_TYPES[element]
+    Kernel(inner, Buffer(a, [m, k], t), Buffer(w, [k, ldb], t), Buffer(c, [m, ldc], t)).emit(
+        m, n, k, start)
     inner.b.ret_void()
-    return fn
+    parent.llvm.triple, parent.llvm.data_layout = target.triple, target.data_layout()
+    return parent.llvm
 
 
 class Kernel:
@@ -209,7 +229,7 @@ class Kernel:
     loop nest for tall products, strips of vector accumulators a row at a time for short
     ones."""
 
-    def __init__(self, fc: CpuFunction, lhs: Buffer, rhs: Buffer, out: Buffer) -> None:
+    def __init__(self, fc: TargetFunction, lhs: Buffer, rhs: Buffer, out: Buffer) -> None:
         self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
         bits = fc.parent.target.vector_bits
         self.element_bytes = 4 if lhs.element == ir.FloatType() else 8

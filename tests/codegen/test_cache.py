@@ -28,13 +28,15 @@ def run_compile(cache_dir, extra_env=None):
 
 
 def entries(cache_dir):
-    """The module's entry and the runtime's (its object file, its metadata)."""
+    """The module's entry and the runtime's pieces (each: its object file, its metadata)."""
     found = {}
     for meta in cache_dir.glob("*.json"):
-        kind = "runtime" if json.loads(meta.read_text()).get("runtime") else "module"
+        kind = json.loads(meta.read_text()).get("runtime") or "module"
         assert kind not in found
         found[kind] = (meta.with_suffix(".o"), meta)
-    assert set(found) == {"module", "runtime"} and len(list(cache_dir.iterdir())) == 4
+    # the runtime's base (thread pool, SIGINT hook) and the f32 matmul kernel the MLP calls
+    assert set(found) == {"module", "base", "matmul f32"}
+    assert len(list(cache_dir.iterdir())) == 2 * len(found)
     return found
 
 
@@ -42,11 +44,11 @@ def test_second_compile_comes_from_the_cache(tmp_path):
     first = run_compile(tmp_path)
     stamps = {kind: obj.stat().st_mtime_ns for kind, (obj, _) in entries(tmp_path).items()}
     assert run_compile(tmp_path) == first
-    # both read, not rewritten: the runtime (thread pool, SIGINT hook) is cached too
+    # all read, not rewritten: the runtime's pieces are cached too
     assert {kind: obj.stat().st_mtime_ns for kind, (obj, _) in entries(tmp_path).items()} == stamps
 
 
-@pytest.mark.parametrize("kind", ["module", "runtime"])
+@pytest.mark.parametrize("kind", ["module", "base", "matmul f32"])
 def test_damaged_entries_are_recompiled(tmp_path, kind):
     first = run_compile(tmp_path)
     obj, meta = entries(tmp_path)[kind]

@@ -7,6 +7,7 @@ import pytest
 
 import hyc
 from hyc.codegen.gemm import blocking
+from hyc.codegen.matmul import kernel_module, kernel_symbol
 from hyc.codegen.target import host_cpu
 
 SOURCE = """
@@ -67,10 +68,13 @@ def test_batched_products_use_the_packed_kernel_per_entry(compiled):
     np.testing.assert_allclose(module.batched(a, b), a @ b, rtol=tolerance, atol=tolerance * 20)
 
 
-def test_edge_tiles_use_masked_vectors_not_scalar_tails():
+def test_the_kernels_are_the_runtimes_and_edge_tiles_use_masked_vectors():
     module = hyc.compile(SOURCE.format(t="f32"), opt_level=2)
-    ir = module.llvm_ir
-    assert "@llvm.masked.store." in ir and "@llvm.masked.load." in ir
+    symbol = kernel_symbol(host_cpu(), "f32")
+    assert f"@{symbol}(" in module.llvm_ir  # called, not defined: one kernel per process
+    assert f"define void @{symbol}(" not in module.llvm_ir
+    kernel = str(kernel_module(host_cpu(), "f32"))
+    assert "llvm.masked.store." in kernel and "llvm.masked.load." in kernel
 
 
 @pytest.mark.parametrize("bits,size,caches", [(512, 4, (48 << 10, 1 << 20)),
