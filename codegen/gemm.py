@@ -176,30 +176,25 @@ class PackedMatmul:
                       b.icmp_signed("==", columns, _const(blocks.nr)))
         count = blocks.mr * blocks.nv
 
-        def addresses() -> list[ir.Value]:
-            found = []
-            for r in range(blocks.mr):
-                at_row = b.select(b.icmp_signed("<", _const(r), rows), b.add(row, _const(r)), row)
-                for c in range(blocks.nv):
-                    col = _inside(b, b.add(column, _const(c * blocks.lanes)),
-                                  b.add(column, columns), column)
-                    pointer = kernel.out.address(b, [at_row, col])
-                    found.append(b.bitcast(pointer, ir.PointerType(self.vector)))
-            return found
-
-        def masks() -> list[ir.Value]:
-            found = []
-            for r in range(blocks.mr):
-                inside = b.icmp_signed("<", _const(r), rows)
-                for c in range(blocks.nv):
-                    mask = self.mask(b.sub(columns, _const(c * blocks.lanes)))
-                    found.append(b.and_(mask, _splat_bool(b, inside, blocks.lanes)))
-            return found
+        # where each vector of the tile goes, and which of its lanes are inside the output (an
+        # address stays inside the buffer even for a vector whose lanes are all off)
+        inside_rows = [b.icmp_signed("<", _const(r), rows) for r in range(blocks.mr)]
+        column_masks = [self.mask(b.sub(columns, _const(c * blocks.lanes)))
+                        for c in range(blocks.nv)]
+        pointers, masks = [], []
+        for r, inside in enumerate(inside_rows):
+            at_row = b.select(inside, b.add(row, _const(r)), row)
+            row_mask = _splat_bool(b, inside, blocks.lanes)
+            for c in range(blocks.nv):
+                col = _inside(b, b.add(column, _const(c * blocks.lanes)), b.add(column, columns),
+                              column)
+                pointers.append(b.bitcast(kernel.out.address(b, [at_row, col]),
+                                          ir.PointerType(self.vector)))
+                masks.append(b.and_(column_masks[c], row_mask))
 
         zero = ir.Constant(self.vector, None)
-        initial = _choose(b, first, lambda: [zero] * count, lambda: _choose(
-            b, full, lambda: [b.load(p, align=4) for p in addresses()],
-            lambda: [self.masked_load(p, m) for p, m in zip(addresses(), masks())]))
+        initial = _choose(b, first, lambda: [zero] * count, lambda: [
+            self.masked_load(p, m) for p, m in zip(pointers, masks)])
 
         def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
             segments = []
@@ -215,12 +210,12 @@ class PackedMatmul:
             return new
 
         result = fc.counted_loop(kc, initial, step)
-        with b.if_else(full) as (whole, edge):
+        with b.if_else(full) as (whole, edge):  # (a masked store is slow on some CPUs)
             with whole:
-                for pointer, value in zip(addresses(), result):
+                for pointer, value in zip(pointers, result):
                     b.store(value, pointer, align=4)
             with edge:
-                for pointer, mask, value in zip(addresses(), masks(), result):
+                for pointer, mask, value in zip(pointers, masks, result):
                     self.masked_store(value, pointer, mask)
 
     # -- masked vectors -------------------------------------------------------------------------
