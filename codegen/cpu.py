@@ -330,6 +330,7 @@ class CpuFunction(TargetFunction):
         fn = ir.Function(self.parent.llvm, threads.BODY,
                          self.parent.llvm.get_unique_name(f"{self.fn.name}.parallel"))
         fn.linkage = "internal"
+        fn.attributes.add("noinline")  # one copy: the pool and the small-work path both call it
         inner = CpuFunction(self.parent, None, fn)
         words, lower, upper = fn.args
         inner.unpack_all(words, carried)
