@@ -133,6 +133,10 @@ def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Tim
                  and f.linkage not in (llvm.Linkage.internal, llvm.Linkage.private)]
         with timed("llvm: machine code (JIT" + (", quick tier)" if quick else ")")):
             obj = tm.emit_object(parsed)
+        with timed("llvm: runtime (first use)"):
+            _jit(target)  # the pool and the SIGINT hook
+            _provide_kernels(obj, target)
+        with timed("llvm: link"):
             tracker = _link(obj, names, target)
         compiled = JitModule({n: tracker[n] for n in names}, llvm_ir, obj, tracker)
         _cache[key] = compiled
