@@ -102,16 +102,23 @@ int main(void) {
 """
 
 
+def c_program(tmp_path, name: str, source: str, program: str) -> Path:
+    """``source`` built into ``name.so`` (and its header), and ``program`` linked with it."""
+    (tmp_path / f"{name}.hy").write_text(source)
+    assert hyc.main([str(tmp_path / f"{name}.hy"), "--emit=lib", "-o",
+                     str(tmp_path / f"{name}.so")]) == 0
+    (tmp_path / "main.c").write_text(program)
+    build = subprocess.run([CC, "-O2", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
+                            str(tmp_path / f"{name}.so"), f"-Wl,-rpath,{tmp_path}",
+                            f"-I{tmp_path}", "-lm"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    return tmp_path / "main"
+
+
 @needs_cc
 def test_a_c_program_stops_a_long_loop_with_hyc_interrupt(tmp_path):
-    (tmp_path / "spin.hy").write_text(SPIN)
-    assert hyc.main([str(tmp_path / "spin.hy"), "--emit=lib", "-o", str(tmp_path / "spin.so")]) == 0
-    (tmp_path / "main.c").write_text(SPIN_PROGRAM)
-    build = subprocess.run([CC, "-O2", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
-                            str(tmp_path / "spin.so"), f"-Wl,-rpath,{tmp_path}", f"-I{tmp_path}"],
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    run = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60)
+    main = c_program(tmp_path, "spin", SPIN, SPIN_PROGRAM)
+    run = subprocess.run([str(main)], capture_output=True, text=True, timeout=60)
     assert run.stdout.split("\n")[:2] == ["-2 interrupted", "0 5"], run.stdout + run.stderr
 
 
@@ -163,15 +170,9 @@ int main(void) {
 
 @needs_cc
 def test_a_c_program_uses_the_librarys_thread_pool_also_after_fork(tmp_path):
-    (tmp_path / "chain.hy").write_text(CHAIN)
-    assert hyc.main([str(tmp_path / "chain.hy"), "--emit=lib", "-o", str(tmp_path / "chain.so")]) == 0
-    (tmp_path / "main.c").write_text(POOL_PROGRAM)
-    build = subprocess.run([CC, "-O2", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
-                            str(tmp_path / "chain.so"), f"-Wl,-rpath,{tmp_path}", f"-I{tmp_path}",
-                            "-lm"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
+    main = c_program(tmp_path, "chain", CHAIN, POOL_PROGRAM)
     for count in (1, 3, 7):
-        run = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60,
+        run = subprocess.run([str(main)], capture_output=True, text=True, timeout=60,
                              env={"HYC_NUM_THREADS": str(count)})
         first, again, child, last, after_first, at_end = map(int, run.stdout.split())
         assert (first, again, child, last) == (0, 0, 0, 0), run.stdout + run.stderr

@@ -43,12 +43,15 @@ def test_elementwise_chain_matches_numpy_at_any_thread_count(n, thread_count):
     np.testing.assert_allclose(got, np.maximum(a * b + a, 0) - b * 0.5, rtol=1e-6, atol=1e-6)
 
 
+def _dense_inputs(m: int, k: int, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((m, k), dtype=np.float32),
+            rng.standard_normal((k, n), dtype=np.float32), rng.standard_normal(n, dtype=np.float32))
+
+
 @pytest.mark.parametrize("m,k,n", [(3, 4, 5), (257, 131, 129), (1000, 64, 70)])
 def test_matmul_rows_split_over_threads_match_numpy(m, k, n, thread_count):
-    rng = np.random.default_rng(m)
-    x = rng.standard_normal((m, k), dtype=np.float32)
-    w = rng.standard_normal((k, n), dtype=np.float32)
-    bias = rng.standard_normal(n, dtype=np.float32)
+    x, w, bias = _dense_inputs(m, k, n, m)
     got = hyc.compile(MATMUL, opt_level=3).dense(x, w, bias)
     np.testing.assert_allclose(got, np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-4)
 
@@ -56,10 +59,7 @@ def test_matmul_rows_split_over_threads_match_numpy(m, k, n, thread_count):
 @pytest.mark.parametrize("m,k,n", [(1, 300, 1000), (2, 700, 130), (3, 129, 1031)])
 def test_short_matmuls_split_by_columns_match_numpy(m, k, n, thread_count):
     # fewer than 4 rows (a batch of 1): the threads take groups of columns
-    rng = np.random.default_rng(n)
-    x = rng.standard_normal((m, k), dtype=np.float32)
-    w = rng.standard_normal((k, n), dtype=np.float32)
-    bias = rng.standard_normal(n, dtype=np.float32)
+    x, w, bias = _dense_inputs(m, k, n, n)
     dense = hyc.compile(MATMUL, opt_level=2).dense
     np.testing.assert_allclose(dense(x, w, bias), np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-4)
     one_row = hyc.compile(MATMUL.replace("M, K]", "1, K]").replace("[M, N]", "[1, N]")).dense
