@@ -19,7 +19,7 @@ from hyc.ir.types import DYNAMIC, Type, is_scalar, numpy_dtype, shape_of
 
 from . import jit
 from .driver import Compilation
-from .matmul import KERNEL_TYPES, kernel_symbol
+from .symbols import KERNEL_ELEMENTS, kernel_symbol
 from .target import Target
 
 PREFIX = "hyc_packed_"
@@ -55,7 +55,7 @@ def build_library(compilation: Compilation, library: str | os.PathLike) -> tuple
         runtime = [compilation.target_machine().emit_object(
             jit.pool_module(compilation.target, hidden=True))]
         runtime += [jit.kernel_object(compilation.target, element, shared=True)
-                    for element in KERNEL_TYPES
+                    for element in KERNEL_ELEMENTS
                     if kernel_symbol(compilation.target, element).encode() in obj_code]
     with tempfile.TemporaryDirectory() as tmp, compilation.timed("link (cc)"):
         objects = [Path(tmp) / f"part{i}.o" for i in range(1 + len(runtime))]

@@ -24,7 +24,7 @@ from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shap
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
 
 from . import interrupts, pyentry
-from .cpu import INTERRUPTED
+from .interrupts import INTERRUPTED
 from .jit import JitModule
 from .target import Target
 

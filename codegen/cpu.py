@@ -33,6 +33,7 @@ from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_o
 
 from . import threads
 from .gemm import MR
+from .interrupts import INTERRUPTED
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
 from .matmul import emit_matmul, tiles
 from .scalar_ops import llvm_type
@@ -42,7 +43,6 @@ I8P = ir.PointerType(ir.IntType(8))
 I32 = ir.IntType(32)
 PACKED = ir.FunctionType(I32, [ir.PointerType(I64)])
 BODY = ir.FunctionType(I32, [ir.PointerType(I64), I64])  # the words and the call depth
-INTERRUPTED = -2
 INTERRUPT_COUNTER = "hyc_interrupts"  # bumped by the process's SIGINT hook (codegen/interrupts.py)
 DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
 # Points of a dispatch, and multiply-adds of a matmul, worth a thread (starting one costs

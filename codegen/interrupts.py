@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import signal
 
+INTERRUPTED = -2  # the status of a compiled call that stopped for an interrupt
 COUNTER = "hyc_interrupts"
 PREVIOUS = "hyc_previous_sigint"
 HANDLER = "hyc_on_sigint"

@@ -29,7 +29,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from . import interrupts, pyentry, threads
+from . import interrupts, pyentry, symbols
 from .target import Target
 
 _lock = threading.RLock()
@@ -205,12 +205,12 @@ def _runtime_symbols() -> dict[str, int]:
 def _install_runtime(target: Target) -> None:
     """The SIGINT handler and the thread pool (codegen/threads.py), kept for the process's
     life."""
-    names = [interrupts.HANDLER, threads.RUN, threads.THREADS, threads.FORKED]
+    names = [interrupts.HANDLER, symbols.POOL_RUN, symbols.POOL_THREADS, symbols.POOL_FORKED]
     tracker = _link(_runtime_object(target), names, target, "hyc.runtime")
     _state["runtime"] = tracker
     _state["interrupt_handler"] = tracker[interrupts.HANDLER]
     _state["pool"] = {name: tracker[name] for name in names[1:]}
-    forked = ctypes.CFUNCTYPE(None)(tracker[threads.FORKED])
+    forked = ctypes.CFUNCTYPE(None)(tracker[symbols.POOL_FORKED])
     _state["pool_forked"] = forked
     os.register_at_fork(after_in_child=forked)
 
@@ -239,11 +239,10 @@ def _runtime_piece(target: Target, name: str, build: Callable[[], bytes]) -> byt
 
 def _provide_kernels(obj: bytes, target: Target) -> None:
     """Link the runtime's matmul kernels that ``obj`` calls, once per process and target."""
-    from .matmul import KERNEL_TYPES, kernel_symbol
     kernels = _state.setdefault("kernels", {})
     assert isinstance(kernels, dict)
-    for element in KERNEL_TYPES:
-        symbol = kernel_symbol(target, element)
+    for element in symbols.KERNEL_ELEMENTS:
+        symbol = symbols.kernel_symbol(target, element)
         if symbol in kernels or symbol.encode() not in obj:
             continue
         code = _runtime_piece(target, f"matmul {element}",
@@ -256,11 +255,11 @@ def _provide_kernels(obj: bytes, target: Target) -> None:
 def kernel_object(target: Target, element: str, shared: bool = False) -> bytes:
     """The matmul kernel for ``element`` on ``target``, optimized at -O2 (under
     ``llvm_lock``); position-independent and hidden for a shared library."""
-    from .matmul import kernel_module, kernel_symbol
+    from .matmul import kernel_module
     tm = target.machine(2, shared)
     module = parse(llvm_text(kernel_module(target, element), tm), tm)
     if shared:
-        module.get_function(kernel_symbol(target, element)).visibility = "hidden"
+        module.get_function(symbols.kernel_symbol(target, element)).visibility = "hidden"
     optimize(module, 2, tm)
     return tm.emit_object(module)
 
@@ -268,6 +267,7 @@ def kernel_object(target: Target, element: str, shared: bool = False) -> bytes:
 def pool_module(target: Target, hidden: bool = False) -> llvm.ModuleRef:
     """The thread pool's module for ``target`` (under ``llvm_lock``; the code generator's
     own optimizations suffice for it); ``hidden`` for a shared library."""
+    from . import threads
     module = parse(str(threads.runtime_module(target)), target.machine(2))
     if hidden:  # a library's own pool: another library's does not replace it
         for name in threads.SIGNATURES:

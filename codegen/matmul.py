@@ -11,7 +11,6 @@ when the epilogue changes the type, compute each element as a dot product.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -22,6 +21,7 @@ from hyc.ir.types import MemRefType, shape_of
 from .gemm import PackedMatmul, blocking
 from .lowering import Buffer, TargetFunction, TargetModule
 from .scalar_ops import is_float
+from .symbols import KERNEL_ELEMENTS, kernel_symbol
 
 if TYPE_CHECKING:
     from .cpu import CpuFunction
@@ -182,14 +182,7 @@ def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value])
     return fc.b.load(extra.address(fc.b, own))
 
 
-KERNEL_TYPES = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
-
-
-def kernel_symbol(target: Target, element: str) -> str:
-    """The runtime's matmul kernel for ``element`` (``f32``, ``f64``) on ``target``: the
-    target is part of the name, as the kernel's tiles and blocks depend on it."""
-    tag = hashlib.sha256(target.identity().encode()).hexdigest()[:12]
-    return f"hyc_matmul_{element}_{tag}"
+KERNEL_TYPES = dict(zip(KERNEL_ELEMENTS, (ir.FloatType(), ir.DoubleType())))
 
 
 def _kernel_type(element: ir.Type) -> ir.FunctionType:

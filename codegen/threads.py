@@ -31,6 +31,9 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from .symbols import POOL_FORKED as FORKED
+from .symbols import POOL_RUN as RUN
+from .symbols import POOL_THREADS as THREADS
 from .target import Target
 
 I8 = ir.IntType(8)
@@ -40,7 +43,6 @@ I64 = ir.IntType(64)
 I64P = ir.PointerType(I64)
 VOID = ir.VoidType()
 BODY = ir.FunctionType(VOID, [I64P, I64, I64])
-RUN, THREADS, FORKED = "hyc_pool_run", "hyc_pool_threads", "hyc_pool_forked"
 SIGNATURES = {RUN: ir.FunctionType(VOID, [ir.PointerType(BODY), I64P, I64, I64]),
               THREADS: ir.FunctionType(I64, []), FORKED: ir.FunctionType(VOID, [])}
 MAX_THREADS = 16

@@ -7,7 +7,8 @@ import pytest
 
 import hyc
 from hyc.codegen.gemm import blocking
-from hyc.codegen.matmul import kernel_module, kernel_symbol
+from hyc.codegen.matmul import kernel_module
+from hyc.codegen.symbols import kernel_symbol
 from hyc.codegen.target import host_cpu
 
 SOURCE = """

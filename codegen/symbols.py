@@ -1,0 +1,19 @@
+"""The names of hyc's runtime functions that generated code calls (codegen/threads.py builds
+the pool, codegen/matmul.py the kernels): kept apart so that loading cached code, which only
+links against them, imports neither builder."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .target import Target
+
+POOL_RUN, POOL_THREADS, POOL_FORKED = "hyc_pool_run", "hyc_pool_threads", "hyc_pool_forked"
+KERNEL_ELEMENTS = ("f32", "f64")  # the element types the matmul kernels exist for
+
+
+def kernel_symbol(target: Target, element: str) -> str:
+    """The runtime's matmul kernel for ``element`` on ``target``: the target is part of the
+    name, as the kernel's tiles and blocks depend on it."""
+    tag = hashlib.sha256(target.identity().encode()).hexdigest()[:12]
+    return f"hyc_matmul_{element}_{tag}"
