@@ -134,8 +134,8 @@ class PackedMatmul:
                 for c in range(blocks.nv):
                     column = b.add(jr, _const(c * blocks.lanes))
                     source = kernel.rhs.address(b, [b.add(pc, p), _inside(b, column, n, jr)])
-                    mask = self.mask(b.sub(left, _const(c * blocks.lanes)))
-                    segment = self.masked_load(source, mask)
+                    mask = kernel.mask(b.sub(left, _const(c * blocks.lanes)))
+                    segment = kernel.masked_load(source, mask)
                     target = b.gep(packed, [b.add(base, _const(c * blocks.lanes))])
                     b.store(segment, b.bitcast(target, ir.PointerType(self.vector)), align=ALIGN)
                 return []
@@ -179,7 +179,7 @@ class PackedMatmul:
         # where each vector of the tile goes, and which of its lanes are inside the output (an
         # address stays inside the buffer even for a vector whose lanes are all off)
         inside_rows = [b.icmp_signed("<", _const(r), rows) for r in range(blocks.mr)]
-        column_masks = [self.mask(b.sub(columns, _const(c * blocks.lanes)))
+        column_masks = [kernel.mask(b.sub(columns, _const(c * blocks.lanes)))
                         for c in range(blocks.nv)]
         pointers, masks = [], []
         for r, inside in enumerate(inside_rows):
@@ -194,7 +194,7 @@ class PackedMatmul:
 
         zero = ir.Constant(self.vector, None)
         initial = _choose(b, first, lambda: [zero] * count, lambda: [
-            self.masked_load(p, m) for p, m in zip(pointers, masks)])
+            kernel.masked_load(p, m) for p, m in zip(pointers, masks)])
 
         def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
             segments = []
@@ -216,39 +216,7 @@ class PackedMatmul:
                     b.store(value, pointer, align=4)
             with edge:
                 for pointer, mask, value in zip(pointers, masks, result):
-                    self.masked_store(value, pointer, mask)
-
-    # -- masked vectors -------------------------------------------------------------------------
-    def mask(self, valid: ir.Value) -> ir.Value:
-        """Lanes ``0 .. valid-1`` of a vector (all when ``valid >= lanes``, none when <= 0)."""
-        b, lanes = self.fc.b, self.blocks.lanes
-        iota = ir.Constant(ir.VectorType(I64, lanes), list(range(lanes)))
-        count = b.insert_element(ir.Constant(ir.VectorType(I64, lanes), ir.Undefined), valid,
-                                 ir.Constant(I32, 0))
-        count = b.shuffle_vector(count, ir.Constant(ir.VectorType(I64, lanes), ir.Undefined),
-                                 ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
-        return b.icmp_signed("<", iota, count)
-
-    def _intrinsic(self, kind: str) -> ir.Function:
-        vector, lanes = self.vector, self.blocks.lanes
-        suffix = f"v{lanes}{'f32' if self.kernel.element_bytes == 4 else 'f64'}"
-        mask = ir.VectorType(I1, lanes)
-        pointer = ir.PointerType(vector)
-        if kind == "load":
-            return self.fc.parent.runtime(f"llvm.masked.load.{suffix}.p0{suffix}", vector,
-                                          [pointer, I32, mask, vector])
-        return self.fc.parent.runtime(f"llvm.masked.store.{suffix}.p0{suffix}", ir.VoidType(),
-                                      [vector, pointer, I32, mask])
-
-    def masked_load(self, pointer: ir.Value, mask: ir.Value) -> ir.Value:
-        """Lanes outside ``mask`` read as zeros, and are not read at all."""
-        b = self.fc.b
-        pointer = b.bitcast(pointer, ir.PointerType(self.vector))
-        return b.call(self._intrinsic("load"), [pointer, ir.Constant(I32, 4), mask,
-                                                ir.Constant(self.vector, None)])
-
-    def masked_store(self, value: ir.Value, pointer: ir.Value, mask: ir.Value) -> None:
-        self.fc.b.call(self._intrinsic("store"), [value, pointer, ir.Constant(I32, 4), mask])
+                    kernel.masked_store(value, pointer, mask)
 
 
 def _fast(instruction: ir.Instruction) -> ir.Instruction:

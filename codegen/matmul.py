@@ -3,8 +3,8 @@
 Floats whose epilogue keeps the product's type go through register-blocked kernels: products
 of 4 rows or more through the packed loop nest of codegen/gemm.py (BLIS's), shorter ones (a
 batch of 1) a row at a time with a wide strip of vector accumulators over the whole inner
-dimension, so that ``rhs`` streams through once; columns left over by the strips use the
-simple loops. The epilogue then runs over each finished row. Other cases accumulate each row
+dimension, so that ``rhs`` streams through once; columns left over by the strips are one
+masked vector. The epilogue then runs over each finished row. Other cases accumulate each row
 in place in i-k-j order (the innermost loop along contiguous rows, which LLVM vectorizes), or,
 when the epilogue changes the type, compute each element as a dot product.
 """
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .cpu import CpuFunction
     from .target import Target
 
+I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 I8P = ir.PointerType(ir.IntType(8))
 
@@ -304,26 +305,34 @@ class Kernel:
 
     def leftover_columns(self, m: ir.Value, n: ir.Value, k: ir.Value,
                          full_cols: ir.Value) -> None:
+        """Columns ``full_cols .. n`` (fewer than a vector): one masked vector per row."""
         if isinstance(full_cols, ir.Constant) and isinstance(n, ir.Constant) \
                 and full_cols.constant == n.constant:
             return
-        def leftover_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            def element(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                self.scalar(i, j, k)
-                return []
-            self.fc.stepped_loop(full_cols, n, ir.Constant(I64, 1), [], element)
-            return []
-        self.fc.counted_loop(m, [], leftover_row)
+        b = self.fc.b
+        with b.if_then(b.icmp_signed("<", full_cols, n)):
+            mask = self.mask(b.sub(n, full_cols))
 
-    def tile(self, i: ir.Value, j: ir.Value, vectors: int, k: ir.Value) -> None:
-        """Row ``i``, columns ``j .. j + vectors * lanes``: the accumulators in registers over
-        the whole inner dimension."""
+            def leftover_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                self.tile(i, full_cols, 1, k, mask)
+                return []
+            self.fc.counted_loop(m, [], leftover_row)
+
+    def tile(self, i: ir.Value, j: ir.Value, vectors: int, k: ir.Value,
+             mask: ir.Value | None = None) -> None:
+        """Row ``i``, columns ``j .. j + vectors * lanes`` (the lanes of ``mask`` only, for one
+        vector): the accumulators in registers over the whole inner dimension."""
         b = self.fc.b
         zero = ir.Constant(self.vector, None)
         cols = [b.add(j, ir.Constant(I64, c * self.lanes)) for c in range(vectors)]
 
+        def load(kk: ir.Value, col: ir.Value) -> ir.Value:
+            if mask is None:
+                return self.load_vector(self.rhs, [kk, col])
+            return self.masked_load(self.rhs.address(b, [kk, col]), mask)
+
         def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
-            segments = [self.load_vector(self.rhs, [kk, c]) for c in cols]
+            segments = [load(kk, c) for c in cols]
             a = b.load(self.lhs.address(b, [i, kk]))
             splat = self.splat(a)
             return [_fast(b.fadd(acc[c], _fast(b.fmul(splat, segment))))
@@ -331,16 +340,43 @@ class Kernel:
 
         acc = self.fc.counted_loop(k, [zero] * vectors, step)
         for c, col in enumerate(cols):
-            self.store_vector(acc[c], [i, col])
+            if mask is None:
+                self.store_vector(acc[c], [i, col])
+            else:
+                self.masked_store(acc[c], self.out.address(b, [i, col]), mask)
 
-    def scalar(self, i: ir.Value, j: ir.Value, k: ir.Value) -> None:
+    # -- masked vectors: lanes outside the mask are neither read nor written ------------------------
+    def mask(self, valid: ir.Value) -> ir.Value:
+        """Lanes ``0 .. valid-1`` of a vector (all when ``valid >= lanes``, none when <= 0)."""
+        b, lanes = self.fc.b, self.lanes
+        iota = ir.Constant(ir.VectorType(I64, lanes), list(range(lanes)))
+        count = b.insert_element(ir.Constant(ir.VectorType(I64, lanes), ir.Undefined), valid,
+                                 ir.Constant(I32, 0))
+        count = b.shuffle_vector(count, ir.Constant(ir.VectorType(I64, lanes), ir.Undefined),
+                                 ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+        return b.icmp_signed("<", iota, count)
+
+    def _intrinsic(self, kind: str) -> ir.Function:
+        vector, lanes = self.vector, self.lanes
+        suffix = f"v{lanes}{'f32' if self.element_bytes == 4 else 'f64'}"
+        mask = ir.VectorType(ir.IntType(1), lanes)
+        pointer = ir.PointerType(vector)
+        if kind == "load":
+            return self.fc.parent.runtime(f"llvm.masked.load.{suffix}.p0{suffix}", vector,
+                                          [pointer, I32, mask, vector])
+        return self.fc.parent.runtime(f"llvm.masked.store.{suffix}.p0{suffix}", ir.VoidType(),
+                                      [vector, pointer, I32, mask])
+
+    def masked_load(self, pointer: ir.Value, mask: ir.Value) -> ir.Value:
+        """Lanes outside ``mask`` read as zeros."""
         b = self.fc.b
-        def step(kk: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
-            x = b.load(self.lhs.address(b, [i, kk]))
-            y = b.load(self.rhs.address(b, [kk, j]))
-            return [_fast(b.fadd(acc[0], _fast(b.fmul(x, y))))]
-        (total,) = self.fc.counted_loop(k, [ir.Constant(self.lhs.element, 0.0)], step)
-        b.store(total, self.out.address(b, [i, j]))
+        pointer = b.bitcast(pointer, ir.PointerType(self.vector))
+        return b.call(self._intrinsic("load"), [pointer, ir.Constant(I32, 4), mask,
+                                                ir.Constant(self.vector, None)])
+
+    def masked_store(self, value: ir.Value, pointer: ir.Value, mask: ir.Value) -> None:
+        pointer = self.fc.b.bitcast(pointer, ir.PointerType(self.vector))
+        self.fc.b.call(self._intrinsic("store"), [value, pointer, ir.Constant(I32, 4), mask])
 
     def splat(self, value: ir.Value) -> ir.Value:
         b = self.fc.b
