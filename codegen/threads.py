@@ -47,7 +47,7 @@ SIGNATURES = {RUN: ir.FunctionType(VOID, [ir.PointerType(BODY), I64P, I64, I64])
               THREADS: ir.FunctionType(I64, []), FORKED: ir.FunctionType(VOID, [])}
 MAX_THREADS = 16
 BLOCKS_PER_THREAD = 4
-SPIN = 1 << 16  # pause instructions a worker spins for before it sleeps (~0.1-1 ms)
+SPIN = 1 << 16  # pauses a worker spins for before it sleeps (about 2 ms on a Zen 5)
 YIELD_AFTER = 1 << 12  # pauses the caller spins for before it yields its core while it waits
 SC_NPROCESSORS_ONLN = 84  # glibc's and musl's value
 FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
