@@ -196,3 +196,29 @@ def test_calls_from_8_python_threads_at_once(monkeypatch):
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(work, range(8)))
+
+
+def _cpu_seconds_of_other_threads() -> float:
+    ticks = 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) != os.getpid():
+            try:
+                fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended meanwhile
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread CPU times in /proc (Linux)")
+def test_idle_workers_sleep_instead_of_spinning(monkeypatch):
+    monkeypatch.setenv("HYC_NUM_THREADS", "3")
+    chain = hyc.compile(CHAIN, opt_level=2).chain
+    _, _, _, a, b = _inputs(6)
+    chain(a, b)
+    time.sleep(0.3)  # past the spin: the workers are asleep on their futex
+    before = _cpu_seconds_of_other_threads()
+    time.sleep(1.0)
+    # spinning workers would have used about 2 s of CPU; sleeping ones use none (the clock
+    # ticks are 10 ms, and other threads of the test process may run a little)
+    assert _cpu_seconds_of_other_threads() - before < 0.2
