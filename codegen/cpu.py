@@ -34,7 +34,7 @@ from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_o
 from . import threads
 from .gemm import MR
 from .interrupts import INTERRUPTED
-from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types
+from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types, smaller
 from .matmul import emit_matmul, tiles
 from .scalar_ops import llvm_type
 from .target import Target
@@ -45,8 +45,9 @@ PACKED = ir.FunctionType(I32, [ir.PointerType(I64)])
 BODY = ir.FunctionType(I32, [ir.PointerType(I64), I64])  # the words and the call depth
 INTERRUPT_COUNTER = "hyc_interrupts"  # bumped by the process's SIGINT hook (codegen/interrupts.py)
 DTYPE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
-# Points of a dispatch, and multiply-adds of a matmul, worth a thread (starting one costs
-# some tens of microseconds).
+# Points of a dispatch, and multiply-adds of a matmul, worth splitting among the pool's threads
+# (handing a call to the pool costs a fraction of a microsecond; the split, and the threads'
+# caches starting cold, cost more).
 PARALLEL_WORK = 1 << 18
 MATMUL_WORK = 1 << 22
 # a matmul with fewer rows than this has its columns split among threads, from this much work
@@ -365,7 +366,7 @@ class CpuFunction(TargetFunction):
         sizes = [self.get(v) for v in op.operands[:6]]
         smallest = sizes[0]
         for size in sizes[1:]:
-            smallest = self.b.select(self.b.icmp_signed("<", size, smallest), size, smallest)
+            smallest = smaller(self.b, size, smallest)
         self.require(self.b.icmp_signed(">=", smallest, ir.Constant(I64, 1)), op,
                      f"launch of @{op.kernel}: every grid and block size must be at least 1",
                      code="E1012")
@@ -406,11 +407,12 @@ class CpuFunction(TargetFunction):
             len(getattr(v.type, "shape", ())) <= 1 for v in op.operands[3:])
         sizes = [*lhs.sizes, rhs.sizes[-1]]
         rows = lhs.sizes[0]
+        known_rows = rows.constant if isinstance(rows, ir.Constant) else None
         # A few rows (a batch of 1): the columns are split instead, so that each core streams
-        # its share of rhs (the weights), from its own cache when called again.
-        by_columns = rows_only and tiles(op) and not (
-            isinstance(rows, ir.Constant) and rows.constant >= SHORT_ROWS)
-        by_rows = not (isinstance(rows, ir.Constant) and rows.constant < SHORT_ROWS and by_columns)
+        # its share of rhs (the weights), from its own cache when called again. With rows
+        # known only at run time, both splits are emitted and the call chooses.
+        by_columns = rows_only and tiles(op) and (known_rows is None or known_rows < SHORT_ROWS)
+        by_rows = not by_columns or known_rows is None
         # only the function body's own matmuls, never those nested in loops
         if not rows_only or self.func is None or op.parent is not self.func.body or \
                 not self.parent.target.threads or \
@@ -427,7 +429,7 @@ class CpuFunction(TargetFunction):
             group = ir.Constant(I64, row_group)
             groups = self.b.udiv(self.b.add(rows, ir.Constant(I64, row_group - 1)), group)
             self.split(self.range_function(lambda inner, lower, upper: inner.matmul_rows(
-                op, inner.b.mul(lower, group), _smaller(inner.b, inner.b.mul(upper, group),
+                op, inner.b.mul(lower, group), smaller(inner.b, inner.b.mul(upper, group),
                                                        inner.buffer(op.operands[0]).sizes[0])),
                 carried), carried, work, groups, MATMUL_WORK)
 
@@ -459,7 +461,7 @@ class CpuFunction(TargetFunction):
         width = ir.Constant(I64, self.column_group())
         columns = self.buffer(op.operands[2]).sizes[1]
         emit_matmul(self, op, (self.b.mul(lower, width),
-                               _smaller(self.b, self.b.mul(upper, width), columns)))
+                               smaller(self.b, self.b.mul(upper, width), columns)))
 
     def matmul_rows(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
         """A matmul on rows lower..upper of lhs and out (views; the rest reads as it is)."""
@@ -474,10 +476,6 @@ class CpuFunction(TargetFunction):
 def _known_below(sizes: list[ir.Value], threshold: int) -> bool:
     return all(isinstance(s, ir.Constant) for s in sizes) and \
         math.prod(s.constant for s in sizes) < threshold
-
-
-def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _product(b: ir.IRBuilder, sizes: list[ir.Value]) -> ir.Value:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
+from .lowering import smaller
+
 if TYPE_CHECKING:
     from .matmul import Kernel
 
@@ -93,12 +95,12 @@ class PackedMatmul:
         packed_lhs, packed_rhs = self.aligned(lhs_memory), self.aligned(rhs_memory)
 
         def slab(pc: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            kc = _smaller(b, _const(blocks.kc), b.sub(k, pc))
+            kc = smaller(b, _const(blocks.kc), b.sub(k, pc))
             self.pack_rhs(packed_rhs, pc, kc, start, n)
             first = b.icmp_signed("==", pc, _const(0))
 
             def block(ic: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                mc = _smaller(b, _const(blocks.mc), b.sub(m, ic))
+                mc = smaller(b, _const(blocks.mc), b.sub(m, ic))
                 self.pack_lhs(packed_lhs, ic, mc, pc, kc)
 
                 def column_panel(jr: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
@@ -109,8 +111,8 @@ class PackedMatmul:
                         lhs_panel = b.gep(packed_lhs, [b.mul(b.udiv(ir_, _const(blocks.mr)),
                                                              _const(blocks.mr * blocks.kc))])
                         self.micro(lhs_panel, rhs_panel, kc, first,
-                                   b.add(ic, ir_), _smaller(b, _const(blocks.mr), b.sub(mc, ir_)),
-                                   jr, _smaller(b, _const(blocks.nr), b.sub(n, jr)))
+                                   b.add(ic, ir_), smaller(b, _const(blocks.mr), b.sub(mc, ir_)),
+                                   jr, smaller(b, _const(blocks.nr), b.sub(n, jr)))
                         return []
                     fc.stepped_loop(_const(0), mc, _const(blocks.mr), [], row_panel)
                     return []
@@ -222,10 +224,6 @@ class PackedMatmul:
 def _fast(instruction: ir.Instruction) -> ir.Instruction:
     instruction.flags.append("contract")  # fused multiply-adds, as in the other paths
     return instruction
-
-
-def _smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _inside(b: ir.IRBuilder, column: ir.Value, end: ir.Value, fallback: ir.Value) -> ir.Value:

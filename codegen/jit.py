@@ -14,6 +14,7 @@ Machine code is specific to the target's CPU (its name and features: the host's 
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import itertools
 import os
@@ -65,10 +66,9 @@ def _jit(target: Target) -> llvm.LLJIT:
 
 def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> Any:
     """Link an object file into a new library of the target's JIT (the C library's and the
-    runtime's symbols resolved); its resource tracker."""
+    runtime's symbols resolved: the matmul kernels it calls must be provided first); its
+    resource tracker."""
     jit = _jit(target)
-    if not library.startswith("hyc.runtime"):
-        _provide_kernels(obj, target)
     builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
     for name, address in _runtime_symbols().items():
         builder.import_symbol(name, address)
@@ -150,6 +150,7 @@ def load_object(obj: bytes, names: list[str], target: Target) -> JitModule:
     with _lock:
         found = _cache.get(key)
         if found is None:
+            _provide_kernels(obj, target)
             tracker = _link(obj, names, target)
             addresses = {n: tracker[n] for n in names}
             if not all(addresses.values()):
@@ -246,7 +247,7 @@ def _provide_kernels(obj: bytes, target: Target) -> None:
         if symbol in kernels or symbol.encode() not in obj:
             continue
         code = _runtime_piece(target, f"matmul {element}",
-                              lambda e=element: kernel_object(target, e))  # type: ignore[misc]
+                              functools.partial(kernel_object, target, element))
         tracker = _link(code, [symbol], target, f"hyc.runtime.{symbol}")
         _state[f"tracker {symbol}"] = tracker
         kernels[symbol] = tracker[symbol]

@@ -67,6 +67,11 @@ class TargetModule:
             self.llvm, ir.FunctionType(ret, args), name)
 
 
+def smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """The smaller of two signed integers."""
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
 def flat_types(t: object, address_space: int = 0) -> list[ir.Type]:
     """The LLVM values a value of type ``t`` travels as: a scalar, or a buffer's data pointer
     (in ``address_space``) and each of its sizes."""

@@ -88,6 +88,13 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         (value,) = fc.block(body)
         fc.b.store(value, out.address(fc.b, index))
 
+    def finish(batch_ivs: list[ir.Value], i: ir.Value, first: ir.Value, end: ir.Value) -> None:
+        """The epilogue over row ``i``'s columns ``first..end``, accumulated in place."""
+        def column(j, _):
+            epilogue(batch_ivs, i, j, fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j))))
+            return []
+        fc.stepped_loop(first, end, ir.Constant(I64, 1), [], column)
+
     def zero() -> ir.Value:
         return ir.Constant(lhs.element, 0.0 if floating else 0)
 
@@ -113,12 +120,7 @@ def emit_matmul(fc: CpuFunction, op: Operation,
                 fc.counted_loop(n_size, [], over_j)
                 return []
             fc.counted_loop(k_size, [], over_k)
-
-            def finish(j, _):
-                acc = fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j)))
-                epilogue(batch_ivs, i, j, acc)
-                return []
-            fc.counted_loop(n_size, [], finish)
+            finish(batch_ivs, i, ir.Constant(I64, 0), n_size)
             return
 
         def element(j, _):
@@ -132,21 +134,17 @@ def emit_matmul(fc: CpuFunction, op: Operation,
     first, end = columns or (ir.Constant(I64, 0), n_size)
 
     def tiled_rows(batch_ivs: list[ir.Value]) -> None:
-        """The whole batch entry: the module's kernel function, then the epilogue per row."""
-        zero = ir.Constant(I64, 0)
+        """The whole batch entry: the runtime's kernel, then the epilogue per row."""
+        origin = ir.Constant(I64, 0)
         b = fc.b
-        a = lhs.address(b, operand_index(lhs, batch_ivs, [zero, zero] if a_rank > 1 else [zero]))
-        w = rhs.address(b, operand_index(rhs, batch_ivs, [zero, zero]))
-        c = out.address(b, out_index(batch_ivs, zero, zero))
+        a = lhs.address(b, operand_index(lhs, batch_ivs, [origin] * min(a_rank, 2)))
+        w = rhs.address(b, operand_index(rhs, batch_ivs, [origin, origin]))
+        c = out.address(b, out_index(batch_ivs, origin, origin))
         b.call(kernel_function(fc.parent, lhs.element),
                [a, w, c, m_size, end, k_size, first, rhs.sizes[-1], out.sizes[-1]])
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            def finish(j, _):
-                acc = fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j)))
-                epilogue(batch_ivs, i, j, acc)
-                return []
-            fc.stepped_loop(first, end, ir.Constant(I64, 1), [], finish)
+            finish(batch_ivs, i, first, end)
             return []
         fc.counted_loop(m_size, [], finish_row)
 
@@ -214,7 +212,6 @@ def kernel_module(target: Target, element: str) -> ir.Module:
     Kernel(inner, Buffer(a, [m, k], t), Buffer(w, [k, ldb], t), Buffer(c, [m, ldc], t)).emit(
         m, n, k, start)
     inner.b.ret_void()
-    parent.llvm.triple, parent.llvm.data_layout = target.triple, target.data_layout()
     return parent.llvm
 
 

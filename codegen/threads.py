@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from .lowering import smaller
 from .symbols import POOL_FORKED as FORKED
 from .symbols import POOL_RUN as RUN
 from .symbols import POOL_THREADS as THREADS
@@ -241,7 +242,7 @@ class _Pool:
         fn, b = self.function(RUN, SIGNATURES[RUN], True)
         body, captured, n, asked = fn.args
         serial = fn.append_basic_block("serial")
-        threads = _clamp(b, b.select(b.icmp_signed("<", n, asked), n, asked), 1, MAX_THREADS)
+        threads = _clamp(b, smaller(b, n, asked), 1, MAX_THREADS)
         pooled = fn.append_basic_block("pooled")
         b.cbranch(b.icmp_signed(">", threads, _const(1)), pooled, serial)
         b.position_at_end(pooled)
@@ -252,9 +253,8 @@ class _Pool:
         b.position_at_end(start)
         self.start_workers(b, threads, worker)
         available = b.add(self.load(b, "started"), _const(1))
-        threads = b.select(b.icmp_signed("<", available, threads), available, threads)
-        blocks = b.mul(threads, _const(BLOCKS_PER_THREAD))
-        blocks = b.select(b.icmp_signed("<", n, blocks), n, blocks)
+        threads = smaller(b, available, threads)
+        blocks = smaller(b, n, b.mul(threads, _const(BLOCKS_PER_THREAD)))
         for name, value in (("body", body), ("captured", captured), ("n", n),
                             ("blocks", blocks), ("threads", threads), ("remaining", blocks)):
             self.store(b, name, value)
