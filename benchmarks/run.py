@@ -415,7 +415,33 @@ def b5() -> None:
         print(f"  {terms:>8} {ops:>8} {seconds:>8.3f} {seconds / ops * 1e6:>8.1f}  {native}")
 
 
-SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5}
+def b6() -> None:
+    """Resident memory over many distinct compiles, in a fresh process: what each keeps."""
+    count = int(os.environ.get("HYC_COMPILE_COUNT", "2000"))
+    code = f"""
+import time, hyc, numpy as np
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096
+start = time.perf_counter()
+for i in range({count} + 1):
+    m = hyc.compile(f"def g(x: f32[N]) -> f32[N]:\\n    return relu(x * {{i}}.25 - 2.0)\\n")
+    m.g(np.ones(3, np.float32))
+    del m
+    if i == 20:
+        base = rss()
+    if i > 20 and i % max(1, {count} // 4) == 0 or i == {count}:
+        print(f"  {{i:>8}} {{(rss() - base) / 2**20:>10.1f}} {{(rss() - base) / (i - 20) / 1024:>12.2f}}"
+              f" {{time.perf_counter() - start:>8.0f}}", flush=True)
+"""
+    print(f"\nB6  resident memory after distinct compiles (in a fresh process, cache off; "
+          f"HYC_COMPILE_COUNT={count})")
+    print(f"  {'compiles':>8} {'MiB grown':>10} {'KiB/compile':>12} {'seconds':>8}")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                   env={**os.environ, "HYC_CACHE_DIR": "off"})
+
+
+SECTIONS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5, "B6": b6}
 
 
 def host_line() -> str:

@@ -15,7 +15,6 @@ from array import array as word_array
 from collections.abc import Callable
 from typing import NoReturn
 
-import llvmlite.binding as llvm
 import numpy as np
 
 from hyc.ir import FuncOp, FunctionType, HycError, parse_module, print_ir
@@ -338,6 +337,7 @@ class CompiledModule:
 
     def asm(self) -> str:
         """The target's assembly for the module."""
-        from .jit import llvm_lock
+        from .jit import llvm_lock, parse
         with llvm_lock:
-            return self.target.machine().emit_assembly(llvm.parse_assembly(self.llvm_ir))
+            machine = self.target.machine()
+            return machine.emit_assembly(parse(self.llvm_ir, machine))

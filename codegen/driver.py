@@ -279,12 +279,13 @@ class Compilation:
 
     def _llvm(self) -> llvm.ModuleRef:
         text = jit.llvm_text(self.llvm_ir(), self.target_machine())
+        context = llvm.create_context()
         with jit.llvm_lock, self.timed("llvm: verify"):
-            module = jit.parse(text, self.target_machine())
+            module = jit.parse(text, self.target_machine(), context)
         if self.target.name == "gpu":
             from .nvptx import link_math
             with jit.llvm_lock, self.timed("llvm: link libdevice"):
-                link_math(module, self.target_machine())
+                link_math(module, self.target_machine(), context)
         with jit.llvm_lock, self.timed(f"llvm: optimize (-O{self.opt_level})"):
             jit.optimize(module, self.opt_level, self.target_machine())
         return module

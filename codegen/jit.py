@@ -29,8 +29,9 @@ from typing import Any
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
+from llvmlite.binding.newpassmanagers import NewPassManager
 
-from . import interrupts, pyentry, symbols
+from . import interrupts, loader, pyentry, symbols
 from .target import Target
 
 _lock = threading.RLock()
@@ -55,19 +56,30 @@ class JitModule:
 
 
 def _jit(target: Target) -> llvm.LLJIT:
-    """The LLJIT that links ``target``'s objects; the first also links the runtime."""
+    """The LLJIT that links ``target``'s objects where codegen/loader.py does not."""
     key = target.identity()
     if key not in _jits:
         _jits[key] = llvm.create_lljit_compiler(target.machine(2))
-        if "interrupt_handler" not in _state:
-            _install_runtime(target)
     return _jits[key]
 
 
+def _runtime(target: Target) -> None:
+    """The runtime (the thread pool, the SIGINT hook), linked once per process."""
+    if "interrupt_handler" not in _state:
+        _install_runtime(target)
+
+
 def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> Any:
-    """Link an object file into a new library of the target's JIT (the C library's and the
-    runtime's symbols resolved: the matmul kernels it calls must be provided first); its
-    resource tracker."""
+    """Link an object file into this process (the C library's and the runtime's symbols
+    resolved: the matmul kernels it calls must be provided first): what holds its code
+    (``holder[name]``: the address of ``name``). codegen/loader.py maps it where it can (its
+    code freed with all of it); ORC, in a new library of the target's JIT, elsewhere."""
+    if loader.supported():
+        try:
+            return loader.load(obj, functools.partial(loader.process_symbol,
+                                                      extra=_runtime_symbols()))
+        except loader.Unsupported:
+            pass  # ORC links what the loader does not take
     jit = _jit(target)
     builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
     for name, address in _runtime_symbols().items():
@@ -86,7 +98,13 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> 
     pto.slp_vectorization = True
     pto.loop_unrolling = True
     builder = llvm.create_pass_builder(tm, pto)
-    builder.getModulePassManager().run(module, builder)
+    passes = builder.getModulePassManager()
+    passes.run(module, builder)
+    # llvmlite's ModulePassManager never frees itself (its no-op ObjectRef._dispose shadows
+    # NewPassManager's in the method order): left to it, every compile would keep the
+    # pipeline's passes and what they cached, about 50-150 KiB. Free it here.
+    NewPassManager._dispose(passes)
+    passes.detach()
 
 
 def llvm_text(module: ir.Module, tm: llvm.TargetMachine) -> str:
@@ -97,9 +115,12 @@ def llvm_text(module: ir.Module, tm: llvm.TargetMachine) -> str:
     return str(module)
 
 
-def parse(text: str, tm: llvm.TargetMachine) -> llvm.ModuleRef:
-    """``llvm_text``'s output parsed and verified (under ``llvm_lock``)."""
-    parsed = llvm.parse_assembly(text)
+def parse(text: str, tm: llvm.TargetMachine,
+          context: llvm.ContextRef | None = None) -> llvm.ModuleRef:
+    """``llvm_text``'s output parsed and verified (under ``llvm_lock``), in an LLVM context of
+    its own unless ``context`` (modules linked together share one): a context keeps what it
+    uniques (constants, types, metadata) for its whole life, and the module's goes with it."""
+    parsed = llvm.parse_assembly(text, context or llvm.create_context())
     parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
     return parsed
 
@@ -134,7 +155,7 @@ def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Tim
         with timed("llvm: machine code (JIT" + (", quick tier)" if quick else ")")):
             obj = tm.emit_object(parsed)
         with timed("llvm: runtime (first use)"):
-            _jit(target)  # the pool and the SIGINT hook
+            _runtime(target)
             _provide_kernels(obj, target)
         with timed("llvm: link"):
             tracker = _link(obj, names, target)
@@ -150,6 +171,7 @@ def load_object(obj: bytes, names: list[str], target: Target) -> JitModule:
     with _lock:
         found = _cache.get(key)
         if found is None:
+            _runtime(target)
             _provide_kernels(obj, target)
             tracker = _link(obj, names, target)
             addresses = {n: tracker[n] for n in names}
@@ -219,8 +241,9 @@ def _install_runtime(target: Target) -> None:
 def _runtime_object(target: Target) -> bytes:
     """The object code of the runtime's base (the pool, the SIGINT hook) for ``target``."""
     def build() -> bytes:
-        runtime = pool_module(target)
-        runtime.link_in(llvm.parse_assembly(interrupts.HANDLER_IR))
+        context = llvm.create_context()
+        runtime = pool_module(target, context=context)
+        runtime.link_in(parse(interrupts.HANDLER_IR, target.machine(2), context))
         return target.machine(2).emit_object(runtime)
     return _runtime_piece(target, "base", build)
 
@@ -265,11 +288,12 @@ def kernel_object(target: Target, element: str, shared: bool = False) -> bytes:
     return tm.emit_object(module)
 
 
-def pool_module(target: Target, hidden: bool = False) -> llvm.ModuleRef:
+def pool_module(target: Target, hidden: bool = False,
+                context: llvm.ContextRef | None = None) -> llvm.ModuleRef:
     """The thread pool's module for ``target`` (under ``llvm_lock``; the code generator's
     own optimizations suffice for it); ``hidden`` for a shared library."""
     from . import threads
-    module = parse(str(threads.runtime_module(target)), target.machine(2))
+    module = parse(str(threads.runtime_module(target)), target.machine(2), context)
     if hidden:  # a library's own pool: another library's does not replace it
         for name in threads.SIGNATURES:
             module.get_function(name).visibility = "hidden"

@@ -187,14 +187,16 @@ def lower_kernels(module: ModuleOp, target: Target, prefix: str = "") -> tuple[i
     return GpuModule(module, target).run(), []
 
 
-def link_math(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
-    """Link libdevice into ``module`` when it calls libdevice; keep only the kernels
-    visible, and drop what they do not use (at every -O level: libdevice has 500 functions)."""
+def link_math(module: llvm.ModuleRef, machine: llvm.TargetMachine,
+              context: llvm.ContextRef) -> None:
+    """Link libdevice into ``module`` (parsed in ``context``) when it calls libdevice; keep
+    only the kernels visible, and drop what they do not use (at every -O level: libdevice has
+    500 functions)."""
     if not any(f.is_declaration and f.name.startswith("__nv_") for f in module.functions):
         return
     kernels = {f.name for f in module.functions if not f.is_declaration}
     with open(libdevice_path(), "rb") as f:
-        module.link_in(llvm.parse_bitcode(f.read()))
+        module.link_in(llvm.parse_bitcode(f.read(), context))
     for f in module.functions:
         if not f.is_declaration and f.name not in kernels:
             f.linkage = "internal"
