@@ -33,16 +33,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, TypeAlias
 
-import llvmlite.binding as llvm
-from llvmlite import ir
-
 from hyc.ir import HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
 
 from . import cache, jit, progress, pyentry
 from .target import Target, resolve
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # LLVM loads where a stage needs it: a disk-cache hit needs none
+    import llvmlite.binding as llvm
+    from llvmlite import ir
+
     from hyc.passes import Instrumentation
 
     from .compiled import CompiledModule
@@ -257,6 +257,7 @@ class Compilation:
 
         from .cpu import lower_module
         from .nvptx import lower_kernels
+        from .pyentry_ir import emit_entry
         if self.target.name != "gpu" and any(synchronizes(f) for f in loops.functions):
             loops = copy(loops)  # a CPU runs a block's synchronizing threads as loops
             with self.timed("gpu-serialize-threads"):
@@ -270,8 +271,7 @@ class Compilation:
                 for func in tensor.functions:
                     if pyentry.supported(func) and not func.kernel:
                         packed = module.get_global(self.prefix + func.sym_name)
-                        pyentry.emit_entry(module, func, packed,
-                                           self.prefix + func.sym_name + "_entry")
+                        emit_entry(module, func, packed, self.prefix + func.sym_name + "_entry")
         return module
 
     def target_machine(self) -> llvm.TargetMachine:
@@ -279,6 +279,7 @@ class Compilation:
 
     def _llvm(self) -> llvm.ModuleRef:
         text = jit.llvm_text(self.llvm_ir(), self.target_machine())
+        import llvmlite.binding as llvm
         context = llvm.create_context()
         with jit.llvm_lock, self.timed("llvm: verify"):
             module = jit.parse(text, self.target_machine(), context)

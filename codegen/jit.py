@@ -24,15 +24,16 @@ import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import llvmlite.binding as llvm
 import numpy as np
-from llvmlite import ir
-from llvmlite.binding.newpassmanagers import NewPassManager
 
 from . import interrupts, loader, pyentry, symbols
 from .target import Target
+
+if TYPE_CHECKING:  # loaded by what compiles: a disk-cache hit needs no LLVM (docs/backend.md)
+    import llvmlite.binding as llvm
+    from llvmlite import ir
 
 _lock = threading.RLock()
 # Every use of LLVM (its global context, the JIT) goes under this lock: with tiered
@@ -57,6 +58,7 @@ class JitModule:
 
 def _jit(target: Target) -> llvm.LLJIT:
     """The LLJIT that links ``target``'s objects where codegen/loader.py does not."""
+    import llvmlite.binding as llvm
     key = target.identity()
     if key not in _jits:
         _jits[key] = llvm.create_lljit_compiler(target.machine(2))
@@ -80,6 +82,7 @@ def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> An
                                                       extra=_runtime_symbols()))
         except loader.Unsupported:
             pass  # ORC links what the loader does not take
+    import llvmlite.binding as llvm
     jit = _jit(target)
     builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
     for name, address in _runtime_symbols().items():
@@ -91,6 +94,8 @@ def _link(obj: bytes, names: list[str], target: Target, library: str = "") -> An
 
 def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine) -> None:
     """LLVM's own pipeline at the -O level's speed, vectorizers on (under ``llvm_lock``)."""
+    import llvmlite.binding as llvm
+    from llvmlite.binding.newpassmanagers import NewPassManager
     if opt_level == 0:
         return
     pto = llvm.create_pipeline_tuning_options(speed_level=min(opt_level, 3))
@@ -120,6 +125,7 @@ def parse(text: str, tm: llvm.TargetMachine,
     """``llvm_text``'s output parsed and verified (under ``llvm_lock``), in an LLVM context of
     its own unless ``context`` (modules linked together share one): a context keeps what it
     uniques (constants, types, metadata) for its whole life, and the module's goes with it."""
+    import llvmlite.binding as llvm
     parsed = llvm.parse_assembly(text, context or llvm.create_context())
     parsed.verify()  # llvmlite's LLVM has assertions on: never optimize unverified IR
     return parsed
@@ -135,6 +141,7 @@ def compile_module(module: ir.Module, opt_level: int, target: Target, timed: Tim
     ``quick``: the first tier of tiered compilation, without LLVM's middle-end (measured: a
     third of the time, code as fast for matmul-bound models, several times slower for
     elementwise loops, which the middle-end vectorizes)."""
+    import llvmlite.binding as llvm
     codegen_level = 1 if quick else opt_level
     tm = target.machine(codegen_level)
     text = llvm_text(module, tm)
@@ -241,6 +248,7 @@ def _install_runtime(target: Target) -> None:
 def _runtime_object(target: Target) -> bytes:
     """The object code of the runtime's base (the pool, the SIGINT hook) for ``target``."""
     def build() -> bytes:
+        import llvmlite.binding as llvm
         context = llvm.create_context()
         runtime = pool_module(target, context=context)
         runtime.link_in(parse(interrupts.HANDLER_IR, target.machine(2), context))

@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
-
-import llvmlite.binding as llvm
+from typing import TYPE_CHECKING
 
 from hyc.ir import HycError
+
+if TYPE_CHECKING:
+    import llvmlite.binding as llvm
 
 _lock = threading.RLock()
 
@@ -64,7 +67,7 @@ class Target:
 
     def identity(self) -> str:
         """What the machine code depends on besides the module (the cache key's part)."""
-        version = ".".join(map(str, llvm.llvm_version_info))
+        version = host_facts()["llvm"]
         math = ",".join(f"{k}={v.f32}/{v.f64}" for k, v in sorted(self.math.items()))
         return f"{self.name}|{self.triple}|{self.cpu}|{self.features}|{math}|" \
                f"{self.threads}|{self.vector_bits}|{self.caches}|{self.contract}|{self.loop_pipeline}|" \
@@ -107,10 +110,57 @@ class Target:
 
 
 def host_triple() -> str:
-    return llvm.get_process_triple()
+    return host_facts()["triple"]
+
+
+@functools.cache
+def host_facts() -> dict[str, str]:
+    """This machine as LLVM names it (its triple, CPU and features) and LLVM's version.
+    Asking LLVM means loading it, some 30 ms that a disk-cache hit needs for nothing else: so
+    the answer is kept in the cache directory under a fingerprint of the machine (its CPU as
+    the kernel describes it, the llvmlite release) and asked again on any other."""
+    from . import cache
+    fingerprint = _host_fingerprint()
+    if fingerprint is None:
+        return _ask_llvm()
+    return cache.remembered("host", fingerprint, _ask_llvm)
+
+
+def _ask_llvm() -> dict[str, str]:
+    import llvmlite.binding as llvm
+    return {"triple": llvm.get_process_triple(), "cpu": llvm.get_host_cpu_name(),
+            "features": llvm.get_host_cpu_features().flatten(),
+            "llvm": ".".join(map(str, llvm.llvm_version_info))}
+
+
+# the lines of /proc/cpuinfo that say which CPU it is and what it can do (x86, then Arm)
+_CPU_FIELDS = ("vendor_id", "cpu family", "model", "model name", "stepping", "flags",
+               "CPU implementer", "CPU architecture", "CPU variant", "CPU part",
+               "CPU revision", "Features")
+
+
+def _host_fingerprint(path: str = "/proc/cpuinfo") -> str | None:
+    """The first CPU's identity and features as the kernel reports them, with the machine
+    and the llvmlite release; None where there is no /proc/cpuinfo to read."""
+    import llvmlite
+    fields = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key = line.split(":", 1)[0].strip()
+                if key in _CPU_FIELDS:
+                    fields.append(line.strip())
+    except OSError:
+        return None
+    if not fields:
+        return None
+    return "\n".join([sys.platform, os.uname().machine, llvmlite.__version__, *fields])
 
 
 def _initialize() -> None:
+    import llvmlite.binding as llvm
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
 
@@ -118,6 +168,7 @@ def _initialize() -> None:
 @functools.cache
 def _target_machine(triple: str, cpu: str, features: str, opt_level: int, shared: bool,
                     host: bool) -> llvm.TargetMachine:
+    import llvmlite.binding as llvm
     with _lock:
         _initialize()
         target = llvm.Target.from_triple(triple)
@@ -129,9 +180,10 @@ def _target_machine(triple: str, cpu: str, features: str, opt_level: int, shared
 @functools.cache
 def host_cpu() -> Target:
     """This machine's CPU: its triple, name and every feature it has."""
-    features = llvm.get_host_cpu_features().flatten()
+    facts = host_facts()
+    features = facts["features"]
     bits = 512 if "+avx512f" in features.split(",") else 256
-    return Target("cpu", host_triple(), llvm.get_host_cpu_name(), features, CPU_MATH,
+    return Target("cpu", facts["triple"], facts["cpu"], features, CPU_MATH,
                   vector_bits=bits, caches=host_caches())
 
 
@@ -199,6 +251,7 @@ def _same_machine(triple: str, host: str) -> bool:
 
 
 def _checked_triple(triple: str) -> str:
+    import llvmlite.binding as llvm
     _initialize()
     try:
         llvm.Target.from_triple(triple)
@@ -249,7 +302,6 @@ def _probe(triple: str, cpu: str, features: str, flags: str) -> int:
     stderr, and goes on (or aborts the process, for a CPU without 64-bit mode or features
     without float registers): a separate process compiles a probe first and tells."""
     import subprocess  # here: it costs milliseconds to import, and only --mcpu/--mattr need it
-    import sys
     done = subprocess.run([sys.executable, "-c", _PROBE, triple, cpu, features, _PROBE_IR],
                           capture_output=True, text=True, timeout=120)
     for line in done.stderr.splitlines():

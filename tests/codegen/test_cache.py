@@ -16,34 +16,42 @@ SCRIPT = ("import hyc, numpy as np, time\n"
           "m = hyc.compile('examples/mlp.hy')\n"
           "y = m.mlp(*[np.ones(s, np.float32) for s in [(2, 512), (512, 256), (256,), "
           "(256, 128), (128,), (128, 2), (2,)]])\n"
-          "print(float(y.sum()))\n")
+          "print(float(y.sum()))\n"
+          "import sys; print('llvmlite.binding' in sys.modules)\n")
 
 
-def run_compile(cache_dir, extra_env=None):
+def run_compile(cache_dir, extra_env=None, loads_llvm=None):
+    """The MLP's result in a fresh process; ``loads_llvm``: whether LLVM must have been
+    loaded (a disk-cache hit needs it not)."""
     env = {"HYC_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin", **(extra_env or {})}
     done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
-    return float(done.stdout.strip())
+    result, loaded = done.stdout.split()
+    assert loads_llvm is None or loaded == str(loads_llvm)
+    return float(result)
 
 
 def entries(cache_dir):
-    """The module's entry and the runtime's pieces (each: its object file, its metadata)."""
+    """The module's entry, the runtime's pieces and the host's description (each: its object
+    file, its metadata)."""
     found = {}
     for meta in cache_dir.glob("*.json"):
-        kind = json.loads(meta.read_text()).get("runtime") or "module"
+        content = json.loads(meta.read_text())
+        kind = content.get("runtime") or ("host" if "fact" in content else "module")
         assert kind not in found
         found[kind] = (meta.with_suffix(".o"), meta)
-    # the runtime's base (thread pool, SIGINT hook) and the f32 matmul kernel the MLP calls
-    assert set(found) == {"module", "base", "matmul f32"}
+    # the runtime's base (thread pool, SIGINT hook) and the f32 matmul kernel the MLP calls;
+    # the host as LLVM names it, so that a hit need not load LLVM
+    assert set(found) == {"module", "base", "matmul f32", "host"}
     assert len(list(cache_dir.iterdir())) == 2 * len(found)
     return found
 
 
 def test_second_compile_comes_from_the_cache(tmp_path):
-    first = run_compile(tmp_path)
+    first = run_compile(tmp_path, loads_llvm=True)
     stamps = {kind: obj.stat().st_mtime_ns for kind, (obj, _) in entries(tmp_path).items()}
-    assert run_compile(tmp_path) == first
+    assert run_compile(tmp_path, loads_llvm=False) == first
     # all read, not rewritten: the runtime's pieces are cached too
     assert {kind: obj.stat().st_mtime_ns for kind, (obj, _) in entries(tmp_path).items()} == stamps
 
@@ -57,6 +65,37 @@ def test_damaged_entries_are_recompiled(tmp_path, kind):
     assert obj.read_bytes()[:4] == b"\x7fELF" and len(obj.read_bytes()) > 100
     meta.write_text("{not json")
     assert run_compile(tmp_path) == first
+
+
+def test_the_host_as_llvm_names_it_is_remembered_per_machine(tmp_path, monkeypatch):
+    from hyc.codegen import target
+    monkeypatch.setenv("HYC_CACHE_DIR", str(tmp_path))
+    asked, llvm_says = [], target._ask_llvm
+
+    def ask_llvm():
+        asked.append(1)
+        return llvm_says()
+
+    def facts():
+        target.host_facts.cache_clear()
+        try:
+            return target.host_facts()
+        finally:
+            target.host_facts.cache_clear()  # the process's own answer for the other tests
+    monkeypatch.setattr(target, "_ask_llvm", ask_llvm)
+    assert facts() == llvm_says() and len(asked) == 1
+    assert facts() == llvm_says() and len(asked) == 1  # remembered: not asked
+    (_, meta), = [(o, m) for o, m in entries_of(tmp_path)]
+    meta.write_text(meta.read_text().replace("avx", "AVX"))  # damaged: asked again
+    assert facts() == llvm_says() and len(asked) == 2
+    fingerprint = target._host_fingerprint()
+    monkeypatch.setattr(target, "_host_fingerprint", lambda: fingerprint + "\nmodel : other")
+    assert facts() == llvm_says() and len(asked) == 3  # another machine: asked
+    assert len(entries_of(tmp_path)) == 2
+
+
+def entries_of(cache_dir):
+    return [(meta.with_suffix(".o"), meta) for meta in cache_dir.glob("*.json")]
 
 
 def test_cache_off_and_clear(tmp_path, monkeypatch):
