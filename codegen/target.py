@@ -123,7 +123,11 @@ def host_facts() -> dict[str, str]:
     fingerprint = _host_fingerprint()
     if fingerprint is None:
         return _ask_llvm()
-    return cache.remembered("host", fingerprint, _ask_llvm)
+    facts = cache.remembered("host", fingerprint, _ask_llvm)
+    if set(facts) != {"triple", "cpu", "features", "llvm"} \
+            or not all(isinstance(v, str) for v in facts.values()):
+        return _ask_llvm()  # an entry some other hyc wrote
+    return facts
 
 
 def _ask_llvm() -> dict[str, str]:
