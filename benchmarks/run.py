@@ -372,7 +372,7 @@ import numpy as np
 import hyc
 t1 = time.perf_counter()
 from hyc.codegen.driver import Compilation
-import hyc.frontend.irgen, hyc.passes, hyc.codegen.cpu
+import hyc.frontend.irgen, hyc.passes, hyc.codegen.cpu, llvmlite.binding
 t2 = time.perf_counter()
 c = Compilation("examples/mlp.hy", 2, "cpu")
 m = c.jit()
