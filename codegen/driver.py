@@ -288,7 +288,10 @@ class Compilation:
             with jit.llvm_lock, self.timed("llvm: link libdevice"):
                 link_math(module, self.target_machine(), context)
         with jit.llvm_lock, self.timed(f"llvm: optimize (-O{self.opt_level})"):
-            jit.optimize(module, self.opt_level, self.target_machine())
+            # a GPU kernel's loops (shuffle trees, the tiled matmul's) are the hot code and
+            # are generated per module: unrolled, as nvcc does
+            jit.optimize(module, self.opt_level, self.target_machine(),
+                         unroll=self.target.name == "gpu")
         return module
 
     def _asm(self) -> str:
