@@ -9,9 +9,11 @@ vector loads of the ``rhs`` panel, ``MR`` broadcasts from the ``lhs`` panel, ``M
 multiply-adds. A tile at the edge (fewer rows or columns left) is the same kernel, its loads
 and stores of the output masked: no scalar tail.
 
-Every output element is accumulated from zero in the order of ``k`` (a slab's tile starts
-from the partial sums the previous slab stored), which is what the short path and the loops
-for other types do too: results do not depend on which path, tile or thread computes them.
+Each slab's tile is accumulated in registers from zero, in the order of ``k``, and then added
+to what the previous slabs stored (the tile's rows of the output are prefetched meanwhile, so
+that adding them does not wait on memory): every output element is the sum, slab after slab,
+of its slabs' partial sums. The short path sums the same slabs in the same order, so results
+do not depend on which path, tile or thread computes them.
 """
 
 from __future__ import annotations
@@ -194,9 +196,14 @@ class PackedMatmul:
                                           ir.PointerType(self.vector)))
                 masks.append(b.and_(column_masks[c], row_mask))
 
+        # the tile's rows of the output are wanted after the slab: fetched meanwhile
+        prefetch = fc.parent.runtime("llvm.prefetch.p0i8", ir.VoidType(), [I8P, I32, I32, I32])
+        for r in range(blocks.mr):
+            for line in range(0, blocks.nr * kernel.element_bytes, 64):
+                at = b.gep(b.bitcast(pointers[r * blocks.nv], I8P), [_const(line)])
+                b.call(prefetch, [at, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+
         zero = ir.Constant(self.vector, None)
-        initial = _choose(b, first, lambda: [zero] * count, lambda: [
-            kernel.masked_load(p, m) for p, m in zip(pointers, masks)])
 
         def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
             segments = []
@@ -211,13 +218,17 @@ class PackedMatmul:
                     new.append(_fast(b.fadd(acc[r * blocks.nv + c], _fast(b.fmul(splat, segment)))))
             return new
 
-        result = fc.counted_loop(kc, initial, step)
+        result = fc.counted_loop(kc, [zero] * count, step)
         with b.if_else(full) as (whole, edge):  # (a masked store is slow on some CPUs)
             with whole:
-                for pointer, value in zip(pointers, result):
+                sums = _choose(b, first, lambda: result, lambda: [
+                    b.fadd(b.load(p, align=4), v) for p, v in zip(pointers, result)])
+                for pointer, value in zip(pointers, sums):
                     b.store(value, pointer, align=4)
             with edge:
-                for pointer, mask, value in zip(pointers, masks, result):
+                sums = _choose(b, first, lambda: result, lambda: [
+                    b.fadd(kernel.masked_load(p, m), v) for p, m, v in zip(pointers, masks, result)])
+                for pointer, mask, value in zip(pointers, masks, sums):
                     kernel.masked_store(value, pointer, mask)
 
 

@@ -2,11 +2,12 @@
 
 Floats whose epilogue keeps the product's type go through register-blocked kernels: products
 of 4 rows or more through the packed loop nest of codegen/gemm.py (BLIS's), shorter ones (a
-batch of 1) a row at a time with a wide strip of vector accumulators over the whole inner
-dimension, so that ``rhs`` streams through once; columns left over by the strips are one
-masked vector. The epilogue then runs over each finished row. Other cases accumulate each row
-in place in i-k-j order (the innermost loop along contiguous rows, which LLVM vectorizes), or,
-when the epilogue changes the type, compute each element as a dot product.
+batch of 1) a row at a time with a wide strip of vector accumulators over the inner
+dimension (summed slab by slab, as the packed path sums), so that ``rhs`` streams through
+once; columns left over by the strips are one masked vector. The epilogue then runs over each
+finished row. Other cases accumulate each row in place in i-k-j order (the innermost loop
+along contiguous rows, which LLVM vectorizes), or, when the epilogue changes the type,
+compute each element as a dot product.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
 from .gemm import PackedMatmul, blocking
-from .lowering import Buffer, TargetFunction, TargetModule
+from .lowering import Buffer, TargetFunction, TargetModule, smaller
 from .scalar_ops import is_float
 from .symbols import KERNEL_ELEMENTS, kernel_symbol
 
@@ -235,6 +236,7 @@ class Kernel:
         element_bytes = self.element_bytes
         target = self.fc.parent.target
         packed = PackedMatmul(self, blocking(target.vector_bits, element_bytes, target.caches))
+        self.slab = packed.blocks.kc  # the short path sums the packed path's slabs
         memory = self.packing_memory(m, packed.sizes(n, start))
         # without memory for the packed copies (malloc failed), the short path does it all
         tall = b.icmp_unsigned("!=", memory[1], ir.Constant(I8P, None))
@@ -318,7 +320,7 @@ class Kernel:
     def tile(self, i: ir.Value, j: ir.Value, vectors: int, k: ir.Value,
              mask: ir.Value | None = None) -> None:
         """Row ``i``, columns ``j .. j + vectors * lanes`` (the lanes of ``mask`` only, for one
-        vector): the accumulators in registers over the whole inner dimension."""
+        vector): the accumulators in registers over the inner dimension."""
         b = self.fc.b
         zero = ir.Constant(self.vector, None)
         cols = [b.add(j, ir.Constant(I64, c * self.lanes)) for c in range(vectors)]
@@ -335,7 +337,17 @@ class Kernel:
             return [_fast(b.fadd(acc[c], _fast(b.fmul(splat, segment))))
                     for c, segment in enumerate(segments)]
 
-        acc = self.fc.counted_loop(k, [zero] * vectors, step)
+        def slab(pc: ir.Value, total: list[ir.Value]) -> list[ir.Value]:
+            """A slab of the inner dimension summed from zero, then added to the slabs before
+            it, as the packed path sums them (codegen/gemm.py)."""
+            size = smaller(b, ir.Constant(I64, self.slab), b.sub(k, pc))
+            partial = self.fc.counted_loop(size, [zero] * vectors,
+                                           lambda kk, acc: step(b.add(pc, kk), acc))
+            first = b.icmp_signed("==", pc, ir.Constant(I64, 0))
+            return [b.select(first, p, b.fadd(t, p)) for t, p in zip(total, partial)]
+
+        acc = self.fc.stepped_loop(ir.Constant(I64, 0), k, ir.Constant(I64, self.slab),
+                                   [zero] * vectors, slab)
         for c, col in enumerate(cols):
             if mask is None:
                 self.store_vector(acc[c], [i, col])
