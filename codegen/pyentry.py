@@ -3,7 +3,9 @@
 ``i32 @NAME_entry(ptr args, ptr results, ptr table)`` reads the numpy arrays of the argument
 tuple and of the result tuple straight from their objects (data pointer, rank, sizes,
 flags, dtype), checks them (exact ndarray type, dtype, C-contiguity, rank, static sizes,
-named sizes agreeing), packs the argument words and calls the packed function. Anything
+named sizes agreeing; the results, which may be a caller's ``out=``, also writeable and
+sharing no memory with any other array of the call), packs the argument words and calls the
+packed function. Anything
 unexpected returns -1 and the Python wrapper redoes the call on its careful path, which
 also produces the errors. ``table`` holds this process's addresses of ``numpy.ndarray``
 and the dtype objects, so that cached machine code never bakes in an address.
@@ -29,7 +31,7 @@ from hyc.ir import FuncOp
 from hyc.ir.types import is_scalar
 
 DTYPE_ORDER = [np.float32, np.float64, np.int32, np.int64, np.bool_]
-C_CONTIGUOUS = 0x1
+C_CONTIGUOUS, WRITEABLE = 0x1, 0x400  # numpy's array flags
 
 # CPython 3 on 64-bit: a tuple's items follow its refcount, type and size.
 TUPLE_ITEMS = 24

@@ -8,7 +8,7 @@ from llvmlite import ir
 from hyc.ir import FuncOp
 from hyc.ir.types import DYNAMIC, Type, numpy_dtype, shape_of
 
-from .pyentry import ARRAY, C_API, C_CONTIGUOUS, DTYPE_ORDER, TABLE, TABLE_SYMBOL, TUPLE_ITEMS
+from .pyentry import ARRAY, C_API, C_CONTIGUOUS, DTYPE_ORDER, TABLE, TABLE_SYMBOL, TUPLE_ITEMS, WRITEABLE
 
 I8P = ir.PointerType(ir.IntType(8))
 I64 = ir.IntType(64)
@@ -17,6 +17,8 @@ ENTRY = ir.FunctionType(I32, [I8P, I8P, ir.PointerType(I64)])
 
 
 def emit_entry(module: ir.Module, func: FuncOp, packed: ir.Function, name: str) -> None:
+    """The entry: every array checked (the results too, which may be a caller's ``out=``:
+    writeable, and sharing no memory with another array of the call), its words packed."""
     fn = ir.Function(module, ENTRY, name)
     args, results, table = fn.args
     entry = fn.append_basic_block("entry")
@@ -25,6 +27,7 @@ def emit_entry(module: ir.Module, func: FuncOp, packed: ir.Function, name: str) 
     types: list[Type] = [*func.type.inputs, *func.type.results]
     words = b.alloca(I64, ir.Constant(I64, sum(1 + len(shape_of(t)) for t in types)))
     named: dict[str, ir.Value] = {}
+    extents: list[tuple[ir.Value, ir.Value]] = []  # each array's bytes: [start, end)
     offset = 0
     for i, t in enumerate(types):
         is_input = i < len(func.type.inputs)
@@ -33,27 +36,37 @@ def emit_entry(module: ir.Module, func: FuncOp, packed: ir.Function, name: str) 
         obj = b.load(b.bitcast(b.gep(tuple_, [ir.Constant(I64, TUPLE_ITEMS + 8 * index)]),
                                ir.PointerType(I8P)))
         field = _fields(b, obj)
-        if is_input:  # results are arrays the wrapper just made: no checks
-            _require(b, b.icmp_signed("==", field("type", I64), b.load(table)), slow)
-            code = DTYPE_ORDER.index(numpy_dtype(t).type)
-            expected = b.load(b.gep(table, [ir.Constant(I64, 1 + code)]))
-            _require(b, b.icmp_signed("==", field("descr", I64), expected), slow)
-            flags = b.and_(field("flags", I32), ir.Constant(I32, C_CONTIGUOUS))
-            _require(b, b.icmp_signed("!=", flags, ir.Constant(I32, 0)), slow)
-            _require(b, b.icmp_signed("==", field("nd", I32), ir.Constant(I32, len(shape_of(t)))),
-                     slow)
+        _require(b, b.icmp_signed("==", field("type", I64), b.load(table)), slow)
+        dtype = numpy_dtype(t)
+        expected = b.load(b.gep(table, [ir.Constant(I64, 1 + DTYPE_ORDER.index(dtype.type))]))
+        _require(b, b.icmp_signed("==", field("descr", I64), expected), slow)
+        wanted = C_CONTIGUOUS | (0 if is_input else WRITEABLE)
+        flags = b.and_(field("flags", I32), ir.Constant(I32, wanted))
+        _require(b, b.icmp_signed("==", flags, ir.Constant(I32, wanted)), slow)
+        _require(b, b.icmp_signed("==", field("nd", I32), ir.Constant(I32, len(shape_of(t)))),
+                 slow)
         dims = b.inttoptr(field("dims", I64), ir.PointerType(I64))
-        b.store(field("data", I64), b.gep(words, [ir.Constant(I64, offset)]))
+        data = field("data", I64)
+        b.store(data, b.gep(words, [ir.Constant(I64, offset)]))
+        nbytes: ir.Value = ir.Constant(I64, dtype.itemsize)
         for axis, d in enumerate(shape_of(t)):
             size = b.load(b.gep(dims, [ir.Constant(I64, axis)]))
-            if is_input and isinstance(d, int):
+            nbytes = b.mul(nbytes, size)
+            if isinstance(d, int):
                 _require(b, b.icmp_signed("==", size, ir.Constant(I64, d)), slow)
-            elif is_input and d != DYNAMIC:
+            elif d != DYNAMIC:  # a result's names are all bound by the arguments
                 if d in named:
                     _require(b, b.icmp_signed("==", size, named[d]), slow)
                 else:
                     named[d] = size
             b.store(size, b.gep(words, [ir.Constant(I64, offset + 1 + axis)]))
+        end = b.add(data, nbytes)
+        if not is_input:  # results are computed in place: numpy's rule for out= overlaps
+            for start_other, end_other in extents:
+                overlap = b.and_(b.icmp_unsigned("<", data, end_other),
+                                 b.icmp_unsigned("<", start_other, end))
+                _require(b, b.not_(overlap), slow)
+        extents.append((data, end))
         offset += 1 + len(shape_of(t))
     b.ret(b.call(packed, [words]))
     ir.IRBuilder(slow).ret(ir.Constant(I32, -1))

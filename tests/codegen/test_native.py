@@ -86,6 +86,33 @@ def test_out_is_written_in_place_and_checked():
         mod.mlp(*args, out=np.empty((2, 3), np.float32).T)
 
 
+def test_out_takes_the_native_entry_and_what_it_turns_down_the_careful_path(monkeypatch):
+    mod = hyc.compile("def g(a: f32[N], b: f32[N, 2]) -> f32[N]:\n"
+                      "    return a * 2.0 + sum(b, axis=1)\n")
+    g = mod.g
+    if g._entry is None:
+        pytest.skip("no native entries in this process (object layouts differ)")
+    a, b = np.arange(4, dtype=np.float32), np.ones((4, 2), np.float32)
+    careful = []
+    monkeypatch.setattr(g, "_call", lambda args, out: careful.append(out) or
+                        type(g)._call(g, args, out))
+    out = np.empty(4, np.float32)
+    assert g(a, b, out=out) is out and not careful  # checked and run natively
+    np.testing.assert_array_equal(out, a * 2 + 2)
+    assert g(a, b, out=[out]) == [out] and not careful
+    # each of these the entry turns down: the careful path gives numpy's answer or the error
+    shared = np.arange(8, dtype=np.float32)
+    g(shared[:4], b, out=shared[2:6])  # out= overlaps the argument
+    np.testing.assert_array_equal(shared, [0, 1, 2, 4, 6, 8, 6, 7])
+    read_only = np.empty(4, np.float32)
+    read_only.flags.writeable = False
+    for wrong in [read_only, np.empty(3, np.float32), np.empty(4, np.float64),
+                  np.empty(8, np.float32)[::2]]:
+        with pytest.raises(ValueError, match="out= must"):
+            g(a, b, out=wrong)
+    assert len(careful) == 5
+
+
 @pytest.mark.parametrize("target", ["a", "b", "view"])
 def test_out_overlapping_an_argument_gets_numpys_answer(target):
     # Results are computed straight into out=; a matmul reading what it writes would not be
