@@ -340,10 +340,12 @@ class CpuFunction(TargetFunction):
         return fn
 
     def split(self, body: ir.Function, carried: list[Value], work: ir.Value, rows: ir.Value,
-              threshold: int) -> None:
+              threshold: int | ir.Value) -> None:
         """Run ``body`` over ``[0, rows)`` on several threads when ``work`` is large."""
         words = self.pack(carried)
-        big = self.b.icmp_signed(">=", work, ir.Constant(I64, threshold))
+        if isinstance(threshold, int):
+            threshold = ir.Constant(I64, threshold)
+        big = self.b.icmp_signed(">=", work, threshold)
         with self.b.if_else(big) as (then, otherwise):
             with then:  # asking for the thread count reads the environment: only when worth it
                 count = self.b.call(threads.declare(self.parent.llvm, threads.THREADS), [])
@@ -410,9 +412,8 @@ class CpuFunction(TargetFunction):
         known_rows = rows.constant if isinstance(rows, ir.Constant) else None
         # A few rows (a batch of 1): the columns are split instead, so that each core streams
         # its share of rhs (the weights), from its own cache when called again. With rows
-        # known only at run time, both splits are emitted and the call chooses.
+        # known only at run time, the call chooses, and one range function serves either.
         by_columns = rows_only and tiles(op) and (known_rows is None or known_rows < SHORT_ROWS)
-        by_rows = not by_columns or known_rows is None
         # only the function body's own matmuls, never those nested in loops
         if not rows_only or self.func is None or op.parent is not self.func.body or \
                 not self.parent.target.threads or \
@@ -423,54 +424,52 @@ class CpuFunction(TargetFunction):
         work = _product(self.b, sizes)
         row_group = MR if tiles(op) else 1
 
-        def split_rows() -> None:
-            # whole micro-tiles of rows per thread: no thread computes a partly empty tile
-            # but the last
-            group = ir.Constant(I64, row_group)
-            groups = self.b.udiv(self.b.add(rows, ir.Constant(I64, row_group - 1)), group)
-            self.split(self.range_function(lambda inner, lower, upper: inner.matmul_rows(
-                op, inner.b.mul(lower, group), smaller(inner.b, inner.b.mul(upper, group),
-                                                       inner.buffer(op.operands[0]).sizes[0])),
-                carried), carried, work, groups, MATMUL_WORK)
+        def short(fc: CpuFunction) -> ir.Value:
+            """Whether the call splits the columns (rows known only at run time: both are
+            possible, and one range function serves either)."""
+            if not by_columns:
+                return ir.Constant(ir.IntType(1), 0)
+            rows_here = fc.buffer(op.operands[0]).sizes[0]
+            return fc.b.icmp_signed("<", rows_here, ir.Constant(I64, SHORT_ROWS))
 
-        def split_columns() -> None:
-            width = ir.Constant(I64, self.column_group())
-            groups = self.b.udiv(self.b.add(sizes[2], ir.Constant(I64, width.constant - 1)), width)
-            self.split(self.range_function(lambda inner, lower, upper: inner.matmul_columns(
-                op, lower, upper), carried), carried, work, groups, MATVEC_WORK)
-
-        if not by_columns:
-            split_rows()
-        elif not by_rows:
-            split_columns()
-        else:
-            short = self.b.icmp_signed("<", rows, ir.Constant(I64, SHORT_ROWS))
-            with self.b.if_else(short) as (then, otherwise):
-                with then:
-                    split_columns()
-                with otherwise:
-                    split_rows()
+        body = self.range_function(lambda inner, lower, upper: inner.matmul_range(
+            op, lower, upper, short(inner), row_group), carried)
+        few = short(self)
+        b = self.b
+        groups = b.select(few, _groups(b, sizes[2], self.column_group()), _groups(b, rows, row_group))
+        threshold = b.select(few, ir.Constant(I64, MATVEC_WORK), ir.Constant(I64, MATMUL_WORK))
+        self.split(body, carried, work, groups, threshold)
 
     def column_group(self) -> int:
         """The columns of the unit a split by columns deals out: eight vector registers (the
         kernel's narrowest strip with accumulators enough to hide the latency of an FMA)."""
         return 8 * self.parent.target.vector_bits // 32
 
-    def matmul_columns(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
-        """A matmul on the column groups lower..upper of the output."""
-        width = ir.Constant(I64, self.column_group())
-        columns = self.buffer(op.operands[2]).sizes[1]
-        emit_matmul(self, op, (self.b.mul(lower, width),
-                               smaller(self.b, self.b.mul(upper, width), columns)))
-
-    def matmul_rows(self, op: Operation, lower: ir.Value, upper: ir.Value) -> None:
-        """A matmul on rows lower..upper of lhs and out (views; the rest reads as it is)."""
+    def matmul_range(self, op: Operation, lower: ir.Value, upper: ir.Value, short: ir.Value,
+                     row_group: int) -> None:
+        """A matmul on the units lower..upper of a split: groups of ``column_group()`` output
+        columns when ``short`` (few rows), else groups of ``row_group`` rows of lhs and out
+        (views; the rest reads as it is). One function serves both splits: it is each
+        matmul's only copy of the kernel call and its epilogue."""
+        b = self.b
         lhs, out = self.buffer(op.operands[0]), self.buffer(op.operands[2])
+        rows, columns = lhs.sizes[0], out.sizes[1]
+        zero = ir.Constant(I64, 0)
+        width, group = ir.Constant(I64, self.column_group()), ir.Constant(I64, row_group)
+        first_row = b.select(short, zero, b.mul(lower, group))
+        end_row = b.select(short, rows, smaller(b, b.mul(upper, group), rows))
+        first_column = b.select(short, b.mul(lower, width), zero)
+        end_column = b.select(short, smaller(b, b.mul(upper, width), columns), columns)
         for value, buffer in ((op.operands[0], lhs), (op.operands[2], out)):
-            start = self.b.gep(buffer.data, [self.b.mul(lower, buffer.sizes[1])])
-            self.values[value] = Buffer(start, [self.b.sub(upper, lower), buffer.sizes[1]],
+            start = b.gep(buffer.data, [b.mul(first_row, buffer.sizes[1])])
+            self.values[value] = Buffer(start, [b.sub(end_row, first_row), buffer.sizes[1]],
                                         buffer.element)
-        emit_matmul(self, op)
+        emit_matmul(self, op, (first_column, end_column))
+
+
+def _groups(b: ir.IRBuilder, size: ir.Value, group: int) -> ir.Value:
+    """How many groups of ``group`` cover ``size``."""
+    return b.udiv(b.add(size, ir.Constant(I64, group - 1)), ir.Constant(I64, group))
 
 
 def _known_below(sizes: list[ir.Value], threshold: int) -> bool:
