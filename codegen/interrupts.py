@@ -17,6 +17,7 @@ the process), hyc leaves it alone. Shared libraries get the counter from their r
 from __future__ import annotations
 
 import ctypes
+import functools
 import signal
 
 INTERRUPTED = -2  # the status of a compiled call that stopped for an interrupt
@@ -54,7 +55,9 @@ def symbols() -> dict[str, int]:
     return {COUNTER: ctypes.addressof(_counter), PREVIOUS: ctypes.addressof(_previous)}
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
+    """The C library, opened once (each compile and cache load reinstalls the hook)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.sigaction.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
     return libc
