@@ -150,25 +150,31 @@ class PackedMatmul:
     def pack_lhs(self, packed: ir.Value, ic: ir.Value, mc: ir.Value,
                  pc: ir.Value, kc: ir.Value) -> None:
         """``lhs[ic:ic+mc, pc:pc+kc]`` as panels of MR rows, the rows' element ``p`` side by
-        side; rows past ``mc`` in the last panel are zeros."""
+        side; rows past ``mc`` in the last panel are zeros. A panel is copied a column ``p``
+        at a time, MR loads (one stream per row) and MR contiguous stores: a row at a time,
+        the stores land MR elements apart, which LLVM vectorizes into scatters, slow on
+        every x86 CPU."""
         fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
         rounded = b.mul(b.udiv(b.add(mc, _const(blocks.mr - 1)), _const(blocks.mr)),
                         _const(blocks.mr))
 
-        def row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            base = b.add(b.mul(b.udiv(i, _const(blocks.mr)), _const(blocks.mr * blocks.kc)),
-                         b.urem(i, _const(blocks.mr)))
-            real = b.icmp_signed("<", i, mc)
-            source_row = b.select(real, b.add(ic, i), ic)
+        def panel(first: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            base = b.mul(b.udiv(first, _const(blocks.mr)), _const(blocks.mr * blocks.kc))
+            rows = []
+            for r in range(blocks.mr):
+                real = b.icmp_signed("<", b.add(first, _const(r)), mc)
+                rows.append((real, b.select(real, b.add(ic, b.add(first, _const(r))), ic)))
 
-            def element(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                value = b.load(kernel.lhs.address(b, [source_row, b.add(pc, p)]))
-                value = b.select(real, value, ir.Constant(self.element, 0.0))
-                b.store(value, b.gep(packed, [b.add(base, b.mul(p, _const(blocks.mr)))]))
+            def column(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                at = b.add(base, b.mul(p, _const(blocks.mr)))
+                for r, (real, source_row) in enumerate(rows):
+                    value = b.load(kernel.lhs.address(b, [source_row, b.add(pc, p)]))
+                    value = b.select(real, value, ir.Constant(self.element, 0.0))
+                    b.store(value, b.gep(packed, [b.add(at, _const(r))]))
                 return []
-            fc.counted_loop(kc, [], element)
+            fc.counted_loop(kc, [], column)
             return []
-        fc.counted_loop(rounded, [], row)
+        fc.stepped_loop(_const(0), rounded, _const(blocks.mr), [], panel)
 
     # -- the micro-kernel -----------------------------------------------------------------------
     def micro(self, lhs_panel: ir.Value, rhs_panel: ir.Value,
