@@ -142,34 +142,29 @@ class CompiledFunction:
     def __call__(self, *args: object, out: object = None, **named: object) -> object:
         if named:
             args = self._bind(args, named)
-        if out is None:
-            results = self.try_fast(args)
-            if results is not None:
-                return results
-        elif self._entry is not None and len(args) == len(self.plan):
-            # out= through the native entry too, which checks the arrays given (numpy's rule
-            # for overlaps included); anything it turns down takes the careful path
-            given = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-            if len(given) == len(self.outputs):
-                status = self._entry(args, given)
-                if status == 0:
-                    return out
-                if status != SLOW_PATH:
-                    self._failed(status)
+        results = self.try_fast(args, out)
+        if results is not None:
+            return results
         return self._call(args, out)
 
-    def try_fast(self, args: tuple) -> object:
+    def try_fast(self, args: tuple, out: object = None) -> object:
         """The call through the native entry, or None where the arguments need the careful
-        path (not exact arrays of the right dtype, rank, sizes and layout)."""
+        path (not exact arrays of the right dtype, rank, sizes and layout; an ``out=`` that
+        is not, or that shares memory with another array of the call)."""
         if self._entry is None or len(args) != len(self.plan):
             return None
-        try:
-            results = self._new_results(args)
-        except (AttributeError, IndexError, TypeError, ValueError):
-            return None  # not arrays, or not of the right rank
+        if out is None:
+            try:
+                results = self._new_results(args)
+            except (AttributeError, IndexError, TypeError, ValueError):
+                return None  # not arrays, or not of the right rank
+        else:  # the entry checks these as it checks the arguments
+            results = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+            if len(results) != len(self.outputs):
+                return None
         status = self._entry(args, results)
         if status == 0:
-            return results[0] if len(results) == 1 else results
+            return out if out is not None else results[0] if len(results) == 1 else results
         if status == SLOW_PATH:
             return None
         self._failed(status)

@@ -278,8 +278,8 @@ class Compilation:
         return self.target.machine(self.opt_level, self.shared)
 
     def _llvm(self) -> llvm.ModuleRef:
-        text = jit.llvm_text(self.llvm_ir(), self.target_machine())
         import llvmlite.binding as llvm
+        text = jit.llvm_text(self.llvm_ir(), self.target_machine())
         context = llvm.create_context()
         with jit.llvm_lock, self.timed("llvm: verify"):
             module = jit.parse(text, self.target_machine(), context)

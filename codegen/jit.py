@@ -1,11 +1,13 @@
-"""The JIT: LLVM's ORC (an ``LLJIT`` per target in this process), behind a lock, and compiled
-code cached by (module text, -O level, target) for as long as something uses it.
+"""The JIT: machine code in this process, behind a lock, and compiled code cached by (module
+text, -O level, target) for as long as something uses it.
 
 LLVM optimizes a module and its target machine emits an object file (which the disk cache
-stores too); the object is linked into a library of its own, whose resource tracker keeps
-the machine code alive. Each ``JitModule`` holds its tracker, and what calls its code holds
-the ``JitModule`` (compiled modules and functions), so the code is freed with the last of
-them: a process that compiles thousands of distinct models keeps only those it uses.
+stores too); the object is mapped by codegen/loader.py (x86-64 Linux) or linked by LLVM's ORC
+(an ``LLJIT`` per target) into a library of its own. What holds the mapping (or ORC's
+resource tracker) keeps the machine code alive. Each ``JitModule`` holds it, and what calls
+its code holds the ``JitModule`` (compiled modules and functions), so the code is freed with
+the last of them: a process that compiles thousands of distinct models keeps only those it
+uses.
 
 Machine code is specific to the target's CPU (its name and features: the host's unless
 --mcpu/--mattr chose a portable one).
@@ -49,7 +51,7 @@ _library_names = itertools.count()  # ORC never reuses a library's name
 @dataclass(eq=False)
 class JitModule:
     """Machine code in this process: its exported functions' addresses, valid while this
-    object lives (``tracker``: ORC's hold on the code)."""
+    object lives (``tracker``: the loader's mapping, or ORC's resource tracker)."""
     addresses: dict[str, int]
     llvm_ir: str  # after LLVM's optimizations
     object_code: bytes  # the object file it was linked from, for the disk cache
@@ -110,12 +112,14 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine,
     pto.loop_unrolling = unroll
     builder = llvm.create_pass_builder(tm, pto)
     passes = builder.getModulePassManager()
-    passes.run(module, builder)
-    # llvmlite's ModulePassManager never frees itself (its no-op ObjectRef._dispose shadows
-    # NewPassManager's in the method order): left to it, every compile would keep the
-    # pipeline's passes and what they cached, about 50-150 KiB. Free it here.
-    NewPassManager._dispose(passes)
-    passes.detach()
+    try:
+        passes.run(module, builder)
+    finally:
+        # llvmlite's ModulePassManager never frees itself (its no-op ObjectRef._dispose
+        # shadows NewPassManager's in the method order): left to it, every compile would keep
+        # the pipeline's passes and what they cached, about 50-150 KiB.
+        NewPassManager._dispose(passes)
+        passes.detach()
 
 
 def llvm_text(module: ir.Module, tm: llvm.TargetMachine) -> str:

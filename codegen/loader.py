@@ -19,6 +19,7 @@ every offset and size is checked against the file before it is used.
 from __future__ import annotations
 
 import ctypes
+import functools
 import platform
 import struct
 import sys
@@ -41,6 +42,7 @@ class Unsupported(ValueError):
     """An object this loader does not take (ORC links it instead), or a malformed one."""
 
 
+@functools.cache
 def supported() -> bool:
     """Whether this process can load objects itself: 64-bit x86 Linux."""
     return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64") \
@@ -166,44 +168,50 @@ def _string(data: memoryview, table: _Section, offset: int) -> str:
 
 
 def _symbols(data: memoryview, sections: list[_Section],
-             resolve: Callable[[str], int]) -> tuple[list[int], dict[str, int]]:
+             resolve: Callable[[str], int]) -> tuple[list[int | None], dict[str, int]]:
     """Every symbol's address (by index) and the global ones defined here, by name."""
     tables = [s for s in sections if s.type == SHT_SYMTAB]
     if len(tables) != 1 or tables[0].link >= len(sections):
         raise Unsupported("no symbol table")
     table = tables[0]
     strings = sections[table.link]
-    addresses, exported = [], {}
+    addresses: list[int | None] = []
+    exported: dict[str, int] = {}
     for index in range(table.size // 24):
         name_offset, info, _, shndx, value, _ = _field(data, "<IBBHQQ", table.offset + 24 * index)
         name = _string(data, strings, name_offset) if name_offset else ""
         if info & 0xF == STT_TLS or shndx == SHN_COMMON:
             raise Unsupported(f"symbol {name}: thread-local or common")
+        address: int | None
         if shndx == SHN_UNDEF:
             address = resolve(name) if name else 0
             if name and not address:
                 raise Unsupported(f"undefined symbol {name}")
         elif shndx == SHN_ABS:
             address = value
-        elif shndx < len(sections):
-            address = sections[shndx].address + value if sections[shndx].address else 0
+        elif shndx < len(sections):  # None: in a section not loaded (the unwind tables)
+            address = sections[shndx].address + value if sections[shndx].address else None
         else:
             raise Unsupported(f"symbol {name} in section {shndx}")
         addresses.append(address)
-        if info >> 4 != 0 and shndx != SHN_UNDEF and name:  # global or weak, defined here
-            exported[name] = address
+        if info >> 4 != 0 and shndx != SHN_UNDEF and name and address is not None:
+            exported[name] = address  # global or weak, defined here
     return addresses, exported
 
 
-def _relocate(data: memoryview, rela: _Section, target: _Section, symbols: list[int]) -> None:
+def _relocate(data: memoryview, rela: _Section, target: _Section,
+              symbols: list[int | None]) -> None:
     for index in range(rela.size // 24):
         offset, info, addend = _field(data, "<QQq", rela.offset + 24 * index)
         symbol, kind = info >> 32, info & 0xFFFFFFFF
         width = 4 if kind in (R_X86_64_PC32, R_X86_64_PLT32) else 8
         if symbol >= len(symbols) or offset + width > target.size:
             raise Unsupported(f"relocation {index} of {rela.name} out of bounds")
+        address = symbols[symbol]
+        if address is None:
+            raise Unsupported(f"relocation {index} of {rela.name}: a section not loaded")
         place = target.address + offset
-        value = symbols[symbol] + addend
+        value = address + addend
         if kind == R_X86_64_64:
             ctypes.c_uint64.from_address(place).value = value & (1 << 64) - 1
         elif kind == R_X86_64_PC64:
@@ -222,22 +230,19 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-_libc_handle: list[ctypes.CDLL | None] = []
-
-
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    if not _libc_handle:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)  # the process's C library
-            libc.mmap.restype = ctypes.c_void_p
-            libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                                  ctypes.c_int, ctypes.c_long]
-            libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-            libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        except (OSError, AttributeError):
-            libc = None
-        _libc_handle.append(libc)
-    return _libc_handle[0]
+    """The process's C library with the prototypes of mmap, mprotect and munmap."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _c() -> ctypes.CDLL:
@@ -263,22 +268,19 @@ def process_symbol(name: str, extra: Mapping[str, int] = {}) -> int:
     if name in extra:
         return extra[name]
     for library in _process_libraries():
-        try:
-            return ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0
-        except AttributeError:
+        try:  # by dlsym (indexing), never an attribute of the library object
+            return ctypes.cast(library[name], ctypes.c_void_p).value or 0
+        except (AttributeError, ValueError):
             continue
     return 0
 
 
-_libraries: list[ctypes.CDLL] = []
-
-
+@functools.cache
 def _process_libraries() -> list[ctypes.CDLL]:
-    if not _libraries:
-        _libraries.append(ctypes.CDLL(None))  # the program and what it loaded globally
-        for name in ("libm.so.6", "libpthread.so.0"):  # glibc's, should Python lack them
-            try:
-                _libraries.append(ctypes.CDLL(name))
-            except OSError:
-                pass
-    return _libraries
+    found = [ctypes.CDLL(None)]  # the program and what it loaded globally
+    for name in ("libm.so.6", "libpthread.so.0"):  # glibc's, should Python lack them
+        try:
+            found.append(ctypes.CDLL(name))
+        except OSError:
+            pass
+    return found
