@@ -227,16 +227,16 @@ class Kernel:
         self.element_bytes = 4 if lhs.element == ir.FloatType() else 8
         self.lanes = bits // (8 * self.element_bytes)
         self.vector = ir.VectorType(lhs.element, self.lanes)
+        target = fc.parent.target
+        # the packed path's blocks; the short path sums the same slabs of the inner dimension
+        self.blocks = blocking(target.vector_bits, self.element_bytes, target.caches)
 
     def emit(self, m: ir.Value, n: ir.Value, k: ir.Value, start: ir.Value) -> None:
         """Columns ``start..n``. Tall products (4 rows or more): the packed loop nest
         (codegen/gemm.py). Short ones (a few rows, like a batch of 1): one row at a time, each
         with a wide strip of accumulators, so ``rhs`` streams through row by row."""
         b = self.fc.b
-        element_bytes = self.element_bytes
-        target = self.fc.parent.target
-        packed = PackedMatmul(self, blocking(target.vector_bits, element_bytes, target.caches))
-        self.slab = packed.blocks.kc  # the short path sums the packed path's slabs
+        packed = PackedMatmul(self, self.blocks)
         memory = self.packing_memory(m, packed.sizes(n, start))
         # without memory for the packed copies (malloc failed), the short path does it all
         tall = b.icmp_unsigned("!=", memory[1], ir.Constant(I8P, None))
@@ -340,13 +340,13 @@ class Kernel:
         def slab(pc: ir.Value, total: list[ir.Value]) -> list[ir.Value]:
             """A slab of the inner dimension summed from zero, then added to the slabs before
             it, as the packed path sums them (codegen/gemm.py)."""
-            size = smaller(b, ir.Constant(I64, self.slab), b.sub(k, pc))
+            size = smaller(b, ir.Constant(I64, self.blocks.kc), b.sub(k, pc))
             partial = self.fc.counted_loop(size, [zero] * vectors,
                                            lambda kk, acc: step(b.add(pc, kk), acc))
             first = b.icmp_signed("==", pc, ir.Constant(I64, 0))
             return [b.select(first, p, b.fadd(t, p)) for t, p in zip(total, partial)]
 
-        acc = self.fc.stepped_loop(ir.Constant(I64, 0), k, ir.Constant(I64, self.slab),
+        acc = self.fc.stepped_loop(ir.Constant(I64, 0), k, ir.Constant(I64, self.blocks.kc),
                                    [zero] * vectors, slab)
         for c, col in enumerate(cols):
             if mask is None:
