@@ -101,6 +101,8 @@ def load(obj: bytes, resolve: Callable[[str], int]) -> LoadedObject:
             end += s.size
         end = _align(end, PAGE)
         layout.append((start, end))
+    if end > 1 << 30:
+        raise Unsupported("sections of more than 1 GiB")
     size = max(end, PAGE)
     base = _map(size)
     try:
