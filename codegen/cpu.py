@@ -22,6 +22,7 @@ always-inlined function of the point's indices and the captured values; a large 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from llvmlite import ir
 
@@ -32,10 +33,10 @@ from hyc.ir.interpreter import MAX_BLOCK_THREADS, MAX_CALL_DEPTH
 from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
-from .gemm import MR
+from .gemm import ALIGN, MR
 from .interrupts import INTERRUPTED
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types, smaller
-from .matmul import emit_matmul, tiles
+from .matmul import emit_matmul, pack_function, pack_layout, tiles
 from .scalar_ops import llvm_type
 from .target import Target
 
@@ -53,8 +54,13 @@ MATMUL_WORK = 1 << 22
 # a matmul with fewer rows than this has its columns split among threads, from this much work
 SHORT_ROWS = 4
 MATVEC_WORK = 1 << 16
+# the most memory a product split by rows takes for its right operand packed once for all its
+# threads (larger, each range of rows packs its own, in a slab's worth of memory)
+SHARED_PACK_LIMIT = 1 << 28
 GPU_IDS = ("gpu.block_id", "gpu.thread_id", "gpu.block_dim", "gpu.grid_dim")
 KERNEL_IDS = 3 * len(GPU_IDS)
+# what ``split`` runs before the threads start: (the word they share, what to run after them)
+Share = Callable[[ir.Value], tuple[ir.Value, Callable[[], None] | None]]
 
 
 def word_count(t: object) -> int:
@@ -169,9 +175,9 @@ class CpuFunction(TargetFunction):
                  self.b.load(self.word(words, offset + 1 + k)) for k, d in enumerate(t.shape)]
         return Buffer(data, sizes, element)
 
-    def pack(self, values: list[Value]) -> ir.Value:
-        """The argument words for a call, on the stack."""
-        words = self.alloca(I64, max(sum(word_count(v.type) for v in values), 1))
+    def pack(self, values: list[Value], extra: int = 0) -> ir.Value:
+        """The argument words for a call, on the stack (``extra`` more after them, unset)."""
+        words = self.alloca(I64, max(_words(values) + extra, 1))
         offset = 0
         for v in values:
             found = self.values[v]
@@ -325,9 +331,10 @@ class CpuFunction(TargetFunction):
         captured = self.flatten([self.values[v] for v in op.captured])
         self.loop_nest(sizes, lower, upper, lambda ivs: self.b.call(point, [*ivs, *captured]))
 
-    def range_function(self, emit, carried: list[Value]) -> ir.Function:
+    def range_function(self, emit, carried: list[Value], shared: bool = False) -> ir.Function:
         """``void body(i64* words, i64 lower, i64 upper)`` running ``emit(inner, lower,
-        upper)`` on the ``carried`` values, unpacked from the words."""
+        upper)`` on the ``carried`` values, unpacked from the words; with ``shared``,
+        ``emit(inner, lower, upper, word)``, the word after them (``split``'s ``share``)."""
         fn = ir.Function(self.parent.llvm, threads.BODY,
                          self.parent.llvm.get_unique_name(f"{self.fn.name}.parallel"))
         fn.linkage = "internal"
@@ -335,22 +342,37 @@ class CpuFunction(TargetFunction):
         inner = CpuFunction(self.parent, None, fn)
         words, lower, upper = fn.args
         inner.unpack_all(words, carried)
-        emit(inner, lower, upper)
+        if shared:
+            emit(inner, lower, upper, inner.b.load(inner.word(words, _words(carried))))
+        else:
+            emit(inner, lower, upper)
         inner.b.ret_void()
         return fn
 
     def split(self, body: ir.Function, carried: list[Value], work: ir.Value, rows: ir.Value,
-              threshold: int | ir.Value) -> None:
-        """Run ``body`` over ``[0, rows)`` on several threads when ``work`` is large."""
-        words = self.pack(carried)
+              threshold: int | ir.Value, share: Share | None = None) -> None:
+        """Run ``body`` over ``[0, rows)`` on several threads when ``work`` is large. With
+        ``share`` (and ``range_function(..., shared=True)``), the body's last word is what
+        ``share(threads)`` makes before the threads start (what they all read: see
+        ``share_rhs``), else 0; ``share`` also returns what to do once they are done."""
+        words = self.pack(carried, extra=share is not None)
+        shared_word = self.word(words, _words(carried))
         if isinstance(threshold, int):
             threshold = ir.Constant(I64, threshold)
         big = self.b.icmp_signed(">=", work, threshold)
         with self.b.if_else(big) as (then, otherwise):
             with then:  # asking for the thread count reads the environment: only when worth it
                 count = self.b.call(threads.declare(self.parent.llvm, threads.THREADS), [])
+                after = None
+                if share is not None:
+                    word, after = share(count)
+                    self.b.store(word, shared_word)
                 self.b.call(threads.declare(self.parent.llvm, threads.RUN), [body, words, rows, count])
+                if after is not None:
+                    after()
             with otherwise:
+                if share is not None:
+                    self.b.store(ir.Constant(I64, 0), shared_word)
                 self.b.call(body, [words, ir.Constant(I64, 0), rows])
 
     # -- the gpu level, simulated: blocks and threads as loops (gpu-sim) ----------------------------
@@ -432,13 +454,49 @@ class CpuFunction(TargetFunction):
             rows_here = fc.buffer(op.operands[0]).sizes[0]
             return fc.b.icmp_signed("<", rows_here, ir.Constant(I64, SHORT_ROWS))
 
-        body = self.range_function(lambda inner, lower, upper: inner.matmul_range(
-            op, lower, upper, short(inner), row_group), carried)
+        body = self.range_function(lambda inner, lower, upper, shared: inner.matmul_range(
+            op, lower, upper, short(inner), row_group, shared), carried, shared=True)
         few = short(self)
         b = self.b
         groups = b.select(few, _groups(b, sizes[2], self.column_group()), _groups(b, rows, row_group))
         threshold = b.select(few, ir.Constant(I64, MATVEC_WORK), ir.Constant(I64, MATMUL_WORK))
-        self.split(body, carried, work, groups, threshold)
+        self.split(body, carried, work, groups, threshold,
+                   lambda count: self.share_rhs(op, b.and_(b.not_(few), b.icmp_signed(
+                       ">", count, ir.Constant(I64, 1))), count) if tiles(op) else
+                   (ir.Constant(I64, 0), None))
+
+    def share_rhs(self, op: Operation, wanted: ir.Value,
+                  count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:
+        """When ``wanted`` (a product split by rows, on more than one thread), ``rhs``
+        packed for the runtime's kernel once, by ``count`` threads, into memory the row
+        ranges then share; the address (0 when not wanted, too large, or malloc failed: each
+        range then packs its own) and what frees it after the split."""
+        b = self.b
+        rhs = self.buffer(op.operands[1])
+        k, n = rhs.sizes
+        size, units = pack_layout(self, rhs.element, n, k)
+        wanted = b.and_(wanted, b.icmp_unsigned("<=", size, ir.Constant(I64, SHARED_PACK_LIMIT)))
+        before = b.block
+        null = ir.Constant(I8P, None)
+        with b.if_then(wanted):
+            raw_inside = b.call(self.parent.runtime("malloc", I8P, [I64]), [size])
+            inside = b.block
+        raw = b.phi(I8P)
+        raw.add_incoming(null, before)
+        raw.add_incoming(raw_inside, inside)
+        address = b.ptrtoint(raw, I64)
+        aligned = b.and_(b.add(address, ir.Constant(I64, ALIGN - 1)), ir.Constant(I64, -ALIGN))
+        shared = b.select(b.icmp_unsigned("!=", raw, null), aligned, ir.Constant(I64, 0))
+        with b.if_then(b.icmp_unsigned("!=", shared, ir.Constant(I64, 0))):
+            words = self.alloca(I64, 5)
+            for i, word in enumerate([b.ptrtoint(rhs.data, I64), n, k, n, shared]):
+                b.store(word, self.word(words, i))
+            b.call(threads.declare(self.parent.llvm, threads.RUN),
+                   [pack_function(self.parent, rhs.element), words, units, count])
+
+        def release() -> None:
+            b.call(self.parent.runtime("free", ir.VoidType(), [I8P]), [raw])
+        return shared, release
 
     def column_group(self) -> int:
         """The columns of the unit a split by columns deals out: eight vector registers (the
@@ -446,11 +504,12 @@ class CpuFunction(TargetFunction):
         return 8 * self.parent.target.vector_bits // 32
 
     def matmul_range(self, op: Operation, lower: ir.Value, upper: ir.Value, short: ir.Value,
-                     row_group: int) -> None:
+                     row_group: int, shared: ir.Value) -> None:
         """A matmul on the units lower..upper of a split: groups of ``column_group()`` output
         columns when ``short`` (few rows), else groups of ``row_group`` rows of lhs and out
-        (views; the rest reads as it is). One function serves both splits: it is each
-        matmul's only copy of the kernel call and its epilogue."""
+        (views; the rest reads as it is), with ``rhs`` packed at address ``shared`` unless it
+        is 0 (``share_rhs``). One function serves both splits: it is each matmul's only copy
+        of the kernel call and its epilogue."""
         b = self.b
         lhs, out = self.buffer(op.operands[0]), self.buffer(op.operands[2])
         rows, columns = lhs.sizes[0], out.sizes[1]
@@ -464,7 +523,12 @@ class CpuFunction(TargetFunction):
             start = b.gep(buffer.data, [b.mul(first_row, buffer.sizes[1])])
             self.values[value] = Buffer(start, [b.sub(end_row, first_row), buffer.sizes[1]],
                                         buffer.element)
-        emit_matmul(self, op, (first_column, end_column))
+        prepacked = b.inttoptr(shared, ir.PointerType(self.buffer(op.operands[1]).element))
+        emit_matmul(self, op, (first_column, end_column), prepacked)
+
+
+def _words(values: list[Value]) -> int:
+    return sum(word_count(v.type) for v in values)
 
 
 def _groups(b: ir.IRBuilder, size: ir.Value, group: int) -> ir.Value:

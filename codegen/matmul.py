@@ -19,10 +19,11 @@ from llvmlite import ir
 from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
-from .gemm import PackedMatmul, blocking
+from .gemm import PackedMatmul, blocking, pack_unit_count, prepacked_bytes
 from .lowering import Buffer, TargetFunction, TargetModule, smaller
 from .scalar_ops import is_float
-from .symbols import KERNEL_ELEMENTS, kernel_symbol
+from .symbols import KERNEL_ELEMENTS, kernel_symbol, pack_symbol
+from .threads import BODY
 
 if TYPE_CHECKING:
     from .cpu import CpuFunction
@@ -53,9 +54,11 @@ def tiles(op: Operation) -> bool:
 
 
 def emit_matmul(fc: CpuFunction, op: Operation,
-                columns: tuple[ir.Value, ir.Value] | None = None) -> None:
+                columns: tuple[ir.Value, ir.Value] | None = None,
+                prepacked: ir.Value | None = None) -> None:
     """The loops of ``op``; with ``columns`` (a tiled matmul), only the output's columns
-    ``lo..hi``."""
+    ``lo..hi``; with ``prepacked`` (a tiled matmul of all columns, or null), ``rhs`` packed
+    already (``pack_function``)."""
     lhs, rhs, out = (fc.buffer(v) for v in op.operands[:3])
     extras = [fc.values[v] for v in op.operands[3:]]
     body = op.regions[0].block
@@ -141,8 +144,10 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         a = lhs.address(b, operand_index(lhs, batch_ivs, [origin] * min(a_rank, 2)))
         w = rhs.address(b, operand_index(rhs, batch_ivs, [origin, origin]))
         c = out.address(b, out_index(batch_ivs, origin, origin))
+        shared = prepacked if prepacked is not None else \
+            ir.Constant(ir.PointerType(lhs.element), None)
         b.call(kernel_function(fc.parent, lhs.element),
-               [a, w, c, m_size, end, k_size, first, rhs.sizes[-1], out.sizes[-1]])
+               [a, w, c, m_size, end, k_size, first, rhs.sizes[-1], out.sizes[-1], shared])
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             finish(batch_ivs, i, first, end)
@@ -187,31 +192,60 @@ KERNEL_TYPES = dict(zip(KERNEL_ELEMENTS, (ir.FloatType(), ir.DoubleType())))
 
 def _kernel_type(element: ir.Type) -> ir.FunctionType:
     pointer = ir.PointerType(element)
-    return ir.FunctionType(ir.VoidType(), [pointer] * 3 + [I64] * 6)
+    return ir.FunctionType(ir.VoidType(), [pointer] * 3 + [I64] * 6 + [pointer])
 
 
 def kernel_function(parent: TargetModule, element: ir.Type) -> ir.Function:
-    """``void kernel(a, b, c, m, n, k, start, ldb, ldc)``: ``c[:m, start:n] = a[:m, :k] @
-    b[:k, start:n]`` for row-major ``a`` (rows of ``k``), ``b`` (rows of ``ldb``) and ``c``
-    (rows of ``ldc``), declared in generated code. The kernels are part of hyc's runtime
-    (``kernel_module``): compiled once per target and kept in the disk cache, not once per
-    module and use."""
+    """``void kernel(a, b, c, m, n, k, start, ldb, ldc, packed)``: ``c[:m, start:n] = a[:m,
+    :k] @ b[:k, start:n]`` for row-major ``a`` (rows of ``k``), ``b`` (rows of ``ldb``) and
+    ``c`` (rows of ``ldc``), declared in generated code; ``packed`` is null, or (with
+    ``start`` 0) ``b[:k, :n]`` as the packing function left it. The kernels are part of
+    hyc's runtime (``kernel_module``): compiled once per target and kept in the disk cache,
+    not once per module and use."""
     name = next(n for n, t in KERNEL_TYPES.items() if t == element)
     return parent.runtime(kernel_symbol(parent.target, name), ir.VoidType(),
                           list(_kernel_type(element).args))
 
 
+def pack_function(parent: TargetModule, element: ir.Type) -> ir.Function:
+    """``void pack(i64* words, i64 lower, i64 upper)``, a body for the thread pool: units
+    ``lower..upper`` of packing ``b[:k, :n]`` (rows of ``ldb``) for the kernel, the words
+    being ``b, n, k, ldb, packed``; ``pack_units(n, k)`` units in all."""
+    name = next(n for n, t in KERNEL_TYPES.items() if t == element)
+    return parent.runtime(pack_symbol(parent.target, name), ir.VoidType(), list(BODY.args))
+
+
+def pack_layout(fc: TargetFunction, element: ir.Type, n: ir.Value,
+                k: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """For the packing function on ``b[:k, :n]``: the bytes it fills (with room to align to a
+    cache line) and how many units it deals out."""
+    target, size = fc.parent.target, 4 if element == ir.FloatType() else 8
+    blocks = blocking(target.vector_bits, size, target.caches)
+    return prepacked_bytes(fc.b, blocks, size, n, k), pack_unit_count(fc.b, blocks, n, k)
+
+
 def kernel_module(target: Target, element: str) -> ir.Module:
-    """The module that defines ``kernel_symbol(target, element)``."""
+    """The module that defines ``kernel_symbol(target, element)`` and ``pack_symbol(target,
+    element)``."""
     parent = TargetModule(target)
-    fn = ir.Function(parent.llvm, _kernel_type(KERNEL_TYPES[element]), kernel_symbol(target, element))
+    t = KERNEL_TYPES[element]
+    fn = ir.Function(parent.llvm, _kernel_type(t), kernel_symbol(target, element))
     for argument in fn.args[:3]:
         argument.add_attribute("noalias")  # results never overlap the arguments (backend.md)
-    a, w, c, m, n, k, start, ldb, ldc = fn.args
+    a, w, c, m, n, k, start, ldb, ldc, packed = fn.args
     inner = TargetFunction(parent, None, fn)
-    t = KERNEL_TYPES[element]
     Kernel(inner, Buffer(a, [m, k], t), Buffer(w, [k, ldb], t), Buffer(c, [m, ldc], t)).emit(
-        m, n, k, start)
+        m, n, k, start, packed)
+    inner.b.ret_void()
+
+    fn = ir.Function(parent.llvm, BODY, pack_symbol(target, element))
+    words, lower, upper = fn.args
+    inner = TargetFunction(parent, None, fn)
+    w, n, k, ldb, packed = (inner.b.load(inner.b.gep(words, [ir.Constant(I64, i)])) for i in range(5))
+    pointer = ir.PointerType(t)
+    rhs = Buffer(inner.b.inttoptr(w, pointer), [k, ldb], t)
+    PackedMatmul(Kernel(inner, None, rhs, None)).pack_units(
+        inner.b.inttoptr(packed, pointer), n, k, lower, upper)
     inner.b.ret_void()
     return parent.llvm
 
@@ -221,28 +255,35 @@ class Kernel:
     loop nest for tall products, strips of vector accumulators a row at a time for short
     ones."""
 
-    def __init__(self, fc: TargetFunction, lhs: Buffer, rhs: Buffer, out: Buffer) -> None:
-        self.fc, self.lhs, self.rhs, self.out = fc, lhs, rhs, out
+    def __init__(self, fc: TargetFunction, lhs: Buffer | None, rhs: Buffer,
+                 out: Buffer | None) -> None:
+        """``lhs`` and ``out`` are None for the packing of ``rhs`` alone."""
+        self.fc, self.rhs = fc, rhs
+        self.lhs, self.out = lhs or rhs, out or rhs
         bits = fc.parent.target.vector_bits
-        self.element_bytes = 4 if lhs.element == ir.FloatType() else 8
+        self.element_bytes = 4 if rhs.element == ir.FloatType() else 8
         self.lanes = bits // (8 * self.element_bytes)
-        self.vector = ir.VectorType(lhs.element, self.lanes)
+        self.vector = ir.VectorType(rhs.element, self.lanes)
         target = fc.parent.target
         # the packed path's blocks; the short path sums the same slabs of the inner dimension
         self.blocks = blocking(target.vector_bits, self.element_bytes, target.caches)
 
-    def emit(self, m: ir.Value, n: ir.Value, k: ir.Value, start: ir.Value) -> None:
+    def emit(self, m: ir.Value, n: ir.Value, k: ir.Value, start: ir.Value,
+             prepacked: ir.Value) -> None:
         """Columns ``start..n``. Tall products (4 rows or more): the packed loop nest
-        (codegen/gemm.py). Short ones (a few rows, like a batch of 1): one row at a time, each
-        with a wide strip of accumulators, so ``rhs`` streams through row by row."""
+        (codegen/gemm.py), on ``rhs`` as ``prepacked`` holds it unless that is null. Short
+        ones (a few rows, like a batch of 1): one row at a time, each with a wide strip of
+        accumulators, so ``rhs`` streams through row by row."""
         b = self.fc.b
-        packed = PackedMatmul(self, self.blocks)
-        memory = self.packing_memory(m, packed.sizes(n, start))
+        packed = PackedMatmul(self)
+        lhs_bytes, rhs_bytes = packed.sizes(n, start)
+        given = b.icmp_unsigned("!=", prepacked, ir.Constant(prepacked.type, None))
+        memory = self.packing_memory(m, (lhs_bytes, b.select(given, ir.Constant(I64, 1), rhs_bytes)))
         # without memory for the packed copies (malloc failed), the short path does it all
         tall = b.icmp_unsigned("!=", memory[1], ir.Constant(I8P, None))
         with b.if_else(tall) as (then, otherwise):
             with then:
-                packed.emit(m, n, k, start, *memory)
+                packed.emit(m, n, k, start, *memory, prepacked)
             with otherwise:  # ever narrower strips, so that a narrow matrix still gets tiles
                 done = start
                 for vectors in (16, 8, 4, 1):

@@ -17,3 +17,10 @@ def kernel_symbol(target: Target, element: str) -> str:
     name, as the kernel's tiles and blocks depend on it."""
     tag = hashlib.sha256(target.identity().encode()).hexdigest()[:12]
     return f"hyc_matmul_{element}_{tag}"
+
+
+def pack_symbol(target: Target, element: str) -> str:
+    """The runtime's packing of a matmul's right operand for ``kernel_symbol(target,
+    element)``, shared by the threads of a product split by rows. Its name begins with the
+    kernel's, so code that calls it is linked with the kernel's object."""
+    return kernel_symbol(target, element) + "_pack"

@@ -38,8 +38,9 @@ def compiled(request):
     return module, np.float32 if dtype == "f32" else np.float64
 
 
-# rows around the micro-tile (6) and past a block of lhs (mc, 510 here); columns around a
-# panel (64 f32 columns with AVX-512); an inner dimension past one slab (kc, 256 here)
+# rows around the micro-tile (6) and past a block of lhs (mc: 252 with a 1 MiB L2); columns
+# around a panel (64 f32 columns with AVX-512); an inner dimension past one slab (kc: 512
+# for f32 with a 48 KiB L1, 336 with 32 KiB)
 SHAPES = [(4, 1, 1), (5, 3, 7), (6, 64, 64), (7, 257, 65), (13, 300, 63), (12, 513, 130),
           (515, 40, 17), (64, 700, 129)]
 

@@ -56,6 +56,25 @@ def test_matmul_rows_split_over_threads_match_numpy(m, k, n, thread_count):
     np.testing.assert_allclose(got, np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize("m,k,n", [(300, 1100, 130), (61, 1025, 700), (1000, 64, 70)])
+def test_rows_split_share_one_packing_of_rhs(m, k, n, monkeypatch):
+    # On several threads, the right operand is packed once, in parallel, for all the row
+    # ranges (slabs of the inner dimension and panels of columns cut unevenly here); without
+    # memory for that (the limit set to 0), each range packs its own. Same bits either way.
+    x, w, bias = _dense_inputs(m, k, n, k)
+    shared = hyc.compile(MATMUL, opt_level=2)
+    assert any(line.startswith("declare void @hyc_matmul_f32_") and "_pack(" in line
+               for line in shared.llvm_ir.splitlines())
+    monkeypatch.setattr(cpu, "SHARED_PACK_LIMIT", 0)
+    own = hyc.compile(MATMUL.replace("dense", "dense_own"), opt_level=2)
+    results = []
+    for count in ("1", "2", "3", "7"):
+        monkeypatch.setenv("HYC_NUM_THREADS", count)
+        results += [shared.dense(x, w, bias), own.dense_own(x, w, bias)]
+    np.testing.assert_allclose(results[0], np.maximum(x @ w + bias, 0), rtol=2e-4, atol=2e-3)
+    assert all(np.array_equal(r, results[0]) for r in results[1:])
+
+
 @pytest.mark.parametrize("m,k,n", [(1, 300, 1000), (2, 700, 130), (3, 129, 1031)])
 def test_short_matmuls_split_by_columns_match_numpy(m, k, n, thread_count):
     # fewer than 4 rows (a batch of 1): the threads take groups of columns
