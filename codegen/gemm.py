@@ -146,15 +146,18 @@ class PackedMatmul:
                 def column_panel(jr: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                     panel = b.udiv(b.sub(jr, start), _const(blocks.nr))
                     rhs_panel = b.gep(packed_rhs, [b.mul(panel, _const(blocks.nr * blocks.kc))])
+                    columns = smaller(b, _const(blocks.nr), b.sub(n, jr))
 
-                    def row_panel(ir_: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                        lhs_panel = b.gep(packed_lhs, [b.mul(b.udiv(ir_, _const(blocks.mr)),
-                                                             _const(blocks.mr * blocks.kc))])
-                        self.micro(lhs_panel, rhs_panel, kc, first,
-                                   b.add(ic, ir_), smaller(b, _const(blocks.mr), b.sub(mc, ir_)),
-                                   jr, smaller(b, _const(blocks.nr), b.sub(n, jr)))
-                        return []
-                    fc.stepped_loop(_const(0), mc, _const(blocks.mr), [], row_panel)
+                    def rows(vectors: int) -> None:
+                        def row_panel(ir_: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+                            lhs_panel = b.gep(packed_lhs, [b.mul(b.udiv(ir_, _const(blocks.mr)),
+                                                                 _const(blocks.mr * blocks.kc))])
+                            self.micro(lhs_panel, rhs_panel, kc, first, b.add(ic, ir_),
+                                       smaller(b, _const(blocks.mr), b.sub(mc, ir_)), jr, columns,
+                                       vectors)
+                            return []
+                        fc.stepped_loop(_const(0), mc, _const(blocks.mr), [], row_panel)
+                    self.by_width(columns, rows)
                     return []
                 fc.stepped_loop(start, n, _const(blocks.nr), [], column_panel)
                 return []
@@ -238,25 +241,41 @@ class PackedMatmul:
         fc.stepped_loop(_const(0), rounded, _const(blocks.mr), [], panel)
 
     # -- the micro-kernel -----------------------------------------------------------------------
+    def by_width(self, columns: ir.Value, emit: Callable[[int], None], vectors: int = 0) -> None:
+        """``emit(vectors)`` for the narrowest micro-kernel that covers a panel's ``columns``
+        (``nv`` vectors, then halves of it down to one): a panel at the right edge with a few
+        columns left (a layer of 2 outputs, 130 = 2 x 64 + 2) is not computed 64 wide."""
+        b, vectors = self.fc.b, vectors or self.blocks.nv
+        if vectors == 1:
+            emit(1)
+            return
+        with b.if_else(b.icmp_signed(">", columns, _const(vectors // 2 * self.blocks.lanes))) as (
+                wide, narrow):
+            with wide:
+                emit(vectors)
+            with narrow:
+                self.by_width(columns, emit, vectors // 2)
+
     def micro(self, lhs_panel: ir.Value, rhs_panel: ir.Value,
               kc: ir.Value, first: ir.Value, row: ir.Value, rows: ir.Value, column: ir.Value,
-              columns: ir.Value) -> None:
-        """The tile at (``row``, ``column``), ``rows`` x ``columns`` of it inside the output."""
+              columns: ir.Value, nv: int) -> None:
+        """The tile at (``row``, ``column``), ``rows`` x ``columns`` of it inside the output,
+        ``nv`` vectors wide (``columns`` at most that many lanes)."""
         fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
         full = b.and_(b.icmp_signed("==", rows, _const(blocks.mr)),
-                      b.icmp_signed("==", columns, _const(blocks.nr)))
-        count = blocks.mr * blocks.nv
+                      b.icmp_signed("==", columns, _const(nv * blocks.lanes)))
+        count = blocks.mr * nv
 
         # where each vector of the tile goes, and which of its lanes are inside the output (an
         # address stays inside the buffer even for a vector whose lanes are all off)
         inside_rows = [b.icmp_signed("<", _const(r), rows) for r in range(blocks.mr)]
         column_masks = [kernel.mask(b.sub(columns, _const(c * blocks.lanes)))
-                        for c in range(blocks.nv)]
+                        for c in range(nv)]
         pointers, masks = [], []
         for r, inside in enumerate(inside_rows):
             at_row = b.select(inside, b.add(row, _const(r)), row)
             row_mask = _splat_bool(b, inside, blocks.lanes)
-            for c in range(blocks.nv):
+            for c in range(nv):
                 col = _inside(b, b.add(column, _const(c * blocks.lanes)), b.add(column, columns),
                               column)
                 pointers.append(b.bitcast(kernel.out.address(b, [at_row, col]),
@@ -266,15 +285,15 @@ class PackedMatmul:
         # the tile's rows of the output are wanted after the slab: fetched meanwhile
         prefetch = fc.parent.runtime("llvm.prefetch.p0i8", ir.VoidType(), [I8P, I32, I32, I32])
         for r in range(blocks.mr):
-            for line in range(0, blocks.nr * kernel.element_bytes, 64):
-                at = b.gep(b.bitcast(pointers[r * blocks.nv], I8P), [_const(line)])
+            for line in range(0, nv * blocks.lanes * kernel.element_bytes, 64):
+                at = b.gep(b.bitcast(pointers[r * nv], I8P), [_const(line)])
                 b.call(prefetch, [at, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
 
         zero = ir.Constant(self.vector, None)
 
         def step(p: ir.Value, acc: list[ir.Value]) -> list[ir.Value]:
             segments = []
-            for c in range(blocks.nv):
+            for c in range(nv):
                 at = b.gep(rhs_panel, [b.add(b.mul(p, _const(blocks.nr)), _const(c * blocks.lanes))])
                 segments.append(b.load(b.bitcast(at, ir.PointerType(self.vector)), align=ALIGN))
             new = []
@@ -282,7 +301,7 @@ class PackedMatmul:
                 a = b.load(b.gep(lhs_panel, [b.add(b.mul(p, _const(blocks.mr)), _const(r))]))
                 splat = kernel.splat(a)
                 for c, segment in enumerate(segments):
-                    new.append(_fast(b.fadd(acc[r * blocks.nv + c], _fast(b.fmul(splat, segment)))))
+                    new.append(_fast(b.fadd(acc[r * nv + c], _fast(b.fmul(splat, segment)))))
             return new
 
         result = fc.counted_loop(kc, [zero] * count, step)

@@ -39,8 +39,9 @@ def compiled(request):
 
 
 # rows around the micro-tile (6) and past a block of lhs (mc: 252 with a 1 MiB L2); columns
-# around a panel (64 f32 columns with AVX-512); an inner dimension past one slab (kc: 512
-# for f32 with a 48 KiB L1, 336 with 32 KiB)
+# around a panel (64 f32 columns with AVX-512), the last panel taking each width of
+# micro-kernel (4, 2 or 1 vectors: 63, 17, 1 columns left); an inner dimension past one slab
+# (kc: 512 for f32 with a 48 KiB L1, 336 with 32 KiB)
 SHAPES = [(4, 1, 1), (5, 3, 7), (6, 64, 64), (7, 257, 65), (13, 300, 63), (12, 513, 130),
           (515, 40, 17), (64, 700, 129)]
 
