@@ -278,7 +278,7 @@ class Kernel:
         packed = PackedMatmul(self)
         lhs_bytes, rhs_bytes = packed.sizes(n, start)
         given = b.icmp_unsigned("!=", prepacked, ir.Constant(prepacked.type, None))
-        memory = self.packing_memory(m, (lhs_bytes, b.select(given, ir.Constant(I64, 1), rhs_bytes)))
+        memory = self.packing_memory(m, k, (lhs_bytes, b.select(given, ir.Constant(I64, 1), rhs_bytes)))
         # without memory for the packed copies (malloc failed), the short path does it all
         tall = b.icmp_unsigned("!=", memory[1], ir.Constant(I8P, None))
         with b.if_else(tall) as (then, otherwise):
@@ -293,13 +293,16 @@ class Kernel:
         for pointer in memory:
             b.call(free, [pointer])
 
-    def packing_memory(self, m: ir.Value, sizes: tuple[ir.Value, ir.Value]) -> tuple[ir.Value, ir.Value]:
-        """Memory for the packed copies when there are rows enough to use them (4 or more):
-        both, or (when malloc fails) neither."""
+    def packing_memory(self, m: ir.Value, k: ir.Value,
+                       sizes: tuple[ir.Value, ir.Value]) -> tuple[ir.Value, ir.Value]:
+        """Memory for the packed copies when there are rows enough to use them (4 or more)
+        and an inner dimension (the packed path stores a tile only after a slab of it, so an
+        empty one is the short path's: zeros): both, or (when malloc fails) neither."""
         b = self.fc.b
         before = b.block
         null = ir.Constant(I8P, None)
-        with b.if_then(b.icmp_signed(">=", m, ir.Constant(I64, 4))):
+        tall = b.and_(b.icmp_signed(">=", m, ir.Constant(I64, 4)), b.icmp_signed(">", k, ir.Constant(I64, 0)))
+        with b.if_then(tall):
             malloc = self.fc.parent.runtime("malloc", I8P, [I64])
             lhs_memory, rhs_memory = (b.call(malloc, [size]) for size in sizes)
             both = b.and_(b.icmp_unsigned("!=", lhs_memory, null),

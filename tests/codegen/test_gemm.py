@@ -62,6 +62,19 @@ def test_packed_matmul_matches_numpy_and_the_short_path(compiled, m, k, n):
         assert np.array_equal(module.mm(a[row:row + 1], b)[0], got[row])
 
 
+@pytest.mark.parametrize("m,n", [(1, 5), (3, 70), (6, 5), (300, 130)])
+def test_an_empty_inner_dimension_gives_zeros(compiled, m, n):
+    # a regression: with 4 rows or more, the packed path stored nothing (no slab, no tile),
+    # and the result was whatever memory held
+    module, dtype = compiled
+    a, b = np.zeros((m, 0), dtype), np.zeros((0, n), dtype)
+    bias = np.arange(n, dtype=dtype) - 2
+    out = np.full((m, n), 7, dtype)
+    module.mm(a, b, out=out)
+    assert np.array_equal(out, np.zeros((m, n), dtype))
+    assert np.array_equal(module.dense(a, b, bias), np.broadcast_to(np.maximum(bias, 0), (m, n)))
+
+
 def test_batched_products_use_the_packed_kernel_per_entry(compiled):
     module, dtype = compiled
     rng = np.random.default_rng(7)
