@@ -335,17 +335,27 @@ class CpuFunction(TargetFunction):
         """``void body(i64* words, i64 lower, i64 upper)`` running ``emit(inner, lower,
         upper)`` on the ``carried`` values, unpacked from the words; with ``shared``,
         ``emit(inner, lower, upper, word)``, the word after them (``split``'s ``share``)."""
-        fn = ir.Function(self.parent.llvm, threads.BODY,
-                         self.parent.llvm.get_unique_name(f"{self.fn.name}.parallel"))
+        def body(inner: CpuFunction, lower: ir.Value, upper: ir.Value) -> None:
+            if shared:
+                words = inner.fn.args[0]
+                emit(inner, lower, upper, inner.b.load(inner.word(words, _words(carried))))
+            else:
+                emit(inner, lower, upper)
+        # one copy: the pool and the small-work path both call it
+        return self.outlined(threads.BODY, "parallel", carried, body)
+
+    def outlined(self, signature: ir.FunctionType, suffix: str, carried: list[Value],
+                 emit) -> ir.Function:
+        """An internal function of ``signature`` (``void (i64* words, ...)``) running
+        ``emit(inner, *its other parameters)`` on the ``carried`` values, unpacked from the
+        words (``pack(carried)`` makes them); never inlined."""
+        fn = ir.Function(self.parent.llvm, signature,
+                         self.parent.llvm.get_unique_name(f"{self.fn.name}.{suffix}"))
         fn.linkage = "internal"
-        fn.attributes.add("noinline")  # one copy: the pool and the small-work path both call it
+        fn.attributes.add("noinline")
         inner = CpuFunction(self.parent, None, fn)
-        words, lower, upper = fn.args
-        inner.unpack_all(words, carried)
-        if shared:
-            emit(inner, lower, upper, inner.b.load(inner.word(words, _words(carried))))
-        else:
-            emit(inner, lower, upper)
+        inner.unpack_all(fn.args[0], carried)
+        emit(inner, *fn.args[1:])
         inner.b.ret_void()
         return fn
 

@@ -138,6 +138,7 @@ class PackedMatmul:
             index = b.udiv(pc, _const(blocks.kc))
             packed_rhs = b.select(given, b.gep(prepacked, [b.mul(index, slab_size)]), own_rhs)
             first = b.icmp_signed("==", pc, _const(0))
+            last = b.icmp_signed(">=", b.add(pc, kc), k)
 
             def block(ic: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
                 mc = smaller(b, _const(blocks.mc), b.sub(m, ic))
@@ -160,6 +161,10 @@ class PackedMatmul:
                     self.by_width(columns, rows)
                     return []
                 fc.stepped_loop(start, n, _const(blocks.nr), [], column_panel)
+                # the block's rows are final after the last slab, and in L2: the epilogue
+                # runs on them now (tile by tile, its calls cost more than they saved)
+                with b.if_then(last):
+                    self.kernel.finished(ic, mc, start, b.sub(n, start))
                 return []
             fc.stepped_loop(_const(0), m, _const(blocks.mc), [], block)
             return []
@@ -256,11 +261,11 @@ class PackedMatmul:
             with narrow:
                 self.by_width(columns, emit, vectors // 2)
 
-    def micro(self, lhs_panel: ir.Value, rhs_panel: ir.Value,
-              kc: ir.Value, first: ir.Value, row: ir.Value, rows: ir.Value, column: ir.Value,
-              columns: ir.Value, nv: int) -> None:
+    def micro(self, lhs_panel: ir.Value, rhs_panel: ir.Value, kc: ir.Value, first: ir.Value,
+              row: ir.Value, rows: ir.Value, column: ir.Value, columns: ir.Value, nv: int) -> None:
         """The tile at (``row``, ``column``), ``rows`` x ``columns`` of it inside the output,
-        ``nv`` vectors wide (``columns`` at most that many lanes)."""
+        ``nv`` vectors wide (``columns`` at most that many lanes); on the ``first`` slab it
+        is stored, on the others added to what is there."""
         fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
         full = b.and_(b.icmp_signed("==", rows, _const(blocks.mr)),
                       b.icmp_signed("==", columns, _const(nv * blocks.lanes)))

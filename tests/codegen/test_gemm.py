@@ -2,6 +2,8 @@
 vector width this machine runs, agrees with numpy — and bit for bit with the short path, which
 computes each element in the same order."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,38 @@ def test_batched_products_use_the_packed_kernel_per_entry(compiled):
     b = rng.standard_normal((300, 70)).astype(dtype)
     tolerance = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(module.batched(a, b), a @ b, rtol=tolerance, atol=tolerance * 20)
+
+
+EPILOGUES = """
+def scaled(x: {t}[M, K], w: {t}[K, N], s: {t}, c: {t}[M, N]) -> {t}[M, N]:
+    return (x @ w) * s + c
+def row(v: {t}[K], w: {t}[K, N], b: {t}[N]) -> {t}[N]:
+    return relu(v @ w - b)
+def per_row(x: {t}[M, K], w: {t}[K, N], r: {t}[M, 1]) -> {t}[M, N]:
+    return (x @ w) * 2.0 + r
+"""
+
+
+@pytest.mark.parametrize("m,k,n", [(5, 7, 3), (300, 600, 130), (2, 900, 200)])
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_the_kernel_applies_the_epilogue_to_each_finished_block(m, k, n, threads, monkeypatch):
+    # the epilogue is a function of the module that the runtime's kernel calls on each block
+    # of rows (packed path) or row strip (short path) once its sums are final; its inputs (a
+    # captured scalar, broadcast operands) reach it as words
+    monkeypatch.setenv("HYC_NUM_THREADS", threads)
+    module = hyc.compile(EPILOGUES.format(t="f32"), opt_level=2)
+    for name in ("scaled", "row", "per_row"):
+        assert re.search(rf"define internal void @\S*_{name}\S*\.epilogue\(", module.llvm_ir)
+    batched = hyc.compile(SOURCE.format(t="f32"), opt_level=2).llvm_ir
+    assert not re.search(r"@\S*_batched\S*\.epilogue", batched)  # it runs after each entry
+    rng = np.random.default_rng(k)
+    x, w = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    c, r = rng.standard_normal((m, n), dtype=np.float32), rng.standard_normal((m, 1), dtype=np.float32)
+    b = rng.standard_normal(n, dtype=np.float32)
+    tolerance = dict(rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    np.testing.assert_allclose(module.scaled(x, w, np.float32(1.5), c), (x @ w) * 1.5 + c, **tolerance)
+    np.testing.assert_allclose(module.row(x[0], w, b), np.maximum(x[0] @ w - b, 0), **tolerance)
+    np.testing.assert_allclose(module.per_row(x, w, r), (x @ w) * 2 + r, **tolerance)
 
 
 def test_the_kernels_are_the_runtimes_and_edge_tiles_use_masked_vectors():
