@@ -366,7 +366,6 @@ class CpuFunction(TargetFunction):
         ``share(threads)`` makes before the threads start (what they all read: see
         ``share_rhs``), else 0; ``share`` also returns what to do once they are done."""
         words = self.pack(carried, extra=share is not None)
-        shared_word = self.word(words, _words(carried))
         if isinstance(threshold, int):
             threshold = ir.Constant(I64, threshold)
         big = self.b.icmp_signed(">=", work, threshold)
@@ -376,13 +375,13 @@ class CpuFunction(TargetFunction):
                 after = None
                 if share is not None:
                     word, after = share(count)
-                    self.b.store(word, shared_word)
+                    self.b.store(word, self.word(words, _words(carried)))
                 self.b.call(threads.declare(self.parent.llvm, threads.RUN), [body, words, rows, count])
                 if after is not None:
                     after()
             with otherwise:
                 if share is not None:
-                    self.b.store(ir.Constant(I64, 0), shared_word)
+                    self.b.store(ir.Constant(I64, 0), self.word(words, _words(carried)))
                 self.b.call(body, [words, ir.Constant(I64, 0), rows])
 
     # -- the gpu level, simulated: blocks and threads as loops (gpu-sim) ----------------------------
@@ -464,16 +463,18 @@ class CpuFunction(TargetFunction):
             rows_here = fc.buffer(op.operands[0]).sizes[0]
             return fc.b.icmp_signed("<", rows_here, ir.Constant(I64, SHORT_ROWS))
 
-        body = self.range_function(lambda inner, lower, upper, shared: inner.matmul_range(
-            op, lower, upper, short(inner), row_group, shared), carried, shared=True)
+        tiled = tiles(op)  # the runtime's kernel, which can read rhs packed once for all
+        body = self.range_function(lambda inner, lower, upper, *shared: inner.matmul_range(
+            op, lower, upper, short(inner), row_group, *shared), carried, shared=tiled)
         few = short(self)
         b = self.b
         groups = b.select(few, _groups(b, sizes[2], self.column_group()), _groups(b, rows, row_group))
         threshold = b.select(few, ir.Constant(I64, MATVEC_WORK), ir.Constant(I64, MATMUL_WORK))
-        self.split(body, carried, work, groups, threshold,
-                   lambda count: self.share_rhs(op, b.and_(b.not_(few), b.icmp_signed(
-                       ">", count, ir.Constant(I64, 1))), count) if tiles(op) else
-                   (ir.Constant(I64, 0), None))
+
+        def share(count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:
+            several = b.icmp_signed(">", count, ir.Constant(I64, 1))
+            return self.share_rhs(op, b.and_(b.not_(few), several), count)
+        self.split(body, carried, work, groups, threshold, share if tiled else None)
 
     def share_rhs(self, op: Operation, wanted: ir.Value,
                   count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:
@@ -514,11 +515,11 @@ class CpuFunction(TargetFunction):
         return 8 * self.parent.target.vector_bits // 32
 
     def matmul_range(self, op: Operation, lower: ir.Value, upper: ir.Value, short: ir.Value,
-                     row_group: int, shared: ir.Value) -> None:
+                     row_group: int, shared: ir.Value | None = None) -> None:
         """A matmul on the units lower..upper of a split: groups of ``column_group()`` output
         columns when ``short`` (few rows), else groups of ``row_group`` rows of lhs and out
-        (views; the rest reads as it is), with ``rhs`` packed at address ``shared`` unless it
-        is 0 (``share_rhs``). One function serves both splits: it is each matmul's only copy
+        (views; the rest reads as it is), with ``rhs`` packed at address ``shared`` if it is
+        given and not 0 (``share_rhs``). One function serves both splits: it is each matmul's only copy
         of the kernel call and its epilogue."""
         b = self.b
         lhs, out = self.buffer(op.operands[0]), self.buffer(op.operands[2])
@@ -533,7 +534,8 @@ class CpuFunction(TargetFunction):
             start = b.gep(buffer.data, [b.mul(first_row, buffer.sizes[1])])
             self.values[value] = Buffer(start, [b.sub(end_row, first_row), buffer.sizes[1]],
                                         buffer.element)
-        prepacked = b.inttoptr(shared, ir.PointerType(self.buffer(op.operands[1]).element))
+        prepacked = None if shared is None else \
+            b.inttoptr(shared, ir.PointerType(self.buffer(op.operands[1]).element))
         emit_matmul(self, op, (first_column, end_column), prepacked)
 
 
