@@ -98,7 +98,7 @@ class RandomModuleGenerator:
         makers: list[Callable[[Builder, list[Value], int], Value | None]] = [
             self.elementwise, self.elementwise, self.elementwise, self.constant, self.cast,
             self.select, self.broadcast, self.reshape, self.transpose, self.concat, self.slice,
-            self.dim, self.matmul, self.reduce, self.softmax, self.print_, self.call,
+            self.dim, self.matmul, self.tall_matmul, self.reduce, self.softmax, self.print_, self.call,
             self.loop, self.branch]
         for _ in range(count):
             value = self.rng.choice(makers)(b, pool, depth)
@@ -240,6 +240,15 @@ class RandomModuleGenerator:
         rhs = self.constant_of(b, make_type(element_type(v.type), rhs_shape))
         return b.create(hy.MatmulOp, [v, rhs]).result
 
+    def tall_matmul(self, b: Builder, pool: list[Value], depth: int) -> Value | None:
+        """A float product of 4 rows or more (the runtime kernel's packed path, unless folded),
+        its inner dimension sometimes empty."""
+        element = self.rng.choice([f32, f64])
+        rows, inner, cols = (self.rng.choice(c) for c in ([4, 7], [0, 2, 9], [1, 5, 17]))
+        lhs = self.constant_of(b, make_type(element, (rows, inner)))
+        rhs = self.constant_of(b, make_type(element, (inner, cols)))
+        return b.create(hy.MatmulOp, [lhs, rhs]).result
+
     def reduce(self, b: Builder, pool: list[Value], depth: int) -> Value | None:
         op_class = self.rng.choice([hy.SumOp, hy.MeanOp, hy.MaxOp, hy.MinOp])
         v = self.pick(pool, lambda t: isinstance(t, TensorType)
@@ -325,7 +334,8 @@ def random_module(seed: int, max_ops: int = 12) -> ModuleOp:
 def random_arguments(func: FuncOp, seed: int) -> list[np.ndarray]:
     """Inputs for ``func``: named dims bound consistently, '?' dims free."""
     rng = np.random.default_rng(seed)
-    named = {name: int(rng.integers(0, 4)) for name in NAMED_DIMS}
+    # up to 7: a named dimension of rows takes the matmul kernel's packed path (4 rows or more)
+    named = {name: int(rng.integers(0, 8)) for name in NAMED_DIMS}
     args = []
     for t in func.type.inputs:
         shape = tuple(d if isinstance(d, int) else named.get(d, int(rng.integers(1, 4)))
