@@ -4,8 +4,10 @@ Floats whose epilogue keeps the product's type go through register-blocked kerne
 of 4 rows or more through the packed loop nest of codegen/gemm.py (BLIS's), shorter ones (a
 batch of 1) a row at a time with a wide strip of vector accumulators over the inner
 dimension (summed slab by slab, as the packed path sums), so that ``rhs`` streams through
-once; columns left over by the strips are one masked vector. The epilogue then runs over each
-finished row. Other cases accumulate each row in place in i-k-j order (the innermost loop
+once; columns left over by the strips are one masked vector. The kernels are the runtime's
+(``kernel_module``); the module hands them its epilogue as a function they call on each block
+of the output they finish (``_tile_epilogue``), or, for a batch entry, runs it over each row
+after the kernel. Other cases accumulate each row in place in i-k-j order (the innermost loop
 along contiguous rows, which LLVM vectorizes), or, when the epilogue changes the type,
 compute each element as a dot product.
 """
