@@ -6,7 +6,7 @@ batch of 1) a row at a time with a wide strip of vector accumulators over the in
 dimension (summed slab by slab, as the packed path sums), so that ``rhs`` streams through
 once; columns left over by the strips are one masked vector. The kernels are the runtime's
 (``kernel_module``); the module hands them its epilogue as a function they call on each block
-of the output they finish (``_tile_epilogue``), or, for a batch entry, runs it over each row
+of the output they finish (``_block_epilogue``), or, for a batch entry, runs it over each row
 after the kernel. Other cases accumulate each row in place in i-k-j order (the innermost loop
 along contiguous rows, which LLVM vectorizes), or, when the epilogue changes the type,
 compute each element as a dot product.
@@ -136,7 +136,7 @@ def emit_matmul(fc: CpuFunction, op: Operation,
 
     def tiled_rows(batch_ivs: list[ir.Value]) -> None:
         """The whole batch entry: the runtime's kernel, the epilogue applied by it to each
-        tile it finishes (no batch) or after it to each row."""
+        block it finishes (no batch) or after it to each row."""
         origin = ir.Constant(I64, 0)
         b = fc.b
         a = lhs.address(b, operand_index(lhs, batch_ivs, [origin] * min(a_rank, 2)))
@@ -144,13 +144,13 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         c = out.address(b, out_index(batch_ivs, origin, origin))
         shared = prepacked if prepacked is not None else \
             ir.Constant(ir.PointerType(lhs.element), None)
-        on_tiles = not batch_ivs and not _identity(op)
-        epilogue_fn, context = _tile_epilogue(fc, op) if on_tiles else (
+        on_blocks = not batch_ivs and not _identity(op)
+        epilogue_fn, context = _block_epilogue(fc, op) if on_blocks else (
             ir.Constant(ir.PointerType(EPILOGUE), None), ir.Constant(ir.PointerType(I64), None))
         b.call(kernel_function(fc.parent, lhs.element),
                [a, w, c, m_size, end, k_size, first, rhs.sizes[-1], out.sizes[-1], shared,
                 epilogue_fn, context])
-        if on_tiles or _identity(op):
+        if on_blocks or _identity(op):
             return
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
@@ -193,11 +193,10 @@ def _identity(op: Operation) -> bool:
     return len(body.ops) == 1 and list(body.ops[0].operands) == [body.args[0]]
 
 
-def _tile_epilogue(fc: CpuFunction, op: Operation) -> tuple[ir.Function, ir.Value]:
-    """The epilogue as a function the kernel calls on each tile it finishes, while the tile
-    is in L1 (an epilogue after the kernel read the whole output again, from L3 for a large
-    one: 4% of a 4096 x 512 x 256 dense layer on one core), and its context: ``op``'s
-    values from outside, as words."""
+def _block_epilogue(fc: CpuFunction, op: Operation) -> tuple[ir.Function, ir.Value]:
+    """The epilogue as a function the kernel calls on each block of the output it finishes,
+    while the block is in cache (docs/backend.md: after the kernel, it read the whole output
+    back), and its context: ``op``'s values from outside, as words."""
     carried = op.values_from_outside()
     row_index = len(shape_of(op.operands[0].type)) > 1
 
@@ -262,7 +261,7 @@ def kernel_function(parent: TargetModule, element: ir.Type) -> ir.Function:
 def pack_function(parent: TargetModule, element: ir.Type) -> ir.Function:
     """``void pack(i64* words, i64 lower, i64 upper)``, a body for the thread pool: units
     ``lower..upper`` of packing ``b[:k, :n]`` (rows of ``ldb``) for the kernel, the words
-    being ``b, n, k, ldb, packed``; ``pack_units(n, k)`` units in all."""
+    being ``b, n, k, ldb, packed``; ``pack_layout`` says how many units and bytes."""
     name = next(n for n, t in KERNEL_TYPES.items() if t == element)
     return parent.runtime(pack_symbol(parent.target, name), ir.VoidType(), list(BODY.args))
 
@@ -418,7 +417,8 @@ class Kernel:
 
     def finished(self, row: ir.Value, rows: ir.Value, column: ir.Value, columns: ir.Value) -> None:
         """``out[row:row+rows, column:column+columns]`` holds its final sums: the epilogue,
-        if any, runs on it now, while it is in L1."""
+        if any, runs on it now, while it is in cache (a row strip in L1, a block of rows in
+        L2)."""
         if self.epilogue is None:
             return
         b = self.fc.b
