@@ -33,7 +33,7 @@ from hyc.ir.interpreter import MAX_BLOCK_THREADS, MAX_CALL_DEPTH
 from hyc.ir.types import MemRefType, TensorType, is_scalar, numpy_dtype, shape_of
 
 from . import threads
-from .gemm import ALIGN, MR
+from .gemm import MR, aligned_address
 from .interrupts import INTERRUPTED
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types, smaller
 from .matmul import emit_matmul, pack_function, pack_layout, tiles
@@ -495,9 +495,8 @@ class CpuFunction(TargetFunction):
         raw = b.phi(I8P)
         raw.add_incoming(null, before)
         raw.add_incoming(raw_inside, inside)
-        address = b.ptrtoint(raw, I64)
-        aligned = b.and_(b.add(address, ir.Constant(I64, ALIGN - 1)), ir.Constant(I64, -ALIGN))
-        shared = b.select(b.icmp_unsigned("!=", raw, null), aligned, ir.Constant(I64, 0))
+        shared = b.select(b.icmp_unsigned("!=", raw, null), aligned_address(b, raw),
+                          ir.Constant(I64, 0))
         with b.if_then(b.icmp_unsigned("!=", shared, ir.Constant(I64, 0))):
             words = self.alloca(I64, 5)
             for i, word in enumerate([b.ptrtoint(rhs.data, I64), n, k, n, shared]):
@@ -519,8 +518,8 @@ class CpuFunction(TargetFunction):
         """A matmul on the units lower..upper of a split: groups of ``column_group()`` output
         columns when ``short`` (few rows), else groups of ``row_group`` rows of lhs and out
         (views; the rest reads as it is), with ``rhs`` packed at address ``shared`` if it is
-        given and not 0 (``share_rhs``). One function serves both splits: it is each matmul's only copy
-        of the kernel call and its epilogue."""
+        given and not 0 (``share_rhs``). One function serves both splits: it is each
+        matmul's only copy of the kernel call and its epilogue."""
         b = self.b
         lhs, out = self.buffer(op.operands[0]), self.buffer(op.operands[2])
         rows, columns = lhs.sizes[0], out.sizes[1]

@@ -72,6 +72,12 @@ def blocking(vector_bits: int, element_bytes: int, caches: tuple[int, int]) -> B
     return Blocking(mr, nv, lanes, kc, mc)
 
 
+def aligned_address(b: ir.IRBuilder, raw: ir.Value) -> ir.Value:
+    """The first cache line's address in the memory at ``raw`` (malloc'd with ``ALIGN``
+    bytes to spare), as an integer."""
+    return b.and_(b.add(b.ptrtoint(raw, I64), _const(ALIGN - 1)), _const(-ALIGN))
+
+
 def _panels(b: ir.IRBuilder, blocks: Blocking, n: ir.Value, start: ir.Value) -> ir.Value:
     return b.udiv(b.add(b.sub(n, start), _const(blocks.nr - 1)), _const(blocks.nr))
 
@@ -116,10 +122,7 @@ class PackedMatmul:
         return _const(self.blocks.mc * self.blocks.kc * bytes_ + ALIGN), b.add(rhs, _const(ALIGN))
 
     def aligned(self, raw: ir.Value) -> ir.Value:
-        b = self.fc.b
-        address = b.ptrtoint(raw, I64)
-        address = b.and_(b.add(address, _const(ALIGN - 1)), _const(-ALIGN))
-        return b.inttoptr(address, ir.PointerType(self.element))
+        return self.fc.b.inttoptr(aligned_address(self.fc.b, raw), ir.PointerType(self.element))
 
     # -- the loop nest --------------------------------------------------------------------------
     def emit(self, m: ir.Value, n: ir.Value, k: ir.Value, start: ir.Value,

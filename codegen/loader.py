@@ -143,7 +143,7 @@ def _sections(data: memoryview) -> list[_Section]:
     shentsize, shnum, shstrndx = _field(data, "<HHH", 58)
     if shentsize != 64 or not 0 < shnum < 1 << 15 or shstrndx >= shnum:
         raise Unsupported("bad section table")
-    sections = []
+    sections, name_offsets = [], []
     for index in range(shnum):
         name, type_, flags, _, offset, size, link, info, align, _ = \
             _field(data, "<IIQQQQIIQQ", shoff + 64 * index)
@@ -152,10 +152,9 @@ def _sections(data: memoryview) -> list[_Section]:
             raise Unsupported(f"section {index} out of bounds")
         sections.append(_Section(index, "", type_, flags, offset, size, max(align, 1), link,
                                  info))
-    names = sections[shstrndx]
-    for index, s in enumerate(sections):
-        (name,) = _field(data, "<I", shoff + 64 * index)
-        s.name = _string(data, names, name)
+        name_offsets.append(name)
+    for s, name in zip(sections, name_offsets):  # (the names' table may come later)
+        s.name = _string(data, sections[shstrndx], name)
     return sections
 
 
@@ -279,7 +278,7 @@ def process_symbol(name: str, extra: Mapping[str, int] = {}) -> int:
 
 @functools.cache
 def _process_libraries() -> list[ctypes.CDLL]:
-    found = [ctypes.CDLL(None)]  # the program and what it loaded globally
+    found = [_c()]  # the program and what it loaded globally
     for name in ("libm.so.6", "libpthread.so.0"):  # glibc's, should Python lack them
         try:
             found.append(ctypes.CDLL(name))

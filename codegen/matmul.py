@@ -78,7 +78,7 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         return [_index(fc, s, batch_ivs[offset + i]) for i, s in enumerate(own_batch)] + rows
 
     def out_index(batch_ivs: list[ir.Value], i: ir.Value, j: ir.Value) -> list[ir.Value]:
-        return batch_ivs + ([i] if a_rank > 1 else []) + ([j] if b_rank > 1 else [])
+        return _out_index(op, batch_ivs, i, j)
 
     def lhs_at(batch_ivs, i, k):
         return fc.b.load(lhs.address(fc.b, operand_index(lhs, batch_ivs, [i, k] if a_rank > 1 else [k])))
@@ -90,11 +90,7 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         _epilogue(fc, op, out_index(batch_ivs, i, j), acc)
 
     def finish(batch_ivs: list[ir.Value], i: ir.Value, first: ir.Value, end: ir.Value) -> None:
-        """The epilogue over row ``i``'s columns ``first..end``, accumulated in place."""
-        def column(j, _):
-            epilogue(batch_ivs, i, j, fc.b.load(out.address(fc.b, out_index(batch_ivs, i, j))))
-            return []
-        fc.stepped_loop(first, end, ir.Constant(I64, 1), [], column)
+        _finish(fc, op, batch_ivs, i, first, end)
 
     def zero() -> ir.Value:
         return ir.Constant(lhs.element, 0.0 if floating else 0)
@@ -187,6 +183,26 @@ def _epilogue(fc: CpuFunction, op: Operation, index: list[ir.Value], acc: ir.Val
     fc.b.store(value, fc.buffer(op.operands[2]).address(fc.b, index))
 
 
+def _out_index(op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
+               j: ir.Value) -> list[ir.Value]:
+    """The output's index of row ``i``, column ``j`` (numpy's matmul shapes: a vector operand
+    has no row, or no column)."""
+    a_rank, b_rank = (len(shape_of(v.type)) for v in op.operands[:2])
+    return batch_ivs + ([i] if a_rank > 1 else []) + ([j] if b_rank > 1 else [])
+
+
+def _finish(fc: CpuFunction, op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
+            first: ir.Value, end: ir.Value) -> None:
+    """The epilogue over row ``i``'s columns ``first..end`` of the output, in place."""
+    out = fc.buffer(op.operands[2])
+
+    def column(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+        index = _out_index(op, batch_ivs, i, j)
+        _epilogue(fc, op, index, fc.b.load(out.address(fc.b, index)))
+        return []
+    fc.stepped_loop(first, end, ir.Constant(I64, 1), [], column)
+
+
 def _identity(op: Operation) -> bool:
     """Whether ``op``'s epilogue yields the product as it is."""
     body = op.regions[0].block
@@ -198,19 +214,13 @@ def _block_epilogue(fc: CpuFunction, op: Operation) -> tuple[ir.Function, ir.Val
     while the block is in cache (docs/backend.md: after the kernel, it read the whole output
     back), and its context: ``op``'s values from outside, as words."""
     carried = op.values_from_outside()
-    row_index = len(shape_of(op.operands[0].type)) > 1
 
     def emit(inner: CpuFunction, row: ir.Value, rows: ir.Value, column: ir.Value,
              columns: ir.Value) -> None:
         b = inner.b
 
         def each_row(r: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            def each_column(c: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                index = ([b.add(row, r)] if row_index else []) + [b.add(column, c)]
-                acc = b.load(inner.buffer(op.operands[2]).address(b, index))
-                _epilogue(inner, op, index, acc)
-                return []
-            inner.counted_loop(columns, [], each_column)
+            _finish(inner, op, [], b.add(row, r), column, b.add(column, columns))
             return []
         inner.counted_loop(rows, [], each_row)
     return fc.outlined(EPILOGUE, "epilogue", carried, emit), fc.pack(carried)
