@@ -1,42 +1,23 @@
-"""Parsing .hy source: Lark (LALR, positions propagated) plus indentation checks, turned into
-``syntax`` nodes. Syntax errors become located diagnostics; each top-level function is parsed
-on its own, so one broken function does not hide the errors of the others.
-
-Lark's LALR tables for grammar.lark are built once, when the grammar changes, and shipped as
-JSON (grammar_tables.json: ``PYTHONHASHSEED=0 python -m hyc.frontend.parser >
-frontend/grammar_tables.json``, the seed fixing the order Lark numbers its states in);
-a process loads them instead of building them. Tables made by another version of Lark, or
-for another grammar, are not used: the parser is then built from the grammar.
+"""Parsing .hy source: frontend/lalr.py's LALR parser (tables made by Lark from grammar.lark,
+positions kept) plus indentation checks, turned into ``syntax`` nodes. Syntax errors become
+located diagnostics; each top-level function is parsed on its own, so one broken function
+does not hide the errors of the others.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import keyword
 import re
-import sys
 from functools import cache
-from pathlib import Path
-from typing import Any
-
-import lark
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
-from lark.grammar import Rule
-from lark.indenter import DedentError, Indenter
-from lark.lexer import TerminalDef
 
 from hyc.ir.diagnostics import Diagnostic
 from hyc.ir.location import FileLineColLoc
 
+from . import lalr
 from . import syntax as s
+from .lalr import Branch, HyToken
+from .lalr_build import GRAMMAR, TABLES, identity
 
 # What an expected terminal is called in messages.
 _TERMINAL_WORDS = {
@@ -49,49 +30,19 @@ _TERMINAL_WORDS = {
 }
 
 
-class _Indenter(Indenter):
-    NL_type = "_NEWLINE"
-    OPEN_PAREN_types = ["LPAR", "LSQB"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB"]
-    INDENT_type = "_INDENT"
-    DEDENT_type = "_DEDENT"
-    tab_len = 8
-
-
-GRAMMAR = Path(__file__).with_name("grammar.lark")
-TABLES = Path(__file__).with_name("grammar_tables.json")
-_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
-                            "maybe_placeholders": True}
-
-
-def _identity(grammar: str) -> dict[str, str]:
-    """What tables are made from: the grammar's text and Lark's version."""
-    return {"grammar": hashlib.sha256(grammar.encode()).hexdigest(), "lark": lark.__version__}
-
-
-def build_tables() -> str:
-    """grammar_tables.json: the parser Lark builds from the grammar, serialized."""
-    grammar = GRAMMAR.read_text()
-    data, memo = Lark(grammar, postlex=_Indenter(), **_OPTIONS).memo_serialize([TerminalDef, Rule])
-    data["options"]["postlex"] = None  # an object of ours, given again when loading
-    return json.dumps({**_identity(grammar), "data": data, "memo": memo}, sort_keys=True) + "\n"
-
-
-def _int_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
-    """JSON writes the tables' integer keys (parser states, memo ids) as strings."""
-    return {int(k) if k.isdigit() else k: v for k, v in pairs}
-
-
 @cache
-def _lark() -> Lark:
+def _parser() -> lalr.LalrParser:
+    """The parser for grammar.lark: from the shipped tables, or (the grammar changed since
+    they were made) from tables Lark builds now."""
     grammar = GRAMMAR.read_text()
     try:
-        tables = json.loads(TABLES.read_text(), object_pairs_hook=_int_keys)
-        if {k: tables[k] for k in ("grammar", "lark")} == _identity(grammar):
-            return Lark._load_from_dict(tables["data"], tables["memo"], postlex=_Indenter())
-    except (OSError, ValueError, KeyError):
+        tables = json.loads(TABLES.read_text())
+        if all(tables.get(k) == v for k, v in identity(grammar).items()):
+            return lalr.LalrParser(tables)
+    except (OSError, ValueError):
         pass  # no usable tables: build them
-    return Lark(grammar, postlex=_Indenter(), **_OPTIONS)
+    from .lalr_build import build
+    return lalr.LalrParser(build(grammar))
 
 
 class SyntaxProblem(Exception):
@@ -100,10 +51,8 @@ class SyntaxProblem(Exception):
         self.message, self.line, self.col, self.code = message, line, col, code
 
 
-def _pos(item: Tree | Token) -> tuple[int, int]:
-    if isinstance(item, Token):
-        return item.line or 1, item.column or 1
-    return item.meta.line, item.meta.column
+def _pos(item: Branch | HyToken) -> tuple[int, int]:
+    return item.line or 1, item.column or 1
 
 
 # Python's keywords that .hy does not have: as a name, each gets an error naming the feature.
@@ -116,9 +65,9 @@ _NOT_IN_THE_LANGUAGE = {
 _KEYWORDS = set(keyword.kwlist)
 
 
-def _name(tok: Token) -> str:
+def _name(tok: HyToken) -> str:
     """A token used as a name: keywords (Python's, which .hy reserves) are refused."""
-    text = str(tok)
+    text = tok.value
     if text in _NOT_IN_THE_LANGUAGE:
         raise SyntaxProblem(_NOT_IN_THE_LANGUAGE[text], *_pos(tok), code="E0104")
     if text in _KEYWORDS:
@@ -126,126 +75,124 @@ def _name(tok: Token) -> str:
     return text
 
 
-@v_args(inline=True)
-class _ToSyntax(Transformer):
-    """Lark tree -> syntax nodes."""
+class _ToSyntax:
+    """Parse tree -> syntax nodes: a method per rule (or alias), given the branch (its
+    position) and its children, already built, in order."""
+
+    def build(self, node: lalr.Child) -> object:
+        if not isinstance(node, Branch):
+            return node
+        return getattr(self, node.name)(node, *[self.build(child) for child in node.children])
 
     # -- types --
-    def scalar_type(self, name: Token) -> s.TypeExpr:
-        return s.TypeExpr(*_pos(name), str(name), None)
+    def scalar_type(self, at: Branch, name: HyToken) -> s.TypeExpr:
+        return s.TypeExpr(*_pos(name), name.value, None)
 
-    def tensor_type(self, name: Token, *dims: Token | None) -> s.TypeExpr:
+    def tensor_type(self, at: Branch, name: HyToken, *dims: HyToken | None) -> s.TypeExpr:
         for d in dims:
-            if d is not None and d.type == "INT" and len(d) > 20:
-                raise SyntaxProblem(f"the size {str(d)[:20]}... is too large (at most 2**48)",
+            if d is not None and d.type == "INT" and len(d.value) > 20:
+                raise SyntaxProblem(f"the size {d.value[:20]}... is too large (at most 2**48)",
                                     *_pos(d), code="E0106")
-        values = [int(d) if d.type == "INT" else str(d) for d in dims if d is not None]  # "?" stays
-        return s.TypeExpr(*_pos(name), str(name), values)
+        values = [int(d.value) if d.type == "INT" else d.value for d in dims if d is not None]  # "?" stays
+        return s.TypeExpr(*_pos(name), name.value, values)
 
     # -- expressions --
-    def name(self, tok: Token) -> s.Name:
+    def name(self, at: Branch, tok: HyToken) -> s.Name:
         return s.Name(*_pos(tok), _name(tok))
 
-    def int_lit(self, tok: Token) -> s.Number:
-        if len(tok) > 400:  # more digits than any type holds (f64 holds 309)
-            raise SyntaxProblem(f"the integer literal has {len(tok)} digits: more than any type "
-                                "holds", *_pos(tok), code="E0106")
-        return s.Number(*_pos(tok), int(tok))
+    def int_lit(self, at: Branch, tok: HyToken) -> s.Number:
+        if len(tok.value) > 400:  # more digits than any type holds (f64 holds 309)
+            raise SyntaxProblem(f"the integer literal has {len(tok.value)} digits: more than any "
+                                "type holds", *_pos(tok), code="E0106")
+        return s.Number(*_pos(tok), int(tok.value))
 
-    def float_lit(self, tok: Token) -> s.Number:
-        return s.Number(*_pos(tok), float(tok))
+    def float_lit(self, at: Branch, tok: HyToken) -> s.Number:
+        return s.Number(*_pos(tok), float(tok.value))
 
-    def bool_lit(self, tok: Token) -> s.Bool:
-        return s.Bool(*_pos(tok), tok == "True")
+    def bool_lit(self, at: Branch, tok: HyToken) -> s.Bool:
+        return s.Bool(*_pos(tok), tok.value == "True")
 
-    @v_args(meta=True, inline=True)
-    def paren(self, meta, inner: s.Expr) -> s.Paren:
-        return s.Paren(meta.line, meta.column, inner)
+    def paren(self, at: Branch, inner: s.Expr) -> s.Paren:
+        return s.Paren(*_pos(at), inner)
 
-    @v_args(meta=True, inline=True)
-    def tuple_(self, meta, *items: s.Expr | None) -> s.Tuple:
-        return s.Tuple(meta.line, meta.column, [i for i in items if i is not None])
+    def tuple_(self, at: Branch, *items: s.Expr | None) -> s.Tuple:
+        return s.Tuple(*_pos(at), [i for i in items if i is not None])
 
-    def binop(self, left: s.Expr, op: Token, right: s.Expr) -> s.BinOp:
-        return s.BinOp(*_pos(op), str(op), left, right)
+    def binop(self, at: Branch, left: s.Expr, op: HyToken, right: s.Expr) -> s.BinOp:
+        return s.BinOp(*_pos(op), op.value, left, right)
 
-    def compare(self, left: s.Expr, op: Token, right: s.Expr) -> s.Compare:
-        return s.Compare(*_pos(op), str(op), left, right)
+    def compare(self, at: Branch, left: s.Expr, op: HyToken, right: s.Expr) -> s.Compare:
+        return s.Compare(*_pos(op), op.value, left, right)
 
-    def boolop(self, left: s.Expr, op: Token, right: s.Expr) -> s.BoolOp:
-        return s.BoolOp(*_pos(op), str(op), left, right)
+    def boolop(self, at: Branch, left: s.Expr, op: HyToken, right: s.Expr) -> s.BoolOp:
+        return s.BoolOp(*_pos(op), op.value, left, right)
 
-    def not_op(self, op: Token, operand: s.Expr) -> s.Not:
+    def not_op(self, at: Branch, op: HyToken, operand: s.Expr) -> s.Not:
         return s.Not(*_pos(op), operand)
 
-    def unary(self, op: Token, operand: s.Expr) -> s.UnaryOp:
-        return s.UnaryOp(*_pos(op), str(op), operand)
+    def unary(self, at: Branch, op: HyToken, operand: s.Expr) -> s.UnaryOp:
+        return s.UnaryOp(*_pos(op), op.value, operand)
 
-    def keyword(self, name: Token, value: s.Expr) -> s.Keyword:
+    def keyword(self, at: Branch, name: HyToken, value: s.Expr) -> s.Keyword:
         return s.Keyword(*_pos(name), _name(name), value)
 
-    def arguments(self, *items: s.Expr | s.Keyword | None) -> list:
+    def arguments(self, at: Branch, *items: s.Expr | s.Keyword | None) -> list:
         return [i for i in items if i is not None]
 
-    @v_args(meta=True, inline=True)
-    def call(self, meta, func: s.Expr, arguments: list | None) -> s.Call:
+    def call(self, at: Branch, func: s.Expr, arguments: list | None) -> s.Call:
         items = arguments or []
         args = [a for a in items if not isinstance(a, s.Keyword)]
         keywords = [a for a in items if isinstance(a, s.Keyword)]
         return s.Call(func.line, func.col, func, args, keywords)
 
     # -- statements --
-    def assign(self, target: Token, value: s.Expr) -> s.Assign:
+    def assign(self, at: Branch, target: HyToken, value: s.Expr) -> s.Assign:
         return s.Assign(*_pos(target), _name(target), value)
 
-    def aug_assign(self, target: Token, op: Token, value: s.Expr) -> s.Assign:
-        return s.Assign(*_pos(target), _name(target), value, op=str(op)[0])
+    def aug_assign(self, at: Branch, target: HyToken, op: HyToken, value: s.Expr) -> s.Assign:
+        return s.Assign(*_pos(target), _name(target), value, op=op.value[0])
 
-    @v_args(meta=True, inline=True)
-    def return_stmt(self, meta, value: s.Expr | None) -> s.Return:
-        return s.Return(meta.line, meta.column, value)
+    def return_stmt(self, at: Branch, value: s.Expr | None) -> s.Return:
+        return s.Return(*_pos(at), value)
 
-    @v_args(meta=True, inline=True)
-    def pass_stmt(self, meta) -> s.Pass:
-        return s.Pass(meta.line, meta.column)
+    def pass_stmt(self, at: Branch) -> s.Pass:
+        return s.Pass(*_pos(at))
 
-    def expr_stmt(self, value: s.Expr) -> s.ExprStmt:
+    def expr_stmt(self, at: Branch, value: s.Expr) -> s.ExprStmt:
         return s.ExprStmt(value.line, value.col, value)
 
-    def simple_stmt(self, stmt: s.Stmt) -> s.Stmt:
+    def simple_stmt(self, at: Branch, stmt: s.Stmt) -> s.Stmt:
         return stmt
 
-    def suite(self, *stmts: s.Stmt) -> list[s.Stmt]:
+    def suite(self, at: Branch, *stmts: s.Stmt) -> list[s.Stmt]:
         return list(stmts)
 
-    def elif_clause(self, cond: s.Expr, body: list[s.Stmt]) -> tuple[s.Expr, list[s.Stmt]]:
+    def elif_clause(self, at: Branch, cond: s.Expr, body: list[s.Stmt]) -> tuple[s.Expr, list[s.Stmt]]:
         return cond, body
 
-    def else_clause(self, body: list[s.Stmt]) -> list[s.Stmt]:
+    def else_clause(self, at: Branch, body: list[s.Stmt]) -> list[s.Stmt]:
         return body
 
-    @v_args(meta=True, inline=True)
-    def if_stmt(self, meta, cond, body, *rest):
+    def if_stmt(self, at: Branch, cond: s.Expr, body: list[s.Stmt], *rest) -> s.If:
         elifs = [r for r in rest[:-1]]
         orelse = rest[-1] or []
-        return s.If(meta.line, meta.column, [(cond, body), *elifs], orelse)
+        return s.If(*_pos(at), [(cond, body), *elifs], orelse)
 
-    @v_args(meta=True, inline=True)
-    def for_stmt(self, meta, var: Token, iterable: s.Expr, body: list[s.Stmt]) -> s.For:
-        return s.For(meta.line, meta.column, _name(var), iterable, body)
+    def for_stmt(self, at: Branch, var: HyToken, iterable: s.Expr, body: list[s.Stmt]) -> s.For:
+        return s.For(*_pos(at), _name(var), iterable, body)
 
-    def param(self, name: Token, type_: s.TypeExpr) -> s.Param:
+    def param(self, at: Branch, name: HyToken, type_: s.TypeExpr) -> s.Param:
         return s.Param(*_pos(name), _name(name), type_)
 
-    def params(self, *items: s.Param | None) -> list[s.Param]:
+    def params(self, at: Branch, *items: s.Param | None) -> list[s.Param]:
         return [p for p in items if p is not None]
 
-    @v_args(meta=True, inline=True)
-    def funcdef(self, meta, name, params, returns, body):
-        return s.FuncDef(meta.line, meta.column, _name(name), params or [], returns, body,
-                         meta.end_line)
+    def funcdef(self, at: Branch, name: HyToken, params: list[s.Param] | None,
+                returns: s.TypeExpr | None, body: list[s.Stmt]) -> s.FuncDef:
+        assert at.end_line is not None  # it spans 'def' at least
+        return s.FuncDef(*_pos(at), _name(name), params or [], returns, body, at.end_line)
 
-    def start(self, *functions: s.FuncDef) -> list[s.FuncDef]:
+    def start(self, at: Branch, *functions: s.FuncDef) -> list[s.FuncDef]:
         return list(functions)
 
 
@@ -309,16 +256,14 @@ def _describe_expected(expected: set[str]) -> str:
 
 
 def _keyword(terminal: str) -> str:
-    try:
-        pattern = _lark().get_terminal(terminal).pattern
-        return repr(pattern.value) if pattern.type == "str" else terminal.lower()
-    except KeyError:
-        return terminal.lower()
+    text = _parser().keywords.get(terminal)
+    return repr(text) if text is not None else terminal.lower()
 
 
-def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
-    if isinstance(error, UnexpectedCharacters):
-        pos = error.pos_in_stream or 0
+def _syntax_problem(error: lalr.UnexpectedCharacters | lalr.UnexpectedToken,
+                    text: str) -> SyntaxProblem:
+    if isinstance(error, lalr.UnexpectedCharacters):
+        pos = error.pos
         char = text[pos] if pos < len(text) else "?"
         if char in "'\"":
             return SyntaxProblem("strings are not part of the .hy language", error.line, error.column,
@@ -328,36 +273,33 @@ def _syntax_problem(error: UnexpectedInput, text: str) -> SyntaxProblem:
                                  "language; call the builtin instead (sum(x))", error.line,
                                  error.column, code="E0104")
         return SyntaxProblem(f"unexpected character {char!r}", error.line, error.column, code="E0102")
-    if isinstance(error, UnexpectedToken):
-        tok = error.token
-        if tok.type == "_INDENT":
-            return SyntaxProblem("unexpected indent", *_next_code(text, tok.line or 1), code="E0103")
-        feature = _statement_keyword(text, tok)
-        if feature is not None:
-            return feature
-        if tok.type == "LSQB":
-            return SyntaxProblem("indexing and slicing are not part of the .hy language",
-                                 tok.line or 1, tok.column or 1, code="E0104")
-        header = source_lines(text)[(tok.line or 1) - 1].lstrip().startswith("def ")
-        if tok.type == "EQUAL" and "RPAR" in error.expected and header:
-            return SyntaxProblem("default parameter values are not part of the .hy language",
-                                 tok.line or 1, tok.column or 1, code="E0104")
-        if tok.type == "$END" or (tok.type == "_DEDENT" and not tok.value):
-            return _end_of_file(text, error.expected)
-        if error.expected <= {"DEF", "_NEWLINE"} and tok.column == 1:
-            return SyntaxProblem("only function definitions ('def') may appear at the top level",
-                                 tok.line or 1, 1, code="E0101")
-        shown = "end of line" if tok.type == "_NEWLINE" else f"'{tok}'"
-        line, col = (tok.line or 1, tok.column or 1)
-        if tok.type in ("_NEWLINE", "_DEDENT"):
-            line, col = _end_of_previous_code(text, tok.line or 1)
-        return SyntaxProblem(f"unexpected {shown}; expected {_describe_expected(error.expected)}",
-                             line, col, code="E0101")
-    assert isinstance(error, UnexpectedEOF)
-    return _end_of_file(text, set(error.expected))
+    tok = error.token
+    if tok.type == "_INDENT":
+        return SyntaxProblem("unexpected indent", *_next_code(text, tok.line or 1), code="E0103")
+    feature = _statement_keyword(text, tok)
+    if feature is not None:
+        return feature
+    if tok.type == "LSQB":
+        return SyntaxProblem("indexing and slicing are not part of the .hy language",
+                             tok.line or 1, tok.column or 1, code="E0104")
+    header = source_lines(text)[(tok.line or 1) - 1].lstrip().startswith("def ")
+    if tok.type == "EQUAL" and "RPAR" in error.expected and header:
+        return SyntaxProblem("default parameter values are not part of the .hy language",
+                             tok.line or 1, tok.column or 1, code="E0104")
+    if tok.type == "$END" or (tok.type == "_DEDENT" and not tok.value):
+        return _end_of_file(text, error.expected)
+    if error.expected <= {"DEF", "_NEWLINE"} and tok.column == 1:
+        return SyntaxProblem("only function definitions ('def') may appear at the top level",
+                             tok.line or 1, 1, code="E0101")
+    shown = "end of line" if tok.type == "_NEWLINE" else f"'{tok}'"
+    line, col = (tok.line or 1, tok.column or 1)
+    if tok.type in ("_NEWLINE", "_DEDENT"):
+        line, col = _end_of_previous_code(text, tok.line or 1)
+    return SyntaxProblem(f"unexpected {shown}; expected {_describe_expected(error.expected)}",
+                         line, col, code="E0101")
 
 
-def _statement_keyword(text: str, tok: Token) -> SyntaxProblem | None:
+def _statement_keyword(text: str, tok: HyToken) -> SyntaxProblem | None:
     """The error for a statement that starts with a keyword .hy does not have (``while``)."""
     lines = source_lines(text)
     line = lines[(tok.line or 1) - 1] if 0 < (tok.line or 1) <= len(lines) else ""
@@ -421,19 +363,13 @@ def parse_source(text: str, filename: str) -> tuple[s.Module, list[Diagnostic]]:
         return module, diagnostics
     for chunk in _chunks(text if text.endswith("\n") else text + "\n"):
         try:
-            tree = _lark().parse(chunk)
-            module.functions.extend(_ToSyntax().transform(tree))
-        except UnexpectedInput as e:
+            tree = _parser().parse(chunk)
+            module.functions.extend(_ToSyntax().build(tree))  # type: ignore[arg-type]
+        except (lalr.UnexpectedCharacters, lalr.UnexpectedToken) as e:
             report(_syntax_problem(e, chunk))
-        except VisitError as e:  # a problem found while building the syntax tree
-            if isinstance(e.orig_exc, SyntaxProblem):
-                report(e.orig_exc)
-            else:
-                raise e.orig_exc from None
-        except DedentError:
+        except SyntaxProblem as e:  # found while building the syntax tree
+            report(e)
+        except lalr.DedentError:
             report(SyntaxProblem("unindent does not match any outer indentation level", 1, 1, code="E0103"))
     return module, diagnostics
 
-
-if __name__ == "__main__":
-    sys.stdout.write(build_tables())
