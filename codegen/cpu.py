@@ -38,6 +38,7 @@ from .interrupts import INTERRUPTED
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types, smaller
 from .matmul import emit_matmul, pack_function, pack_layout, tiles
 from .scalar_ops import llvm_type
+from .symbols import SCRATCH_GIVE, SCRATCH_TAKE
 from .target import Target
 
 I8P = ir.PointerType(ir.IntType(8))
@@ -479,9 +480,10 @@ class CpuFunction(TargetFunction):
     def share_rhs(self, op: Operation, wanted: ir.Value,
                   count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:
         """When ``wanted`` (a product split by rows, on more than one thread), ``rhs``
-        packed for the runtime's kernel once, by ``count`` threads, into memory the row
-        ranges then share; the address (0 when not wanted, too large, or malloc failed: each
-        range then packs its own) and what frees it after the split."""
+        packed for the runtime's kernel once, by ``count`` threads, into scratch memory
+        (codegen/scratch.py) the row ranges then share; the address (0 when not wanted, too
+        large, or there was no memory: each range then packs its own) and what gives the
+        memory back after the split."""
         b = self.b
         rhs = self.buffer(op.operands[1])
         k, n = rhs.sizes
@@ -490,7 +492,7 @@ class CpuFunction(TargetFunction):
         before = b.block
         null = ir.Constant(I8P, None)
         with b.if_then(wanted):
-            raw_inside = b.call(self.parent.runtime("malloc", I8P, [I64]), [size])
+            raw_inside = b.call(threads.declare(self.parent.llvm, SCRATCH_TAKE), [size])
             inside = b.block
         raw = b.phi(I8P)
         raw.add_incoming(null, before)
@@ -505,7 +507,7 @@ class CpuFunction(TargetFunction):
                    [pack_function(self.parent, rhs.element), words, units, count])
 
         def release() -> None:
-            b.call(self.parent.runtime("free", ir.VoidType(), [I8P]), [raw])
+            b.call(threads.declare(self.parent.llvm, SCRATCH_GIVE), [raw])
         return shared, release
 
     def column_group(self) -> int:

@@ -244,9 +244,10 @@ def _runtime_symbols() -> dict[str, int]:
 
 
 def _install_runtime(target: Target) -> None:
-    """The SIGINT handler and the thread pool (codegen/threads.py), kept for the process's
-    life."""
-    names = [interrupts.HANDLER, symbols.POOL_RUN, symbols.POOL_THREADS, symbols.POOL_FORKED]
+    """The SIGINT handler, the thread pool and the scratch memory (codegen/threads.py,
+    scratch.py), kept for the process's life."""
+    names = [interrupts.HANDLER, symbols.POOL_RUN, symbols.POOL_THREADS, symbols.POOL_FORKED,
+             symbols.SCRATCH_TAKE, symbols.SCRATCH_GIVE]
     tracker = _link(_runtime_object(target), names, target, "hyc.runtime")
     _state["runtime"] = tracker
     _state["interrupt_handler"] = tracker[interrupts.HANDLER]
@@ -316,7 +317,7 @@ def pool_module(target: Target, hidden: bool = False,
     from . import threads
     module = parse(str(threads.runtime_module(target)), target.machine(2), context)
     if hidden:  # a library's own pool: another library's does not replace it
-        for name in threads.SIGNATURES:
+        for name in threads.EXPORTED:
             module.get_function(name).visibility = "hidden"
     return module
 

@@ -21,10 +21,11 @@ from llvmlite import ir
 from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
+from . import threads
 from .gemm import PackedMatmul, blocking, pack_unit_count, prepacked_bytes
 from .lowering import Buffer, TargetFunction, TargetModule, smaller
 from .scalar_ops import is_float
-from .symbols import KERNEL_ELEMENTS, kernel_symbol, pack_symbol
+from .symbols import KERNEL_ELEMENTS, SCRATCH_GIVE, SCRATCH_TAKE, kernel_symbol, pack_symbol
 from .threads import BODY
 
 if TYPE_CHECKING:
@@ -352,9 +353,9 @@ class Kernel:
                 for vectors in (16, 8, 4, 1):
                     done = self.strips(m, n, k, done, vectors=vectors)
                 self.leftover_columns(m, n, k, done)
-        free = self.fc.parent.runtime("free", ir.VoidType(), [I8P])
+        give = threads.declare(self.fc.parent.llvm, SCRATCH_GIVE)
         for pointer in memory:
-            b.call(free, [pointer])
+            b.call(give, [pointer])
 
     def packing_memory(self, m: ir.Value, k: ir.Value,
                        sizes: tuple[ir.Value, ir.Value]) -> tuple[ir.Value, ir.Value]:
@@ -365,15 +366,15 @@ class Kernel:
         before = b.block
         null = ir.Constant(I8P, None)
         tall = b.and_(b.icmp_signed(">=", m, ir.Constant(I64, 4)), b.icmp_signed(">", k, ir.Constant(I64, 0)))
-        with b.if_then(tall):
-            malloc = self.fc.parent.runtime("malloc", I8P, [I64])
-            lhs_memory, rhs_memory = (b.call(malloc, [size]) for size in sizes)
+        with b.if_then(tall):  # scratch memory: kept between calls (codegen/scratch.py)
+            take = threads.declare(self.fc.parent.llvm, SCRATCH_TAKE)
+            lhs_memory, rhs_memory = (b.call(take, [size]) for size in sizes)
             both = b.and_(b.icmp_unsigned("!=", lhs_memory, null),
                           b.icmp_unsigned("!=", rhs_memory, null))
             with b.if_then(b.not_(both), likely=False):
-                free = self.fc.parent.runtime("free", ir.VoidType(), [I8P])
-                b.call(free, [lhs_memory])
-                b.call(free, [rhs_memory])
+                give = threads.declare(self.fc.parent.llvm, SCRATCH_GIVE)
+                b.call(give, [lhs_memory])
+                b.call(give, [rhs_memory])
             lhs_memory, rhs_memory = (b.select(both, p, null) for p in (lhs_memory, rhs_memory))
             inside = b.block
         found = []

@@ -9,6 +9,7 @@ import hashlib
 from .target import Target
 
 POOL_RUN, POOL_THREADS, POOL_FORKED = "hyc_pool_run", "hyc_pool_threads", "hyc_pool_forked"
+SCRATCH_TAKE, SCRATCH_GIVE = "hyc_scratch_take", "hyc_scratch_give"  # codegen/scratch.py
 KERNEL_ELEMENTS = ("f32", "f64")  # the element types the matmul kernels exist for
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from . import scratch
 from .lowering import smaller
 from .symbols import POOL_FORKED as FORKED
 from .symbols import POOL_RUN as RUN
@@ -59,9 +60,10 @@ PAUSE = {"x86_64": ("llvm.x86.sse2.pause", []), "aarch64": ("llvm.aarch64.hint",
 
 
 def declare(module: ir.Module, name: str) -> ir.Function:
-    """The pool's function ``name`` (``RUN``, ``THREADS``), declared in generated code."""
+    """The runtime's function ``name`` (``RUN``, ``THREADS``, the scratch memory's), declared
+    in generated code."""
     found = module.globals.get(name)
-    return found if found is not None else ir.Function(module, SIGNATURES[name], name)
+    return found if found is not None else ir.Function(module, EXPORTED[name], name)
 
 
 def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type],
@@ -332,9 +334,16 @@ class _Pool:
         b.ret_void()
 
 
+# what the runtime's module defines for generated code: the pool's functions and the scratch
+# memory's
+EXPORTED = {**SIGNATURES, **scratch.SIGNATURES}
+
+
 def runtime_module(target: Target) -> ir.Module:
-    """The pool's functions for ``target``."""
-    return _Pool(target).build()
+    """The pool's functions for ``target``, and the scratch memory's."""
+    module = _Pool(target).build()
+    scratch.build(module)
+    return module
 
 
 def _clamp(b: ir.IRBuilder, value: ir.Value, low: int, high: int) -> ir.Value:

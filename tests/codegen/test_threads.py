@@ -3,6 +3,8 @@ count (HYC_NUM_THREADS, read on each call), nor on the sizes' not dividing evenl
 that runs them (codegen/threads.py) survives fork() and calls from many threads."""
 
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -215,6 +217,68 @@ def test_calls_from_8_python_threads_at_once(monkeypatch):
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(work, range(8)))
+
+
+MIXED_SIZES = [(300, 1100, 130), (61, 1025, 700), (1000, 64, 70), (257, 131, 129),
+               (512, 512, 512), (128, 2048, 256), (700, 300, 900), (64, 64, 64)]
+
+
+def test_products_of_many_sizes_from_8_python_threads_share_the_scratch_memory(monkeypatch):
+    """Each call takes scratch memory for its packed copies (codegen/scratch.py): of every
+    size at once, from the caller's thread and the pool's, the slots claimed, grown and given
+    back concurrently."""
+    monkeypatch.setenv("HYC_NUM_THREADS", "4")
+    dense = hyc.compile(MATMUL, opt_level=2).dense
+    inputs = [_dense_inputs(m, k, n, i) for i, (m, k, n) in enumerate(MIXED_SIZES)]
+
+    def work(i: int) -> bool:
+        x, w, bias = inputs[i]
+        want = np.maximum(x @ w + bias, 0)
+        for _ in range(6):
+            np.testing.assert_allclose(dense(x, w, bias), want, rtol=3e-4, atol=3e-4)
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(work, range(8)))
+
+
+# hyc_scratch_take and hyc_scratch_give called directly, in a process of their own (the blocks
+# it caches stay for the process's life)
+SCRATCH_PROBE = r"""
+import ctypes
+import hyc
+from hyc.codegen import jit, scratch, symbols
+hyc.compile("def f(a: f32[8, 8], b: f32[8, 8]) -> f32[8, 8]:\n    return a @ b\n")
+take = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)(jit._state["pool"][symbols.SCRATCH_TAKE])
+give = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(jit._state["pool"][symbols.SCRATCH_GIVE])
+slot = lambda p: ctypes.c_int64.from_address(p - scratch.HEADER).value
+p = take(1000)
+ctypes.memset(p, 1, 1000)
+give(p)
+q = take(1000)
+assert q == p and slot(q) >= 0, "given back, the block is taken again"
+r = take(900)
+assert r != q and slot(r) not in (-1, slot(q)), "while q is held, another slot"
+give(q), give(r), give(None)
+big = take(scratch.BLOCK_LIMIT)
+assert slot(big) == -1, "too large to keep: malloc's"
+ctypes.memset(big, 2, 1 << 16)
+give(big)
+assert take(-1) is None, "a size that wraps around"
+assert take(1 << 62) is None, "more than malloc gives"
+part = scratch.HELD_LIMIT // 3
+held = [take(part) for _ in range(3)]
+assert [slot(h) >= 0 for h in held] == [True, True, False], "the limit on what is kept"
+for h in held:
+    give(h)
+print("ok")
+"""
+
+
+def test_scratch_memory_is_kept_reused_and_limited():
+    done = subprocess.run([sys.executable, "-c", SCRATCH_PROBE], capture_output=True, text=True,
+                          env={**os.environ, "HYC_CACHE_DIR": "off"})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def _cpu_seconds_of_other_threads() -> float:
