@@ -260,7 +260,9 @@ def sgemm(n: int) -> None:
         dot = numba.njit(lambda x, y: np.dot(x, y))
         contenders["numba np.dot"] = lambda: dot(a, b)
     contenders["hyc"] = lambda: mm.mm(a, b)
-    times = measure(contenders, number=1, repeats=5 if n <= 1024 else 3, settle=0.3)
+    # samples of several calls each (about 0.05 s): single calls of a few milliseconds
+    # swung 2x on this shared machine from one run to the next
+    times = measure(contenders, number=10 if n <= 1024 else 2, repeats=5, settle=0.3)
     table(f"B2  sgemm {n}^3 (threads: {threads_note()})", times, "GFLOP/s",
           lambda s: 2 * n ** 3 / s / 1e9)
 
