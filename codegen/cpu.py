@@ -37,6 +37,7 @@ from .gemm import MR, aligned_address
 from .interrupts import INTERRUPTED
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types, smaller
 from .matmul import emit_matmul, pack_function, pack_layout, tiles
+from .matvec import emit_row_product
 from .scalar_ops import llvm_type
 from .symbols import SCRATCH_GIVE, SCRATCH_TAKE
 from .target import Target
@@ -162,6 +163,10 @@ class CpuFunction(TargetFunction):
 
     def word(self, words: ir.Value, index: int) -> ir.Value:
         return self.b.gep(words, [ir.Constant(I64, index)])
+
+    def extra_word(self, words: ir.Value, carried: list[Value]) -> ir.Value:
+        """The word after ``carried``'s in ``pack(carried, extra=1)``'s words."""
+        return self.word(words, _words(carried))
 
     def unpack(self, words: ir.Value, offset: int, t: object) -> ir.Value | Buffer:
         """A parameter from its words: a scalar, or a buffer's data pointer and sizes."""
@@ -339,7 +344,7 @@ class CpuFunction(TargetFunction):
         def body(inner: CpuFunction, lower: ir.Value, upper: ir.Value) -> None:
             if shared:
                 words = inner.fn.args[0]
-                emit(inner, lower, upper, inner.b.load(inner.word(words, _words(carried))))
+                emit(inner, lower, upper, inner.b.load(inner.extra_word(words, carried)))
             else:
                 emit(inner, lower, upper)
         # one copy: the pool and the small-work path both call it
@@ -376,13 +381,13 @@ class CpuFunction(TargetFunction):
                 after = None
                 if share is not None:
                     word, after = share(count)
-                    self.b.store(word, self.word(words, _words(carried)))
+                    self.b.store(word, self.extra_word(words, carried))
                 self.b.call(threads.declare(self.parent.llvm, threads.RUN), [body, words, rows, count])
                 if after is not None:
                     after()
             with otherwise:
                 if share is not None:
-                    self.b.store(ir.Constant(I64, 0), self.word(words, _words(carried)))
+                    self.b.store(ir.Constant(I64, 0), self.extra_word(words, carried))
                 self.b.call(body, [words, ir.Constant(I64, 0), rows])
 
     # -- the gpu level, simulated: blocks and threads as loops (gpu-sim) ----------------------------
@@ -475,7 +480,13 @@ class CpuFunction(TargetFunction):
         def share(count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:
             several = b.icmp_signed(">", count, ir.Constant(I64, 1))
             return self.share_rhs(op, b.and_(b.not_(few), several), count)
-        self.split(body, carried, work, groups, threshold, share if tiled else None)
+        def by_rows_or_columns() -> None:
+            self.split(body, carried, work, groups, threshold, share if tiled else None)
+        if by_columns and known_rows in (None, 1):  # one row: the inner dimension is split
+            with b.if_then(b.not_(emit_row_product(self, op, carried, work, MATVEC_WORK))):
+                by_rows_or_columns()
+        else:
+            by_rows_or_columns()
 
     def share_rhs(self, op: Operation, wanted: ir.Value,
                   count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:

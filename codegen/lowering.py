@@ -72,6 +72,24 @@ def smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
+def count_loop(b: ir.IRBuilder, start: ir.Value, end: ir.Value,
+                body: Callable[[ir.Value], None]) -> None:
+    """``body(i)`` for ``i`` in ``start..end``, with nothing but a builder (the runtime's
+    functions); ``body`` may branch away only from blocks of its own."""
+    before = b.block
+    head = b.append_basic_block("loop")
+    after = b.append_basic_block("loop.done")
+    b.cbranch(b.icmp_signed("<", start, end), head, after)
+    b.position_at_end(head)
+    w = b.phi(I64)
+    w.add_incoming(start, before)
+    body(w)
+    following = b.add(w, ir.Constant(start.type, 1))
+    w.add_incoming(following, b.block)
+    b.cbranch(b.icmp_signed("<", following, end), head, after)
+    b.position_at_end(after)
+
+
 def flat_types(t: object, address_space: int = 0) -> list[ir.Type]:
     """The LLVM values a value of type ``t`` travels as: a scalar, or a buffer's data pointer
     (in ``address_space``) and each of its sizes."""

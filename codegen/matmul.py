@@ -91,7 +91,7 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         _epilogue(fc, op, out_index(batch_ivs, i, j), acc)
 
     def finish(batch_ivs: list[ir.Value], i: ir.Value, first: ir.Value, end: ir.Value) -> None:
-        _finish(fc, op, batch_ivs, i, first, end)
+        finish_columns(fc, op, batch_ivs, i, first, end)
 
     def zero() -> ir.Value:
         return ir.Constant(lhs.element, 0.0 if floating else 0)
@@ -141,13 +141,13 @@ def emit_matmul(fc: CpuFunction, op: Operation,
         c = out.address(b, out_index(batch_ivs, origin, origin))
         shared = prepacked if prepacked is not None else \
             ir.Constant(ir.PointerType(lhs.element), None)
-        on_blocks = not batch_ivs and not _identity(op)
+        on_blocks = not batch_ivs and not identity_epilogue(op)
         epilogue_fn, context = _block_epilogue(fc, op) if on_blocks else (
             ir.Constant(ir.PointerType(EPILOGUE), None), ir.Constant(ir.PointerType(I64), None))
         b.call(kernel_function(fc.parent, lhs.element),
                [a, w, c, m_size, end, k_size, first, rhs.sizes[-1], out.sizes[-1], shared,
                 epilogue_fn, context])
-        if on_blocks or _identity(op):
+        if on_blocks or identity_epilogue(op):
             return
 
         def finish_row(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
@@ -192,7 +192,7 @@ def _out_index(op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
     return batch_ivs + ([i] if a_rank > 1 else []) + ([j] if b_rank > 1 else [])
 
 
-def _finish(fc: CpuFunction, op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
+def finish_columns(fc: CpuFunction, op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
             first: ir.Value, end: ir.Value) -> None:
     """The epilogue over row ``i``'s columns ``first..end`` of the output, in place."""
     out = fc.buffer(op.operands[2])
@@ -204,7 +204,7 @@ def _finish(fc: CpuFunction, op: Operation, batch_ivs: list[ir.Value], i: ir.Val
     fc.stepped_loop(first, end, ir.Constant(I64, 1), [], column)
 
 
-def _identity(op: Operation) -> bool:
+def identity_epilogue(op: Operation) -> bool:
     """Whether ``op``'s epilogue yields the product as it is."""
     body = op.regions[0].block
     return len(body.ops) == 1 and list(body.ops[0].operands) == [body.args[0]]
@@ -221,7 +221,7 @@ def _block_epilogue(fc: CpuFunction, op: Operation) -> tuple[ir.Function, ir.Val
         b = inner.b
 
         def each_row(r: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            _finish(inner, op, [], b.add(row, r), column, b.add(column, columns))
+            finish_columns(inner, op, [], b.add(row, r), column, b.add(column, columns))
             return []
         inner.counted_loop(rows, [], each_row)
     return fc.outlined(EPILOGUE, "epilogue", carried, emit), fc.pack(carried)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from .lowering import count_loop
 from .symbols import SCRATCH_GIVE as GIVE
 from .symbols import SCRATCH_TAKE as TAKE
 
@@ -141,27 +142,12 @@ class _Scratch:
     def each_free_slot(self, b: ir.IRBuilder, worth: Callable[[ir.Value], ir.Value],
                        held: Callable[[ir.Value], None]) -> None:
         """For each slot, in order: when ``worth(slot)`` and this thread claims it,
-        ``held(slot)`` (which leaves the loop, or releases the slot and goes on)."""
-        fn = b.function
-        before = b.block
-        head, look, claim, step, done = (fn.append_basic_block(n) for n in
-                                         ("slots", "slots.look", "slots.claim", "slots.next",
-                                          "slots.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        index = b.phi(I64)
-        index.add_incoming(_const(0), before)
-        b.cbranch(b.icmp_signed("<", index, _const(SLOTS)), look, done)
-        b.position_at_end(look)
-        b.cbranch(worth(index), claim, step)
-        b.position_at_end(claim)
-        with b.if_then(self.claim(b, index)):
-            held(index)
-        b.branch(step)
-        b.position_at_end(step)
-        index.add_incoming(b.add(index, _const(1)), step)
-        b.branch(head)
-        b.position_at_end(done)
+        ``held(slot)`` (which leaves, or releases the slot and goes on)."""
+        def look(index: ir.Value) -> None:
+            with b.if_then(worth(index)):
+                with b.if_then(self.claim(b, index)):
+                    held(index)
+        count_loop(b, _const(0), _const(SLOTS), look)
 
     def grow(self, b: ir.IRBuilder, index: ir.Value, total: ir.Value,
              use: Callable[[ir.Value], None], plain: ir.Block) -> None:

@@ -27,12 +27,10 @@ forgets them, and the child starts its own on its first parallel call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from llvmlite import ir
 
 from . import scratch
-from .lowering import smaller
+from .lowering import count_loop, smaller
 from .symbols import POOL_FORKED as FORKED
 from .symbols import POOL_RUN as RUN
 from .symbols import POOL_THREADS as THREADS
@@ -193,7 +191,7 @@ class _Pool:
                     b.call(body, [captured, lower, upper])
                     self.add(b, "remaining", -1)
 
-            _count_loop(b, _const(0), blocks, take)
+            count_loop(b, _const(0), blocks, take)
         b.ret_void()
         return fn
 
@@ -262,7 +260,7 @@ class _Pool:
             self.store(b, name, value)
         seq = b.add(self.load(b, "seq"), _const(1))
         unclaimed = b.mul(seq, _const(2))
-        _count_loop(b, _const(0), blocks, lambda c: b.store_atomic(
+        count_loop(b, _const(0), blocks, lambda c: b.store_atomic(
             unclaimed, b.gep(self.claims, [_const(0), c]), "monotonic", 8))
         self.store(b, "seq", seq, "seq_cst")  # the call is published
         self.add(b, "signal", 1)
@@ -349,19 +347,3 @@ def runtime_module(target: Target) -> ir.Module:
 def _clamp(b: ir.IRBuilder, value: ir.Value, low: int, high: int) -> ir.Value:
     value = b.select(b.icmp_signed("<", value, _const(low)), _const(low), value)
     return b.select(b.icmp_signed(">", value, _const(high)), _const(high), value)
-
-
-def _count_loop(b: ir.IRBuilder, start: ir.Value, end: ir.Value,
-                body: Callable[[ir.Value], None]) -> None:
-    before = b.block
-    head = b.append_basic_block("loop")
-    after = b.append_basic_block("loop.done")
-    b.cbranch(b.icmp_signed("<", start, end), head, after)
-    b.position_at_end(head)
-    w = b.phi(I64)
-    w.add_incoming(start, before)
-    body(w)
-    following = b.add(w, _const(1))
-    w.add_incoming(following, b.block)
-    b.cbranch(b.icmp_signed("<", following, end), head, after)
-    b.position_at_end(after)

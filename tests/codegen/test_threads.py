@@ -77,6 +77,22 @@ def test_rows_split_share_one_packing_of_rhs(m, k, n, monkeypatch):
     assert all(np.array_equal(r, results[0]) for r in results[1:])
 
 
+@pytest.mark.parametrize("k,n", [(1025, 130), (1536, 256), (3000, 70)])
+def test_one_row_split_along_the_inner_dimension_is_the_batched_row_bit_for_bit(k, n, monkeypatch):
+    """A single row with an inner dimension of several slabs is split along it
+    (codegen/matvec.py): at any thread count, the same bits as the row of a product of many
+    rows (the kernel's slabs, added in the same order), and numpy's values."""
+    dense = hyc.compile(MATMUL, opt_level=2).dense
+    x, w, bias = _dense_inputs(6, k, n, k)
+    monkeypatch.setenv("HYC_NUM_THREADS", "1")
+    batched = dense(x, w, bias)
+    np.testing.assert_allclose(batched, np.maximum(x @ w + bias, 0), rtol=3e-4, atol=3e-4)
+    for count in ["1", "2", "3", "7", "2"]:
+        monkeypatch.setenv("HYC_NUM_THREADS", count)
+        for row in range(0, 6, 5):
+            assert np.array_equal(dense(x[row:row + 1], w, bias)[0], batched[row])
+
+
 @pytest.mark.parametrize("m,k,n", [(1, 300, 1000), (2, 700, 130), (3, 129, 1031)])
 def test_short_matmuls_split_by_columns_match_numpy(m, k, n, thread_count):
     # fewer than 4 rows (a batch of 1): the threads take groups of columns
