@@ -178,3 +178,41 @@ def test_a_c_program_uses_the_librarys_thread_pool_also_after_fork(tmp_path):
         assert (first, again, child, last) == (0, 0, 0, 0), run.stdout + run.stderr
         if after_first >= 0:  # the pool's workers, started once: no thread per call
             assert after_first == at_end == count
+
+
+DENSE = """
+def dense(x: f32[N, 1100], w: f32[1100, 70], bias: f32[70]) -> f32[N, 70]:
+    return relu(x @ w + bias)
+"""
+
+# one row (its inner dimension split into the kernel's slabs, in scratch memory: the
+# library's own runtime), then six rows (the packed path): row 0 of each
+DENSE_PROGRAM = r"""
+#include <stdio.h>
+#include "dense.h"
+static float x[6 * 1100], w[1100 * 70], bias[70], one[70], six[6 * 70];
+int main(void) {
+    for (long i = 0; i < 6 * 1100; i++) x[i] = (float)(i % 7) * 0.125f - 0.375f;
+    for (long i = 0; i < 1100 * 70; i++) w[i] = (float)((i * 31) % 11) * 0.0625f - 0.3125f;
+    for (long i = 0; i < 70; i++) bias[i] = (float)(i % 5) - 2.0f;
+    for (int repeat = 0; repeat < 3; repeat++)
+        if (hyc_dense(x, 1, w, bias, one) || hyc_dense(x, 6, w, bias, six)) return 1;
+    for (int j = 0; j < 70; j++) printf("%.9g %.9g\n", one[j], six[j]);
+    return 0;
+}
+"""
+
+
+@needs_cc
+def test_a_c_program_gets_a_single_row_split_along_the_inner_dimension(tmp_path):
+    main = c_program(tmp_path, "dense", DENSE, DENSE_PROGRAM)
+    x = (np.arange(6 * 1100) % 7).astype(np.float32).reshape(6, 1100) * 0.125 - 0.375
+    w = ((np.arange(1100 * 70) * 31) % 11).astype(np.float32).reshape(1100, 70) * 0.0625 - 0.3125
+    bias = (np.arange(70) % 5).astype(np.float32) - 2
+    for count in ("1", "2", "5"):
+        run = subprocess.run([str(main)], capture_output=True, text=True, timeout=60,
+                             env={"HYC_NUM_THREADS": count})
+        assert run.returncode == 0, run.stdout + run.stderr
+        one, six = np.array(run.stdout.split(), np.float32).reshape(70, 2).T
+        assert np.array_equal(one, six)  # the same bits as the row of the batched product
+        np.testing.assert_allclose(one, np.maximum(x[0] @ w + bias, 0), rtol=1e-4, atol=1e-3)
