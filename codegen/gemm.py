@@ -37,6 +37,7 @@ I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 ALIGN = 64  # the packed panels start on cache lines
 MR = 6  # rows of the micro-tile
+SUM_ROWS = 256  # the most rows of the inner dimension summed before adding to the output
 
 
 def _const(value: int) -> ir.Constant:
@@ -45,12 +46,15 @@ def _const(value: int) -> ir.Constant:
 
 @dataclass(frozen=True)
 class Blocking:
-    """The micro-tile (``mr`` rows by ``nv`` vectors of ``lanes``) and the cache blocks."""
+    """The micro-tile (``mr`` rows by ``nv`` vectors of ``lanes``), the cache blocks, and
+    ``ks``: the rows of the inner dimension summed from zero before being added to the
+    output (``kc`` is a multiple of it)."""
     mr: int
     nv: int
     lanes: int
     kc: int
     mc: int
+    ks: int
 
     @property
     def nr(self) -> int:
@@ -68,8 +72,14 @@ def blocking(vector_bits: int, element_bytes: int, caches: tuple[int, int]) -> B
     # against 256 took sgemm 2048^3 on one core from 0.86-0.92x numpy's speed to 0.93-0.96x
     # (1024^3: 0.90-0.97x to 0.96-0.99x); the rhs micro-panel (kc x nr) streams from L2.
     kc = max(64, min(1024, l1 // 4 // (mr * element_bytes))) // 16 * 16
+    # The sums, though, are made in blocks of at most 256 rows (a tile's accumulators added
+    # to the output twice per slab of 512: under 1% more work), the unit in which a single
+    # row's product can be split among threads bit for bit (codegen/matvec.py): the MLP's
+    # 512-row layer then splits in two on two cores.
+    ks = min(SUM_ROWS, kc)
+    kc = kc // ks * ks
     mc = max(mr, min(4096, l2 // 2 // (kc * element_bytes)) // mr * mr)
-    return Blocking(mr, nv, lanes, kc, mc)
+    return Blocking(mr, nv, lanes, kc, mc, ks)
 
 
 def aligned_address(b: ir.IRBuilder, raw: ir.Value) -> ir.Value:
@@ -312,18 +322,25 @@ class PackedMatmul:
                     new.append(_fast(b.fadd(acc[r * nv + c], _fast(b.fmul(splat, segment)))))
             return new
 
-        result = fc.counted_loop(kc, [zero] * count, step)
-        with b.if_else(full) as (whole, edge):  # (a masked store is slow on some CPUs)
-            with whole:
-                sums = _choose(b, first, lambda: result, lambda: [
-                    b.fadd(b.load(p, align=4), v) for p, v in zip(pointers, result)])
-                for pointer, value in zip(pointers, sums):
-                    b.store(value, pointer, align=4)
-            with edge:
-                sums = _choose(b, first, lambda: result, lambda: [
-                    b.fadd(kernel.masked_load(p, m), v) for p, m, v in zip(pointers, masks, result)])
-                for pointer, mask, value in zip(pointers, masks, sums):
-                    kernel.masked_store(value, pointer, mask)
+        def block(q: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            """Rows ``q .. q + ks`` of the slab, summed from zero, then stored (the first
+            block of the first slab) or added to the output."""
+            size = smaller(b, _const(blocks.ks), b.sub(kc, q))
+            result = fc.counted_loop(size, [zero] * count, lambda p, acc: step(b.add(q, p), acc))
+            store = b.and_(first, b.icmp_signed("==", q, _const(0)))
+            with b.if_else(full) as (whole, edge):  # (a masked store is slow on some CPUs)
+                with whole:
+                    sums = _choose(b, store, lambda: result, lambda: [
+                        b.fadd(b.load(p, align=4), v) for p, v in zip(pointers, result)])
+                    for pointer, value in zip(pointers, sums):
+                        b.store(value, pointer, align=4)
+                with edge:
+                    sums = _choose(b, store, lambda: result, lambda: [
+                        b.fadd(kernel.masked_load(p, m), v) for p, m, v in zip(pointers, masks, result)])
+                    for pointer, mask, value in zip(pointers, masks, sums):
+                        kernel.masked_store(value, pointer, mask)
+            return []
+        fc.stepped_loop(_const(0), kc, _const(blocks.ks), [], block)
 
 
 def _fast(instruction: ir.Instruction) -> ir.Instruction:

@@ -458,15 +458,15 @@ class Kernel:
                     for c, segment in enumerate(segments)]
 
         def slab(pc: ir.Value, total: list[ir.Value]) -> list[ir.Value]:
-            """A slab of the inner dimension summed from zero, then added to the slabs before
-            it, as the packed path sums them (codegen/gemm.py)."""
-            size = smaller(b, ir.Constant(I64, self.blocks.kc), b.sub(k, pc))
+            """A block of ``ks`` rows of the inner dimension summed from zero, then added
+            to the blocks before it, as the packed path sums them (codegen/gemm.py)."""
+            size = smaller(b, ir.Constant(I64, self.blocks.ks), b.sub(k, pc))
             partial = self.fc.counted_loop(size, [zero] * vectors,
                                            lambda kk, acc: step(b.add(pc, kk), acc))
             first = b.icmp_signed("==", pc, ir.Constant(I64, 0))
             return [b.select(first, p, b.fadd(t, p)) for t, p in zip(total, partial)]
 
-        acc = self.fc.stepped_loop(ir.Constant(I64, 0), k, ir.Constant(I64, self.blocks.kc),
+        acc = self.fc.stepped_loop(ir.Constant(I64, 0), k, ir.Constant(I64, self.blocks.ks),
                                    [zero] * vectors, slab)
         for c, col in enumerate(cols):
             if mask is None:

@@ -7,11 +7,11 @@ cores, 10.4 on one). Split along the inner dimension, each part multiplies ``lhs
 by a contiguous block of ``rhs``'s rows, into a row of partial sums of its own (scratch
 memory); the rows are then added in order, and the epilogue applied.
 
-The parts are the kernel's slabs of the inner dimension (``kc`` rows: codegen/gemm.py), which
-the kernel sums each from zero and then adds in order, on its short path and its packed one
+The parts are the blocks in which the kernel sums the inner dimension (``ks`` rows, 256:
+codegen/gemm.py), each from zero, then added in order, on its short path and its packed one
 alike: split or not, on any number of threads, a row's result is the same to the last bit,
 and the same as that row's in a product of many rows. So only an inner dimension of two
-slabs or more is split (f32 on a Zen 5: 1024 and up).
+blocks or more is split (257 rows and up).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def _const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
-def slab_rows(fc: CpuFunction, element: ir.Type) -> int:
-    """The rows of ``rhs`` in a part: the kernel's slab."""
+def sum_rows(fc: CpuFunction, element: ir.Type) -> int:
+    """The rows of ``rhs`` in a part: the kernel's block of sums (``ks``)."""
     target = fc.parent.target
-    return blocking(target.vector_bits, _bytes(element), target.caches).kc
+    return blocking(target.vector_bits, _bytes(element), target.caches).ks
 
 
 def _bytes(element: ir.Type) -> int:
@@ -51,22 +51,22 @@ def _bytes(element: ir.Type) -> int:
 
 def emit_row_product(fc: CpuFunction, op: Operation, carried: list[Value], work: ir.Value,
                      threshold: int) -> ir.Value:
-    """When ``op``'s product has one row, an inner dimension of two slabs or more and
-    ``work`` of at least ``threshold``: the product split along the inner dimension, on the
-    pool's threads. Whether it ran (an i1: not when those do not hold, or without scratch
+    """When ``op``'s product has one row, an inner dimension of two blocks of sums or more
+    and ``work`` of at least ``threshold``: the product split along the inner dimension, on
+    the pool's threads. Whether it ran (an i1: not when those do not hold, or without scratch
     memory for the partial sums)."""
     b = fc.b
     lhs, rhs = fc.buffer(op.operands[0]), fc.buffer(op.operands[1])
     rows, k = lhs.sizes
     n = rhs.sizes[1]
-    slab = slab_rows(fc, rhs.element)
+    block = sum_rows(fc, rhs.element)
     done = fc.alloca(I8)
     b.store(ir.Constant(I8, 0), done)
     eligible = b.and_(b.icmp_signed("==", rows, _const(1)),
-                      b.and_(b.icmp_signed(">", k, _const(slab)),
+                      b.and_(b.icmp_signed(">", k, _const(block)),
                              b.icmp_signed(">=", work, _const(threshold))))
     with b.if_then(eligible):
-        parts = b.udiv(b.add(k, _const(slab - 1)), _const(slab))
+        parts = b.udiv(b.add(k, _const(block - 1)), _const(block))
         size = b.add(b.mul(b.mul(parts, n), _const(_bytes(rhs.element))), _const(ALIGN))
         raw = b.call(threads.declare(fc.parent.llvm, SCRATCH_TAKE), [size])
         with b.if_then(b.icmp_unsigned("!=", raw, ir.Constant(I8P, None))):
@@ -89,12 +89,12 @@ def emit_row_product(fc: CpuFunction, op: Operation, carried: list[Value], work:
 
 def _parts(fc: CpuFunction, op: Operation, lower: ir.Value, upper: ir.Value,
            shared: ir.Value) -> None:
-    """Parts ``lower..upper``: each the runtime's kernel on its slab of ``rhs`` (no
+    """Parts ``lower..upper``: each the runtime's kernel on its block of ``rhs`` (no
     epilogue), into its row of partial sums at address ``shared``."""
     b = fc.b
     lhs, rhs = fc.buffer(op.operands[0]), fc.buffer(op.operands[1])
     k, n = rhs.sizes
-    rows = _const(slab_rows(fc, rhs.element))
+    rows = _const(sum_rows(fc, rhs.element))
     partial = b.inttoptr(shared, ir.PointerType(rhs.element))
     no_pack = ir.Constant(ir.PointerType(rhs.element), None)
     no_epilogue = ir.Constant(ir.PointerType(EPILOGUE), None)
