@@ -36,8 +36,7 @@ from . import threads
 from .gemm import MR, aligned_address
 from .interrupts import INTERRUPTED
 from .lowering import I64, Buffer, TargetFunction, TargetModule, flat_types, smaller
-from .matmul import emit_matmul, pack_function, pack_layout, tiles
-from .matvec import emit_row_product
+from .matmul import emit_matmul, emit_row_product, pack_function, pack_layout, tiles
 from .scalar_ops import llvm_type
 from .symbols import SCRATCH_GIVE, SCRATCH_TAKE
 from .target import Target
@@ -483,7 +482,7 @@ class CpuFunction(TargetFunction):
         def by_rows_or_columns() -> None:
             self.split(body, carried, work, groups, threshold, share if tiled else None)
         if by_columns and known_rows in (None, 1):  # one row: the inner dimension is split
-            with b.if_then(b.not_(emit_row_product(self, op, carried, work, MATVEC_WORK))):
+            with b.if_then(b.not_(emit_row_product(self, op, work, MATVEC_WORK))):
                 by_rows_or_columns()
         else:
             by_rows_or_columns()

@@ -59,6 +59,9 @@ class TargetModule:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.llvm = ir.Module(name="hyc")
+        # functions made for an op, shared by the functions that call them (a matmul's
+        # epilogue: the kernel's range and the single-row product call the same one)
+        self.made_for: dict[tuple[object, str], ir.Function] = {}
 
     def runtime(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
         """A function the generated code calls (declared once)."""

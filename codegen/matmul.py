@@ -24,6 +24,7 @@ from hyc.ir.types import MemRefType, shape_of
 from . import threads
 from .gemm import PackedMatmul, blocking, pack_unit_count, prepacked_bytes
 from .lowering import Buffer, TargetFunction, TargetModule, smaller
+from .matvec import EPILOGUE, build_row, row_function
 from .scalar_ops import is_float
 from .symbols import KERNEL_ELEMENTS, SCRATCH_GIVE, SCRATCH_TAKE, kernel_symbol, pack_symbol
 from .threads import BODY
@@ -224,7 +225,32 @@ def _block_epilogue(fc: CpuFunction, op: Operation) -> tuple[ir.Function, ir.Val
             finish_columns(inner, op, [], b.add(row, r), column, b.add(column, columns))
             return []
         inner.counted_loop(rows, [], each_row)
-    return fc.outlined(EPILOGUE, "epilogue", carried, emit), fc.pack(carried)
+    key = (op, "epilogue")
+    if key not in fc.parent.made_for:
+        fc.parent.made_for[key] = fc.outlined(EPILOGUE, "epilogue", carried, emit)
+    return fc.parent.made_for[key], fc.pack(carried)
+
+
+def emit_row_product(fc: CpuFunction, op: Operation, work: ir.Value, threshold: int) -> ir.Value:
+    """When ``op``'s product has a single row and ``work`` of at least ``threshold``: the
+    runtime's product split along the inner dimension (codegen/matvec.py), the epilogue
+    handed to it. Whether it ran (an i1: not for an inner dimension of a single block of
+    sums, nor without scratch memory)."""
+    b = fc.b
+    lhs, rhs, out = (fc.buffer(v) for v in op.operands[:3])
+    done = fc.alloca(ir.IntType(1))
+    b.store(ir.Constant(ir.IntType(1), 0), done)
+    single = b.and_(b.icmp_signed("==", lhs.sizes[0], ir.Constant(I64, 1)),
+                    b.icmp_signed(">=", work, ir.Constant(I64, threshold)))
+    with b.if_then(single):
+        epilogue, context = (ir.Constant(ir.PointerType(EPILOGUE), None),
+                             ir.Constant(ir.PointerType(I64), None)) if identity_epilogue(op) \
+            else _block_epilogue(fc, op)
+        name = next(n for n, t in KERNEL_TYPES.items() if t == rhs.element)
+        b.store(b.call(row_function(fc.parent, name, rhs.element),
+                       [lhs.data, rhs.data, out.data, rhs.sizes[1], lhs.sizes[1], epilogue,
+                        context]), done)
+    return b.load(done)
 
 
 def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value]) -> ir.Value:
@@ -246,7 +272,6 @@ KERNEL_TYPES = dict(zip(KERNEL_ELEMENTS, (ir.FloatType(), ir.DoubleType())))
 
 # void epilogue(i64* context, i64 row, i64 rows, i64 column, i64 columns): what a kernel
 # calls on each block of the output it has finished
-EPILOGUE = ir.FunctionType(ir.VoidType(), [ir.PointerType(I64)] + [I64] * 4)
 
 
 def _kernel_type(element: ir.Type) -> ir.FunctionType:
@@ -287,8 +312,8 @@ def pack_layout(fc: TargetFunction, element: ir.Type, n: ir.Value,
 
 
 def kernel_module(target: Target, element: str) -> ir.Module:
-    """The module that defines ``kernel_symbol(target, element)`` and ``pack_symbol(target,
-    element)``."""
+    """The module that defines ``kernel_symbol(target, element)``, ``pack_symbol(target,
+    element)`` and ``row_symbol(target, element)``."""
     parent = TargetModule(target)
     t = KERNEL_TYPES[element]
     fn = ir.Function(parent.llvm, _kernel_type(t), kernel_symbol(target, element))
@@ -299,6 +324,7 @@ def kernel_module(target: Target, element: str) -> ir.Module:
     Kernel(inner, Buffer(a, [m, k], t), Buffer(w, [k, ldb], t), Buffer(c, [m, ldc], t),
            (epilogue, context)).emit(m, n, k, start, packed)
     inner.b.ret_void()
+    build_row(parent, element, t, fn)
 
     fn = ir.Function(parent.llvm, BODY, pack_symbol(target, element))
     words, lower, upper = fn.args

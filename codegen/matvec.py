@@ -1,138 +1,131 @@
-"""A single row times a matrix (a batch of 1) split along the inner dimension.
+"""A single row times a matrix (a batch of 1) split along the inner dimension: a function of
+the runtime, beside the matmul kernel it calls (``kernel_module``).
 
 Split by columns among threads, each core reads a part of every row of ``rhs`` (the weights):
-with 256 columns on two cores, half-rows of 512 bytes with gaps between them, which on a
-Zen 5 streamed at half the speed of whole rows (a 1024 x 256 f32 product: 7.9 us on two
-cores, 10.4 on one). Split along the inner dimension, each part multiplies ``lhs``'s slice
-by a contiguous block of ``rhs``'s rows, into a row of partial sums of its own (scratch
-memory); the rows are then added in order, and the epilogue applied.
+half-rows with gaps between them, which on a Zen 5 stream at half the speed of whole rows (a
+1024 x 256 f32 product: 7.9 us on two cores, 10.4 on one). Split along the inner dimension,
+each part multiplies ``lhs``'s slice by a contiguous block of ``rhs``'s rows, into a row of
+partial sums of its own (scratch memory); the rows are then added in order into the output,
+and the module's epilogue runs on it.
 
 The parts are the blocks in which the kernel sums the inner dimension (``ks`` rows, 256:
 codegen/gemm.py), each from zero, then added in order, on its short path and its packed one
 alike: split or not, on any number of threads, a row's result is the same to the last bit,
 and the same as that row's in a product of many rows. So only an inner dimension of two
 blocks or more is split (257 rows and up).
+
+The function lives in the runtime, compiled once per target, so that a module pays for it
+one call: emitted into each module, its loops cost the MLP's compile 18 ms of LLVM.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from llvmlite import ir
-
-from hyc.ir import Operation, Value
 
 from . import threads
 from .gemm import ALIGN, aligned_address, blocking
-from .matmul import EPILOGUE, finish_columns, identity_epilogue, kernel_function
-from .symbols import SCRATCH_GIVE, SCRATCH_TAKE
+from .lowering import TargetFunction, TargetModule, count_loop
+from .symbols import SCRATCH_GIVE, SCRATCH_TAKE, row_symbol
 
-if TYPE_CHECKING:
-    from .cpu import CpuFunction
-
-I8 = ir.IntType(8)
 I64 = ir.IntType(64)
-I8P = ir.PointerType(I8)
+I64P = ir.PointerType(I64)
+I8P = ir.PointerType(ir.IntType(8))
+EPILOGUE = ir.FunctionType(ir.VoidType(), [I64P] + [I64] * 4)  # matmul.py's
+
+
+def row_type(element: ir.Type) -> ir.FunctionType:
+    pointer = ir.PointerType(element)
+    return ir.FunctionType(ir.IntType(1), [pointer] * 3 + [I64] * 2 +
+                           [ir.PointerType(EPILOGUE), I64P])
+
+
+def row_function(parent: TargetModule, element: str, element_type: ir.Type) -> ir.Function:
+    """``i1 row(a, b, c, n, k, epilogue, context)``, declared in generated code: ``c[0, :n] =
+    a[0, :k] @ b[:k, :n]`` (row-major, rows of ``n``) split along ``k`` on the pool's
+    threads, then ``epilogue(context, 0, 1, 0, n)`` unless null. False, having done nothing,
+    when ``k`` is a single block of sums or there is no scratch memory for the parts."""
+    return parent.runtime(row_symbol(parent.target, element), ir.IntType(1),
+                          list(row_type(element_type).args))
 
 
 def _const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
-def sum_rows(fc: CpuFunction, element: ir.Type) -> int:
-    """The rows of ``rhs`` in a part: the kernel's block of sums (``ks``)."""
-    target = fc.parent.target
-    return blocking(target.vector_bits, _bytes(element), target.caches).ks
+def build_row(parent: TargetModule, element: str, element_type: ir.Type,
+              kernel: ir.Function) -> None:
+    """The runtime's ``row_symbol(target, element)``, calling ``kernel`` on each part."""
+    target = parent.target
+    element_bytes = 4 if element_type == ir.FloatType() else 8
+    block = blocking(target.vector_bits, element_bytes, target.caches).ks
+    pointer = ir.PointerType(element_type)
+    parts_body = _build_parts(parent, element, element_type, kernel, block)
 
-
-def _bytes(element: ir.Type) -> int:
-    return 4 if element == ir.FloatType() else 8  # the kernels' f32 and f64
-
-
-def emit_row_product(fc: CpuFunction, op: Operation, carried: list[Value], work: ir.Value,
-                     threshold: int) -> ir.Value:
-    """When ``op``'s product has one row, an inner dimension of two blocks of sums or more
-    and ``work`` of at least ``threshold``: the product split along the inner dimension, on
-    the pool's threads. Whether it ran (an i1: not when those do not hold, or without scratch
-    memory for the partial sums)."""
+    fn = ir.Function(parent.llvm, row_type(element_type), row_symbol(target, element))
+    a, w, c, n, k, epilogue, context = fn.args
+    fc = TargetFunction(parent, None, fn)
     b = fc.b
-    lhs, rhs = fc.buffer(op.operands[0]), fc.buffer(op.operands[1])
-    rows, k = lhs.sizes
-    n = rhs.sizes[1]
-    block = sum_rows(fc, rhs.element)
-    done = fc.alloca(I8)
-    b.store(ir.Constant(I8, 0), done)
-    eligible = b.and_(b.icmp_signed("==", rows, _const(1)),
-                      b.and_(b.icmp_signed(">", k, _const(block)),
-                             b.icmp_signed(">=", work, _const(threshold))))
-    with b.if_then(eligible):
-        parts = b.udiv(b.add(k, _const(block - 1)), _const(block))
-        size = b.add(b.mul(b.mul(parts, n), _const(_bytes(rhs.element))), _const(ALIGN))
-        raw = b.call(threads.declare(fc.parent.llvm, SCRATCH_TAKE), [size])
-        with b.if_then(b.icmp_unsigned("!=", raw, ir.Constant(I8P, None))):
-            partial = aligned_address(b, raw)
-            words = fc.pack(carried, extra=1)
-            b.store(partial, fc.extra_word(words, carried))
-            body = fc.range_function(lambda inner, lower, upper, shared: _parts(
-                inner, op, lower, upper, shared), carried, shared=True)
-            count = b.call(threads.declare(fc.parent.llvm, threads.THREADS), [])
-            with b.if_else(b.icmp_signed(">", count, _const(1))) as (pooled, alone):
-                with pooled:
-                    b.call(threads.declare(fc.parent.llvm, threads.RUN), [body, words, parts, count])
-                with alone:
-                    b.call(body, [words, _const(0), parts])
-            _add_parts(fc, op, b.inttoptr(partial, ir.PointerType(rhs.element)), parts, n)
-            b.call(threads.declare(fc.parent.llvm, SCRATCH_GIVE), [raw])
-            b.store(ir.Constant(I8, 1), done)
-    return b.icmp_unsigned("!=", b.load(done), ir.Constant(I8, 0))
+    with b.if_then(b.icmp_signed("<=", k, _const(block))):
+        b.ret(ir.Constant(ir.IntType(1), 0))
+    parts = b.udiv(b.add(k, _const(block - 1)), _const(block))
+    size = b.add(b.mul(b.mul(parts, n), _const(element_bytes)), _const(ALIGN))
+    raw = b.call(threads.declare(parent.llvm, SCRATCH_TAKE), [size])
+    with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
+        b.ret(ir.Constant(ir.IntType(1), 0))
+    partial = b.inttoptr(aligned_address(b, raw), pointer)
+    words = fc.alloca(I64, 5)
+    for i, value in enumerate([b.ptrtoint(a, I64), b.ptrtoint(w, I64), b.ptrtoint(partial, I64),
+                               n, k]):
+        b.store(value, b.gep(words, [_const(i)]))
+    count = b.call(threads.declare(parent.llvm, threads.THREADS), [])
+    with b.if_else(b.icmp_signed(">", count, _const(1))) as (pooled, alone):
+        with pooled:
+            b.call(threads.declare(parent.llvm, threads.RUN), [parts_body, words, parts, count])
+        with alone:
+            b.call(parts_body, [words, _const(0), parts])
 
-
-def _parts(fc: CpuFunction, op: Operation, lower: ir.Value, upper: ir.Value,
-           shared: ir.Value) -> None:
-    """Parts ``lower..upper``: each the runtime's kernel on its block of ``rhs`` (no
-    epilogue), into its row of partial sums at address ``shared``."""
-    b = fc.b
-    lhs, rhs = fc.buffer(op.operands[0]), fc.buffer(op.operands[1])
-    k, n = rhs.sizes
-    rows = _const(sum_rows(fc, rhs.element))
-    partial = b.inttoptr(shared, ir.PointerType(rhs.element))
-    no_pack = ir.Constant(ir.PointerType(rhs.element), None)
-    no_epilogue = ir.Constant(ir.PointerType(EPILOGUE), None)
-    no_context = ir.Constant(ir.PointerType(I64), None)
-
-    def part(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-        first = b.mul(p, rows)
-        size = b.sub(k, first)
-        size = b.select(b.icmp_signed("<", size, rows), size, rows)
-        b.call(kernel_function(fc.parent, rhs.element),
-               [b.gep(lhs.data, [first]), b.gep(rhs.data, [b.mul(first, n)]),
-                b.gep(partial, [b.mul(p, n)]), _const(1), n, size, _const(0), n, n, no_pack,
-                no_epilogue, no_context])
-        return []
-    fc.stepped_loop(lower, upper, _const(1), [], part)
-
-
-def _add_parts(fc: CpuFunction, op: Operation, partial: ir.Value, parts: ir.Value,
-               n: ir.Value) -> None:
-    """``out[0, :]``: the partial rows added in order, then the epilogue."""
-    b = fc.b
-    out = fc.buffer(op.operands[2])
-    zero = _const(0)
-
+    # c = the rows of partial sums added in order (each addition a vector loop over n)
     def first(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-        b.store(b.load(b.gep(partial, [j])), out.address(b, [zero, j]))
+        b.store(b.load(b.gep(partial, [j])), b.gep(c, [j]))
         return []
     fc.counted_loop(n, [], first)
 
-    def add(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+    def add(p: ir.Value) -> None:
         row = b.gep(partial, [b.mul(p, n)])
 
         def column(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            target = out.address(b, [zero, j])
-            b.store(b.fadd(b.load(target), b.load(b.gep(row, [j]))), target)
+            b.store(b.fadd(b.load(b.gep(c, [j])), b.load(b.gep(row, [j]))), b.gep(c, [j]))
             return []
         fc.counted_loop(n, [], column)
+    count_loop(b, _const(1), parts, add)
+    with b.if_then(b.icmp_unsigned("!=", epilogue, ir.Constant(epilogue.type, None))):
+        b.call(epilogue, [context, _const(0), _const(1), _const(0), n])
+    b.call(threads.declare(parent.llvm, SCRATCH_GIVE), [raw])
+    b.ret(ir.Constant(ir.IntType(1), 1))
+
+
+def _build_parts(parent: TargetModule, element: str, element_type: ir.Type,
+                 kernel: ir.Function, block: int) -> ir.Function:
+    """The pool's body over parts ``lower..upper``: each ``kernel`` on its block of ``b``'s
+    rows (no epilogue), into its row of partial sums; the words are ``a, b, partial, n, k``."""
+    fn = ir.Function(parent.llvm, threads.BODY, row_symbol(parent.target, element) + ".parts")
+    fn.linkage = "internal"
+    words, lower, upper = fn.args
+    fc = TargetFunction(parent, None, fn)
+    b = fc.b
+    pointer = ir.PointerType(element_type)
+    a, w, partial, n, k = (b.load(b.gep(words, [_const(i)])) for i in range(5))
+    a, w, partial = (b.inttoptr(v, pointer) for v in (a, w, partial))
+
+    def part(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+        first = b.mul(p, _const(block))
+        size = b.sub(k, first)
+        size = b.select(b.icmp_signed("<", size, _const(block)), size, _const(block))
+        b.call(kernel, [b.gep(a, [first]), b.gep(w, [b.mul(first, n)]),
+                        b.gep(partial, [b.mul(p, n)]), _const(1), n, size, _const(0), n, n,
+                        ir.Constant(pointer, None), ir.Constant(ir.PointerType(EPILOGUE), None),
+                        ir.Constant(I64P, None)])
         return []
-    fc.stepped_loop(_const(1), parts, _const(1), [], add)
-    if not identity_epilogue(op):
-        finish_columns(fc, op, [], zero, zero, n)
+    fc.stepped_loop(lower, upper, _const(1), [], part)
+    b.ret_void()
+    return fn

@@ -25,3 +25,9 @@ def pack_symbol(target: Target, element: str) -> str:
     element)``, shared by the threads of a product split by rows. Its name begins with the
     kernel's, so code that calls it is linked with the kernel's object."""
     return kernel_symbol(target, element) + "_pack"
+
+
+def row_symbol(target: Target, element: str) -> str:
+    """The runtime's product of a single row split along the inner dimension
+    (codegen/matvec.py), beside the kernel it calls (its name begins with the kernel's)."""
+    return kernel_symbol(target, element) + "_row"
