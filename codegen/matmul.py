@@ -246,8 +246,7 @@ def emit_row_product(fc: CpuFunction, op: Operation, work: ir.Value, threshold: 
         epilogue, context = (ir.Constant(ir.PointerType(EPILOGUE), None),
                              ir.Constant(ir.PointerType(I64), None)) if identity_epilogue(op) \
             else _block_epilogue(fc, op)
-        name = next(n for n, t in KERNEL_TYPES.items() if t == rhs.element)
-        b.store(b.call(row_function(fc.parent, name, rhs.element),
+        b.store(b.call(row_function(fc.parent, _element_name(rhs.element), rhs.element),
                        [lhs.data, rhs.data, out.data, rhs.sizes[1], lhs.sizes[1], epilogue,
                         context]), done)
     return b.load(done)
@@ -270,8 +269,10 @@ def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value])
 KERNEL_TYPES = dict(zip(KERNEL_ELEMENTS, (ir.FloatType(), ir.DoubleType())))
 
 
-# void epilogue(i64* context, i64 row, i64 rows, i64 column, i64 columns): what a kernel
-# calls on each block of the output it has finished
+
+def _element_name(element: ir.Type) -> str:
+    """The kernels' name for an element type (``f32``, ``f64``)."""
+    return next(n for n, t in KERNEL_TYPES.items() if t == element)
 
 
 def _kernel_type(element: ir.Type) -> ir.FunctionType:
@@ -289,8 +290,7 @@ def kernel_function(parent: TargetModule, element: ir.Type) -> ir.Function:
     as it holds its final sums (each element once). The kernels are part of hyc's runtime
     (``kernel_module``): compiled once per target and kept in the disk cache, not once per
     module and use."""
-    name = next(n for n, t in KERNEL_TYPES.items() if t == element)
-    return parent.runtime(kernel_symbol(parent.target, name), ir.VoidType(),
+    return parent.runtime(kernel_symbol(parent.target, _element_name(element)), ir.VoidType(),
                           list(_kernel_type(element).args))
 
 
@@ -298,8 +298,7 @@ def pack_function(parent: TargetModule, element: ir.Type) -> ir.Function:
     """``void pack(i64* words, i64 lower, i64 upper)``, a body for the thread pool: units
     ``lower..upper`` of packing ``b[:k, :n]`` (rows of ``ldb``) for the kernel, the words
     being ``b, n, k, ldb, packed``; ``pack_layout`` says how many units and bytes."""
-    name = next(n for n, t in KERNEL_TYPES.items() if t == element)
-    return parent.runtime(pack_symbol(parent.target, name), ir.VoidType(), list(BODY.args))
+    return parent.runtime(pack_symbol(parent.target, _element_name(element)), ir.VoidType(), list(BODY.args))
 
 
 def pack_layout(fc: TargetFunction, element: ir.Type, n: ir.Value,

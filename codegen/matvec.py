@@ -30,7 +30,9 @@ from .symbols import SCRATCH_GIVE, SCRATCH_TAKE, row_symbol
 I64 = ir.IntType(64)
 I64P = ir.PointerType(I64)
 I8P = ir.PointerType(ir.IntType(8))
-EPILOGUE = ir.FunctionType(ir.VoidType(), [I64P] + [I64] * 4)  # matmul.py's
+# void epilogue(i64* context, i64 row, i64 rows, i64 column, i64 columns): what a kernel (and
+# the single-row product) calls on each block of the output it has finished
+EPILOGUE = ir.FunctionType(ir.VoidType(), [I64P] + [I64] * 4)
 
 
 def row_type(element: ir.Type) -> ir.FunctionType:
