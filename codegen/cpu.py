@@ -479,6 +479,7 @@ class CpuFunction(TargetFunction):
         def share(count: ir.Value) -> tuple[ir.Value, Callable[[], None] | None]:
             several = b.icmp_signed(">", count, ir.Constant(I64, 1))
             return self.share_rhs(op, b.and_(b.not_(few), several), count)
+
         def by_rows_or_columns() -> None:
             self.split(body, carried, work, groups, threshold, share if tiled else None)
         if by_columns and known_rows in (None, 1):  # one row: the inner dimension is split

@@ -40,6 +40,11 @@ MR = 6  # rows of the micro-tile
 SUM_ROWS = 256  # the most rows of the inner dimension summed before adding to the output
 
 
+def element_bytes(element: ir.Type) -> int:
+    """The size of a kernel's element (f32 or f64)."""
+    return 4 if element == ir.FloatType() else 8
+
+
 def _const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
@@ -277,8 +282,9 @@ class PackedMatmul:
     def micro(self, lhs_panel: ir.Value, rhs_panel: ir.Value, kc: ir.Value, first: ir.Value,
               row: ir.Value, rows: ir.Value, column: ir.Value, columns: ir.Value, nv: int) -> None:
         """The tile at (``row``, ``column``), ``rows`` x ``columns`` of it inside the output,
-        ``nv`` vectors wide (``columns`` at most that many lanes); on the ``first`` slab it
-        is stored, on the others added to what is there."""
+        ``nv`` vectors wide (``columns`` at most that many lanes), summed a block of ``ks``
+        rows at a time: the first block of the ``first`` slab stored, every other block
+        added to what is there."""
         fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
         full = b.and_(b.icmp_signed("==", rows, _const(blocks.mr)),
                       b.icmp_signed("==", columns, _const(nv * blocks.lanes)))

@@ -291,21 +291,21 @@ def _provide_kernels(obj: bytes, target: Target) -> None:
             continue
         code = _runtime_piece(target, f"matmul {element}",
                               functools.partial(kernel_object, target, element))
-        names = [symbol, symbols.pack_symbol(target, element), symbols.row_symbol(target, element)]
+        names = symbols.kernel_object_symbols(target, element)
         tracker = _link(code, names, target, f"hyc.runtime.{symbol}")
         _state[f"tracker {symbol}"] = tracker
         kernels.update((name, tracker[name]) for name in names)
 
 
 def kernel_object(target: Target, element: str, shared: bool = False) -> bytes:
-    """The matmul kernel for ``element`` on ``target``, its packing and single-row functions, optimized at
-    -O2 (under ``llvm_lock``); position-independent and hidden for a shared library."""
+    """The matmul kernel for ``element`` on ``target``, its packing and single-row
+    functions, optimized at -O2 (under ``llvm_lock``); position-independent and hidden for a
+    shared library."""
     from .matmul import kernel_module
     tm = target.machine(2, shared)
     module = parse(llvm_text(kernel_module(target, element), tm), tm)
     if shared:
-        for name in (symbols.kernel_symbol(target, element), symbols.pack_symbol(target, element),
-                     symbols.row_symbol(target, element)):
+        for name in symbols.kernel_object_symbols(target, element):
             module.get_function(name).visibility = "hidden"
     optimize(module, 2, tm)
     return tm.emit_object(module)

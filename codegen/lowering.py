@@ -65,9 +65,24 @@ class TargetModule:
 
     def runtime(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
         """A function the generated code calls (declared once)."""
-        existing = self.llvm.globals.get(name)
-        return existing if existing is not None else ir.Function(
-            self.llvm, ir.FunctionType(ret, args), name)
+        return declared(self.llvm, name, ret, args)
+
+
+def declared(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type],
+             var_arg: bool = False) -> ir.Function:
+    """Function ``name`` of ``module``, declared there unless it is already."""
+    found = module.globals.get(name)
+    return found if found is not None else ir.Function(
+        module, ir.FunctionType(ret, args, var_arg=var_arg), name)
+
+
+def internal_global(module: ir.Module, name: str, type_: ir.Type, align: int) -> ir.GlobalVariable:
+    """A zero-initialized variable of ``module`` alone (the runtime's state)."""
+    var = ir.GlobalVariable(module, type_, name)
+    var.linkage = "internal"
+    var.initializer = ir.Constant(type_, None)
+    var.align = align
+    return var
 
 
 def smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:

@@ -22,7 +22,7 @@ from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
 from . import threads
-from .gemm import PackedMatmul, blocking, pack_unit_count, prepacked_bytes
+from .gemm import PackedMatmul, blocking, element_bytes, pack_unit_count, prepacked_bytes
 from .lowering import Buffer, TargetFunction, TargetModule, smaller
 from .matvec import EPILOGUE, build_row, row_function
 from .scalar_ops import is_float
@@ -194,7 +194,7 @@ def _out_index(op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
 
 
 def finish_columns(fc: CpuFunction, op: Operation, batch_ivs: list[ir.Value], i: ir.Value,
-            first: ir.Value, end: ir.Value) -> None:
+                   first: ir.Value, end: ir.Value) -> None:
     """The epilogue over row ``i``'s columns ``first..end`` of the output, in place."""
     out = fc.buffer(op.operands[2])
 
@@ -269,7 +269,6 @@ def _extra(fc: CpuFunction, extra: object, value: object, index: list[ir.Value])
 KERNEL_TYPES = dict(zip(KERNEL_ELEMENTS, (ir.FloatType(), ir.DoubleType())))
 
 
-
 def _element_name(element: ir.Type) -> str:
     """The kernels' name for an element type (``f32``, ``f64``)."""
     return next(n for n, t in KERNEL_TYPES.items() if t == element)
@@ -305,7 +304,7 @@ def pack_layout(fc: TargetFunction, element: ir.Type, n: ir.Value,
                 k: ir.Value) -> tuple[ir.Value, ir.Value]:
     """For the packing function on ``b[:k, :n]``: the bytes it fills (with room to align to a
     cache line) and how many units it deals out."""
-    target, size = fc.parent.target, 4 if element == ir.FloatType() else 8
+    target, size = fc.parent.target, element_bytes(element)
     blocks = blocking(target.vector_bits, size, target.caches)
     return prepacked_bytes(fc.b, blocks, size, n, k), pack_unit_count(fc.b, blocks, n, k)
 
@@ -350,7 +349,7 @@ class Kernel:
         self.lhs, self.out = lhs or rhs, out or rhs
         self.epilogue = epilogue
         bits = fc.parent.target.vector_bits
-        self.element_bytes = 4 if rhs.element == ir.FloatType() else 8
+        self.element_bytes = element_bytes(rhs.element)
         self.lanes = bits // (8 * self.element_bytes)
         self.vector = ir.VectorType(rhs.element, self.lanes)
         target = fc.parent.target

@@ -23,7 +23,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import threads
-from .gemm import ALIGN, aligned_address, blocking
+from .gemm import ALIGN, aligned_address, blocking, element_bytes
 from .lowering import TargetFunction, TargetModule, count_loop
 from .symbols import SCRATCH_GIVE, SCRATCH_TAKE, row_symbol
 
@@ -58,8 +58,8 @@ def build_row(parent: TargetModule, element: str, element_type: ir.Type,
               kernel: ir.Function) -> None:
     """The runtime's ``row_symbol(target, element)``, calling ``kernel`` on each part."""
     target = parent.target
-    element_bytes = 4 if element_type == ir.FloatType() else 8
-    block = blocking(target.vector_bits, element_bytes, target.caches).ks
+    size_of = element_bytes(element_type)
+    block = blocking(target.vector_bits, size_of, target.caches).ks
     pointer = ir.PointerType(element_type)
     parts_body = _build_parts(parent, element, element_type, kernel, block)
 
@@ -70,7 +70,7 @@ def build_row(parent: TargetModule, element: str, element_type: ir.Type,
     with b.if_then(b.icmp_signed("<=", k, _const(block))):
         b.ret(ir.Constant(ir.IntType(1), 0))
     parts = b.udiv(b.add(k, _const(block - 1)), _const(block))
-    size = b.add(b.mul(b.mul(parts, n), _const(element_bytes)), _const(ALIGN))
+    size = b.add(b.mul(b.mul(parts, n), _const(size_of)), _const(ALIGN))
     raw = b.call(threads.declare(parent.llvm, SCRATCH_TAKE), [size])
     with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
         b.ret(ir.Constant(ir.IntType(1), 0))

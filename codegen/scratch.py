@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from .lowering import count_loop
+from .lowering import count_loop, declared, internal_global
 from .symbols import SCRATCH_GIVE as GIVE
 from .symbols import SCRATCH_TAKE as TAKE
 
@@ -54,23 +54,12 @@ def _const(value: int, type_: ir.Type = I64) -> ir.Constant:
 class _Scratch:
     def __init__(self, module: ir.Module) -> None:
         self.module = module
-        self.busy = self._global("busy", ir.ArrayType(I32, SLOTS))
-        self.capacity = self._global("capacity", ir.ArrayType(I64, SLOTS))
-        self.blocks = self._global("blocks", ir.ArrayType(I8P, SLOTS))
-        self.held = self._global("held", I64)
-        self.malloc = self._libc("malloc", I8P, [I64])
-        self.free = self._libc("free", ir.VoidType(), [I8P])
-
-    def _global(self, name: str, type_: ir.Type) -> ir.GlobalVariable:
-        var = ir.GlobalVariable(self.module, type_, f"hyc.scratch.{name}")
-        var.linkage = "internal"
-        var.initializer = ir.Constant(type_, None)
-        var.align = 64
-        return var
-
-    def _libc(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
-        found = self.module.globals.get(name)
-        return found if found is not None else ir.Function(self.module, ir.FunctionType(ret, args), name)
+        self.busy = internal_global(module, "hyc.scratch.busy", ir.ArrayType(I32, SLOTS), 64)
+        self.capacity = internal_global(module, "hyc.scratch.capacity", ir.ArrayType(I64, SLOTS), 64)
+        self.blocks = internal_global(module, "hyc.scratch.blocks", ir.ArrayType(I8P, SLOTS), 64)
+        self.held = internal_global(module, "hyc.scratch.held", I64, 64)
+        self.malloc = declared(module, "malloc", I8P, [I64])
+        self.free = declared(module, "free", ir.VoidType(), [I8P])
 
     def build(self) -> None:
         self.build_take()

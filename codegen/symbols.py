@@ -27,6 +27,12 @@ def pack_symbol(target: Target, element: str) -> str:
     return kernel_symbol(target, element) + "_pack"
 
 
+def kernel_object_symbols(target: Target, element: str) -> list[str]:
+    """What the runtime's kernel object for ``element`` defines for generated code."""
+    return [kernel_symbol(target, element), pack_symbol(target, element),
+            row_symbol(target, element)]
+
+
 def row_symbol(target: Target, element: str) -> str:
     """The runtime's product of a single row split along the inner dimension
     (codegen/matvec.py), beside the kernel it calls (its name begins with the kernel's)."""

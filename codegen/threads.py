@@ -30,7 +30,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import scratch
-from .lowering import count_loop, smaller
+from .lowering import count_loop, declared, internal_global, smaller
 from .symbols import POOL_FORKED as FORKED
 from .symbols import POOL_RUN as RUN
 from .symbols import POOL_THREADS as THREADS
@@ -64,14 +64,6 @@ def declare(module: ir.Module, name: str) -> ir.Function:
     return found if found is not None else ir.Function(module, EXPORTED[name], name)
 
 
-def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type],
-             var_arg: bool = False) -> ir.Function:
-    found = module.globals.get(name)
-    if found is not None:
-        return found
-    return ir.Function(module, ir.FunctionType(ret, args, var_arg=var_arg), name)
-
-
 def _const(value: int, type_: ir.Type = I64) -> ir.Constant:
     return ir.Constant(type_, value)
 
@@ -96,11 +88,8 @@ class _Pool:
         self.claims = self._global("claims", ir.ArrayType(I64, MAX_THREADS * BLOCKS_PER_THREAD))
 
     def _global(self, name: str, type_: ir.Type) -> ir.GlobalVariable:
-        var = ir.GlobalVariable(self.module, type_, f"hyc.pool.{name}")
-        var.linkage = "internal"
-        var.initializer = ir.Constant(type_, None)
-        var.align = 64 if name in ("seq", "remaining", "claims") else 8  # their own cache lines
-        return var
+        own_line = name in ("seq", "remaining", "claims")  # on cache lines of their own
+        return internal_global(self.module, f"hyc.pool.{name}", type_, 64 if own_line else 8)
 
     def function(self, name: str, type_: ir.FunctionType, exported: bool) -> tuple[ir.Function, ir.IRBuilder]:
         fn = ir.Function(self.module, type_, name)
@@ -126,11 +115,11 @@ class _Pool:
     def pause(self, b: ir.IRBuilder) -> None:
         if self.pause_hint:
             name, args = self.pause_hint
-            hint = _declare(self.module, name, VOID, [I32] * len(args))
+            hint = declared(self.module, name, VOID, [I32] * len(args))
             b.call(hint, [_const(a, I32) for a in args])
 
     def futex_call(self, b: ir.IRBuilder, operation: int, value: ir.Value) -> None:
-        syscall = _declare(self.module, "syscall", I64, [I64], var_arg=True)
+        syscall = declared(self.module, "syscall", I64, [I64], var_arg=True)
         b.call(syscall, [_const(self.futex or 0), self.state["signal"], _const(operation, I32),
                          value, ir.Constant(I8P, None)])
 
@@ -145,9 +134,9 @@ class _Pool:
 
     def build_threads(self) -> None:
         fn, b = self.function(THREADS, SIGNATURES[THREADS], True)
-        getenv = _declare(self.module, "getenv", I8P, [I8P])
-        atol = _declare(self.module, "atol", I64, [I8P])
-        sysconf = _declare(self.module, "sysconf", I64, [I32])
+        getenv = declared(self.module, "getenv", I8P, [I8P])
+        atol = declared(self.module, "atol", I64, [I8P])
+        sysconf = declared(self.module, "sysconf", I64, [I32])
         text = bytearray(b"HYC_NUM_THREADS\0")
         var = ir.GlobalVariable(self.module, ir.ArrayType(I8, len(text)), "hyc.pool.env")
         var.global_constant, var.linkage = True, "private"
@@ -232,7 +221,7 @@ class _Pool:
             if self.futex is not None:
                 self.futex_call(b, FUTEX_WAIT_PRIVATE, signal)
             else:  # no futex: a short sleep, then look again
-                usleep = _declare(self.module, "usleep", I32, [I32])
+                usleep = declared(self.module, "usleep", I32, [I32])
                 b.call(usleep, [_const(200, I32)])
         self.add(b, "sleepers", -1)
         b.branch(check)
@@ -279,9 +268,9 @@ class _Pool:
     def start_workers(self, b: ir.IRBuilder, threads: ir.Value, worker: ir.Function) -> None:
         """Workers 1 .. threads-1, those not started yet; a thread the system refuses is
         done without (the calls then use fewer threads)."""
-        create = _declare(self.module, "pthread_create", I32,
+        create = declared(self.module, "pthread_create", I32,
                           [I64P, I8P, ir.PointerType(worker.type.pointee), I8P])
-        detach = _declare(self.module, "pthread_detach", I32, [I64])
+        detach = declared(self.module, "pthread_detach", I32, [I64])
         identity = b.alloca(I64)
         fn = b.function
         head, make, made, done = (fn.append_basic_block(n) for n in
@@ -304,7 +293,7 @@ class _Pool:
     def wait_for_blocks(self, b: ir.IRBuilder) -> None:
         """Until every block is done: spin, then yield the core (a worker running a block
         may be waiting for it)."""
-        sched_yield = _declare(self.module, "sched_yield", I32, [])
+        sched_yield = declared(self.module, "sched_yield", I32, [])
         fn = b.function
         before = b.block
         head, waiting, done = (fn.append_basic_block(n) for n in ("wait", "wait.body", "wait.done"))
