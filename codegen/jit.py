@@ -236,35 +236,41 @@ _print_callback = PRINT_HOOK(_print_value)
 
 def _runtime_symbols() -> dict[str, int]:
     """What compiled code calls back into (besides the C library)."""
-    pool, kernels = _state.get("pool", {}), _state.get("kernels", {})
-    assert isinstance(pool, dict) and isinstance(kernels, dict)
+    base, kernels = _state.get("base", {}), _state.get("kernels", {})
+    assert isinstance(base, dict) and isinstance(kernels, dict)
     return {"hyc_print_value": ctypes.cast(_print_callback, ctypes.c_void_p).value or 0,
             pyentry.TABLE_SYMBOL: ctypes.addressof(pyentry.TABLE), **interrupts.symbols(),
-            **pool, **kernels}
+            **base, **kernels}
 
 
 def _install_runtime(target: Target) -> None:
-    """The SIGINT handler, the thread pool and the scratch memory (codegen/threads.py,
-    scratch.py), kept for the process's life."""
+    """The SIGINT handler, the thread pool, the scratch memory and the Python entries' checks
+    (codegen/threads.py, scratch.py, pyentry_ir.py), kept for the process's life."""
     names = [interrupts.HANDLER, symbols.POOL_RUN, symbols.POOL_THREADS, symbols.POOL_FORKED,
-             symbols.SCRATCH_TAKE, symbols.SCRATCH_GIVE]
+             symbols.SCRATCH_TAKE, symbols.SCRATCH_GIVE, symbols.CHECK_ARRAYS]
     tracker = _link(_runtime_object(target), names, target, "hyc.runtime")
     _state["runtime"] = tracker
     _state["interrupt_handler"] = tracker[interrupts.HANDLER]
-    _state["pool"] = {name: tracker[name] for name in names[1:]}
+    _state["base"] = {name: tracker[name] for name in names[1:]}
     forked = ctypes.CFUNCTYPE(None)(tracker[symbols.POOL_FORKED])
     _state["pool_forked"] = forked
     os.register_at_fork(after_in_child=forked)
 
 
 def _runtime_object(target: Target) -> bytes:
-    """The object code of the runtime's base (the pool, the SIGINT hook) for ``target``."""
+    """The object code of the runtime's base (the pool, the SIGINT hook, the entries' checks)
+    for ``target``."""
     def build() -> bytes:
         import llvmlite.binding as llvm
-        context = llvm.create_context()
+
+        from .pyentry_ir import check_arrays_module
+        context, tm = llvm.create_context(), target.machine(2)
         runtime = pool_module(target, context=context)
-        runtime.link_in(parse(interrupts.HANDLER_IR, target.machine(2), context))
-        return target.machine(2).emit_object(runtime)
+        runtime.link_in(parse(interrupts.HANDLER_IR, tm, context))
+        checks = parse(llvm_text(check_arrays_module(), tm), tm, context)
+        optimize(checks, 2, tm)
+        runtime.link_in(checks)
+        return tm.emit_object(runtime)
     return _runtime_piece(target, "base", build)
 
 

@@ -1,6 +1,6 @@
 """The names of hyc's runtime functions that generated code calls (codegen/threads.py builds
-the pool, codegen/matmul.py the kernels): kept apart so that loading cached code, which only
-links against them, imports neither builder."""
+the pool, codegen/matmul.py the kernels, codegen/pyentry_ir.py the entries' checks): kept
+apart so that loading cached code, which only links against them, imports no builder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .target import Target
 
 POOL_RUN, POOL_THREADS, POOL_FORKED = "hyc_pool_run", "hyc_pool_threads", "hyc_pool_forked"
 SCRATCH_TAKE, SCRATCH_GIVE = "hyc_scratch_take", "hyc_scratch_give"  # codegen/scratch.py
+CHECK_ARRAYS = "hyc_check_arrays"  # the Python entries' checks (codegen/pyentry_ir.py)
 KERNEL_ELEMENTS = ("f32", "f64")  # the element types the matmul kernels exist for
 
 
