@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from hyc.ir import FuncOp, HycError, Interpreter, ModuleOp, Operation, print_ir
 from hyc.ir.location import FileLineColLoc, describe
 from hyc.ir.types import Type
+from hyc.record import field, record
 
 from .driver import Compilation, copy
 from .target import Target
@@ -68,14 +68,14 @@ def close(got: Any, want: Any) -> bool:
     return bool(np.array_equal(got, want))
 
 
-@dataclass
+@record
 class Divergence:
     stage: str  # where it starts: a pass, LLVM's optimizations, code generation
     value: tuple[FileLineColLoc, np.ndarray, np.ndarray] | None = None  # where, eager, there
     diff: str = ""
 
 
-@dataclass
+@record
 class CheckResult:
     entry: str
     opt_level: int

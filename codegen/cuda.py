@@ -20,12 +20,12 @@ import ctypes
 import functools
 import math
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hyc.ir import HycError, ModuleOp
+from hyc.record import record
 
 from .plan import PlanError
 from .planned import PlannedFunction, PlannedModule
@@ -69,7 +69,7 @@ def check(result: Any, what: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-@dataclass
+@record
 class GpuContext:
     cu: Any
     device: Any
@@ -97,7 +97,7 @@ def gpu_context() -> GpuContext:
     return GpuContext(cu, device, context, bytes(name).split(b"\0")[0].decode(errors="replace"))
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class DeviceBuffer:
     """A buffer in device memory: its address, shape and element type."""
     address: int

@@ -22,7 +22,6 @@ cache (codegen/cache.py) when the same source was compiled before.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import errno
 import hashlib
 import os
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from hyc.ir import HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import nesting_room
+from hyc.record import replace
 
 from . import cache, jit, progress, pyentry
 from .target import Target, resolve
@@ -175,7 +175,7 @@ class Compilation:
         from hyc.passes import Instrumentation, PassManager, parse_pipeline
         record = self.instrumentation.record if self.instrumentation is not None else None
         if record is not None:  # every pipeline's passes go into the report
-            instrumentation = dataclasses.replace(instrumentation or Instrumentation(),
+            instrumentation = replace(instrumentation or Instrumentation(),
                                                   record=record, stage=stage)
         manager = PassManager(parse_pipeline(pipeline), instrumentation)
         try:

@@ -21,10 +21,11 @@ do not depend on which path, tile or thread computes them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
+
+from hyc.record import record
 
 from .lowering import smaller
 
@@ -49,7 +50,7 @@ def _const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Blocking:
     """The micro-tile (``mr`` rows by ``nv`` vectors of ``lanes``), the cache blocks, and
     ``ks``: the rows of the inner dimension summed from zero before being added to the

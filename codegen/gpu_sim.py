@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hyc.ir import FuncOp, ModuleOp, parse_module, print_ir
 from hyc.ir.dialects import gpu
+from hyc.record import field, record
 
 from .compiled import CompiledFunction
 from .plan import PlanError, ptx_name
@@ -27,7 +27,7 @@ from .planned import PlannedFunction, PlannedModule
 from .target import Target
 
 
-@dataclass
+@record
 class SimulatedDevice:
     """A device whose memory is host memory and whose kernels run compiled for this CPU:
     ``launchers`` maps each kernel to a compiled function that runs a whole launch."""

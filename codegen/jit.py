@@ -25,10 +25,11 @@ import threading
 import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from hyc.record import record
 
 from . import interrupts, loader, pyentry, symbols
 from .target import Target
@@ -48,7 +49,7 @@ _cache: weakref.WeakValueDictionary[tuple[str, int, str], JitModule] = weakref.W
 _library_names = itertools.count()  # ORC never reuses a library's name
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class JitModule:
     """Machine code in this process: its exported functions' addresses, valid while this
     object lives (``tracker``: the loader's mapping, or ORC's resource tracker)."""

@@ -25,7 +25,8 @@ import struct
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from hyc.record import record
 
 PAGE = 4096
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
@@ -49,7 +50,7 @@ def supported() -> bool:
         and _libc() is not None
 
 
-@dataclass
+@record
 class _Section:
     index: int
     name: str

@@ -12,7 +12,6 @@ An op that neither handles is a hyc error located at the op, never an LLVM abort
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
@@ -21,6 +20,7 @@ from hyc.ir import Block, ForOp, FuncOp, IfOp, Operation, Value, YieldOp
 from hyc.ir.diagnostics import HycError
 from hyc.ir.dialects import buf, hy
 from hyc.ir.types import MemRefType, TensorType
+from hyc.record import record
 
 from .scalar_ops import RULES as SCALAR_RULES
 from .scalar_ops import ScalarEmitter, llvm_type
@@ -30,7 +30,7 @@ I64 = ir.IntType(64)
 LoopBody = Callable[[ir.Value, list[ir.Value]], list[ir.Value]]
 
 
-@dataclass
+@record
 class Buffer:
     """A buffer in generated code: where its elements are, and its sizes."""
     data: ir.Value

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +27,7 @@ from hyc.ir.dialects import buf, gpu
 from hyc.ir.dialects.hy.elementwise import cast_array
 from hyc.ir.opdef import OPS, Elementwise
 from hyc.ir.types import MemRefType, numpy_dtype, shape_of
+from hyc.record import field, record
 
 from . import progress
 from .jit import print_stream
@@ -175,7 +175,7 @@ class PlanError(RunTimeCheckError):
 MAX_CALL_DEPTH = 100  # as compiled code and the interpreter
 
 
-@dataclass
+@record
 class _Run:
     plan: dict[str, Any]
     device: Device

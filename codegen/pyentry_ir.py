@@ -119,7 +119,8 @@ def check_arrays_module() -> ir.Module:
         require(b.icmp_signed("==", field("type", I64), word(addresses, constant(0))))
         dtype = b.add(word(table, p), constant(1))
         require(b.icmp_signed("==", field("descr", I64), word(addresses, dtype)))
-        wanted = b.select(is_input, ir.Constant(I32, C_CONTIGUOUS), ir.Constant(I32, C_CONTIGUOUS | WRITEABLE))
+        wanted = b.select(is_input, ir.Constant(I32, C_CONTIGUOUS),
+                          ir.Constant(I32, C_CONTIGUOUS | WRITEABLE))
         require(b.icmp_signed("==", b.and_(field("flags", I32), wanted), wanted))
         rank = word(table, b.add(p, constant(2)))
         require(b.icmp_signed("==", b.sext(field("nd", I32), I64), rank))
@@ -143,7 +144,8 @@ def check_arrays_module() -> ir.Module:
         end = b.add(data, b.load(nbytes))
 
         def apart(j: ir.Value) -> None:  # numpy's rule for out= overlaps: results are in place
-            start_j, end_j = word(extents, b.mul(j, constant(2))), word(extents, b.add(b.mul(j, constant(2)), constant(1)))
+            start_j = word(extents, b.mul(j, constant(2)))
+            end_j = word(extents, b.add(b.mul(j, constant(2)), constant(1)))
             require(b.not_(b.and_(b.icmp_unsigned("<", data, end_j), b.icmp_unsigned("<", start_j, end))))
         count_loop(b, b.select(is_input, i, constant(0)), i, apart)
         b.store(data, b.gep(extents, [b.mul(i, constant(2))]))

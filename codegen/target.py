@@ -14,15 +14,14 @@ hyc error, never an LLVM warning followed by code for some other machine.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hyc.ir import HycError
+from hyc.record import field, record, replace
 
 if TYPE_CHECKING:
     import llvmlite.binding as llvm
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 _lock = threading.RLock()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MathFunction:
     """The LLVM function computing a math function on f32 and on f64 (an intrinsic such as
     ``llvm.exp.f32``, or a library call)."""
@@ -46,7 +45,7 @@ def llvm_intrinsics(*names: str) -> dict[str, MathFunction]:
 CPU_MATH = llvm_intrinsics("exp", "log", "sqrt", "floor", "tanh", "pow", "fabs")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """One target of code generation."""
     name: str  # the --target name: "cpu"
@@ -221,7 +220,7 @@ def cpu_target(mcpu: str | None = None, mattr: str | None = None,
     if loop_pipeline is not None:
         from hyc.passes import parse_pipeline
         parse_pipeline(loop_pipeline)  # an unknown pass is an error now
-        return dataclasses.replace(cpu_target(mcpu, mattr, mtriple), loop_pipeline=loop_pipeline)
+        return replace(cpu_target(mcpu, mattr, mtriple), loop_pipeline=loop_pipeline)
     host = host_cpu()
     if mcpu is None and mattr is None and mtriple is None:
         return host
@@ -334,7 +333,7 @@ GPU_LOOPS = ("gpu-tile-matmul,expand-matmul,gpu-block-reduce,canonicalize,cse,"
 def gpu_sim() -> Target:
     """The GPU simulator: the same gpu-level kernels as the GPU target, compiled for this
     machine's CPU (blocks, and threads within a block, become loops)."""
-    return dataclasses.replace(host_cpu(), name="gpu-sim", loop_pipeline=GPU_LOOPS)
+    return replace(host_cpu(), name="gpu-sim", loop_pipeline=GPU_LOOPS)
 
 
 TARGETS = ("cpu", "gpu", "gpu-sim")

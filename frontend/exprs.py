@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
@@ -37,6 +36,7 @@ from hyc.ir.types import (
     numpy_dtype,
     shape_of,
 )
+from hyc.record import record
 
 from . import syntax as s
 from .shaping import broadcast_value
@@ -63,7 +63,7 @@ class Poisoned(Exception):
 POISON = object()
 
 
-@dataclass
+@record
 class Literal:
     """A number or bool from the source, typed by what it meets."""
     value: int | float | bool

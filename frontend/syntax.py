@@ -1,4 +1,4 @@
-"""The .hy abstract syntax tree: small dataclasses, each with its source position.
+"""The .hy abstract syntax tree: small records (hyc/record.py), each with its source position.
 
 ``line``/``col`` are 1-based. Binary operators carry the operator's position, so errors
 about an operation point at the operator, as Python's own tracebacks do.
@@ -6,17 +6,17 @@ about an operation point at the operator, as Python's own tracebacks do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from hyc.record import field, record
 
 
-@dataclass
+@record
 class Node:
     line: int
     col: int
 
 
 # -- types ------------------------------------------------------------------------------------------
-@dataclass
+@record
 class TypeExpr(Node):
     dtype: str
     dims: list[int | str] | None  # None for a scalar type
@@ -27,71 +27,71 @@ class Expr(Node):
     pass
 
 
-@dataclass
+@record
 class Name(Expr):
     id: str
 
 
-@dataclass
+@record
 class Number(Expr):
     value: int | float
 
 
-@dataclass
+@record
 class Bool(Expr):
     value: bool
 
 
-@dataclass
+@record
 class Tuple(Expr):
     items: list[Expr]
 
 
-@dataclass
+@record
 class Paren(Expr):
     """A parenthesized expression (kept so that ``(a < b) < c`` is not a chain)."""
     inner: Expr
 
 
-@dataclass
+@record
 class BinOp(Expr):
     op: str  # + - * / @ **
     left: Expr
     right: Expr
 
 
-@dataclass
+@record
 class UnaryOp(Expr):
     op: str  # - +
     operand: Expr
 
 
-@dataclass
+@record
 class Compare(Expr):
     op: str  # < > == >= <= !=
     left: Expr
     right: Expr
 
 
-@dataclass
+@record
 class BoolOp(Expr):
     op: str  # and or
     left: Expr
     right: Expr
 
 
-@dataclass
+@record
 class Not(Expr):
     operand: Expr
 
 
-@dataclass
+@record
 class Keyword(Node):
     name: str
     value: Expr
 
 
-@dataclass
+@record
 class Call(Expr):
     func: Expr
     args: list[Expr]
@@ -108,49 +108,49 @@ class Stmt(Node):
     pass
 
 
-@dataclass
+@record
 class Assign(Stmt):
     target: str
     value: Expr
     op: str | None = None  # "+" for +=, ...
 
 
-@dataclass
+@record
 class Return(Stmt):
     value: Expr | None
 
 
-@dataclass
+@record
 class Pass(Stmt):
     pass
 
 
-@dataclass
+@record
 class ExprStmt(Stmt):
     value: Expr
 
 
-@dataclass
+@record
 class If(Stmt):
     """``if``/``elif``/``else``: branches are (condition, body) pairs; orelse may be empty."""
     branches: list[tuple[Expr, list[Stmt]]]
     orelse: list[Stmt]
 
 
-@dataclass
+@record
 class For(Stmt):
     var: str
     iter: Expr
     body: list[Stmt]
 
 
-@dataclass
+@record
 class Param(Node):
     name: str
     type: TypeExpr
 
 
-@dataclass
+@record
 class FuncDef(Node):
     name: str
     params: list[Param]
@@ -159,7 +159,7 @@ class FuncDef(Node):
     end_line: int = 0
 
 
-@dataclass
+@record
 class Module:
     filename: str
     functions: list[FuncDef] = field(default_factory=list)

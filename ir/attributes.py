@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import numpy as np
+
+from hyc.record import record
 
 from .diagnostics import VerifyError
 from .types import Type, is_scalar, numpy_dtype, static_shape
@@ -16,7 +17,7 @@ DENSE_LIST_LIMIT = 64
 
 
 class Attribute:
-    """Base class of attributes; subclasses are frozen dataclasses (hashable, comparable)."""
+    """Base class of attributes; subclasses are frozen records (hashable, comparable)."""
 
 
 _F64 = np.dtype(np.float64)
@@ -36,7 +37,7 @@ def format_float(value: float, dtype: np.dtype = _F64) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IntAttr(Attribute):
     value: int
 
@@ -44,7 +45,7 @@ class IntAttr(Attribute):
         return str(self.value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FloatAttr(Attribute):
     value: float
 
@@ -59,7 +60,7 @@ class FloatAttr(Attribute):
         return format_float(self.value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BoolAttr(Attribute):
     value: bool
 
@@ -67,7 +68,7 @@ class BoolAttr(Attribute):
         return "true" if self.value else "false"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StringAttr(Attribute):
     value: str
 
@@ -75,7 +76,7 @@ class StringAttr(Attribute):
         return json.dumps(self.value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TypeAttr(Attribute):
     value: Type
 
@@ -83,7 +84,7 @@ class TypeAttr(Attribute):
         return str(self.value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SymbolRefAttr(Attribute):
     """A reference to a symbol (a function) by name: ``@mlp``."""
 
@@ -93,7 +94,7 @@ class SymbolRefAttr(Attribute):
         return "@" + self.value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArrayAttr(Attribute):
     value: tuple[Attribute, ...]
 
@@ -105,7 +106,7 @@ class ArrayAttr(Attribute):
 CONSTANT_ELEMENT_LIMIT = 2**27
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class DenseAttr(Attribute):
     """A constant scalar or tensor: ``dense<[1.0, 2.0]> : tensor<2xf32>``.
 

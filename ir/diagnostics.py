@@ -8,12 +8,13 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+
+from hyc.record import field, record
 
 from .location import UNKNOWN, FileLineColLoc, Location
 
 
-@dataclass
+@record
 class Diagnostic:
     message: str
     loc: Location = UNKNOWN

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from hyc.record import record
 
 ENTRIES = Path(__file__).with_name("error_codes")
 CODE = re.compile(r"E\d{4}")
@@ -37,7 +38,7 @@ _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 LANGUAGES = ("hy", "hyir", "python")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Example:
     language: str  # hy, hyir or python
     text: str
@@ -46,7 +47,7 @@ class Example:
     requires: tuple[str, ...]  # gpu, no-gpu, no-libdevice: where it can be produced
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ErrorCode:
     code: str
     title: str

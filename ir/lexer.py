@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass
+
+from hyc.record import record
 
 from .diagnostics import ParseError
 from .location import FileLineColLoc
@@ -23,7 +24,7 @@ _TOKEN = re.compile(r"""
 _SKIP = re.compile(r"(?:\s+|//[^\n]*)*")
 
 
-@dataclass
+@record
 class Token:
     kind: str  # value symbol block string float int word punct eof
     text: str

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+
+from hyc.record import record
 
 
 class Location:
@@ -14,7 +15,7 @@ class Location:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileLineColLoc(Location):
     filename: str
     line: int
@@ -27,13 +28,13 @@ class FileLineColLoc(Location):
         return f"{json.dumps(self.filename)}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UnknownLoc(Location):
     def __str__(self) -> str:
         return "unknown"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FusedLoc(Location):
     """Several source locations merged into one op (e.g. by fusion or CSE)."""
 

@@ -14,8 +14,9 @@ The generic printer, parser and verifier read these declarations; accessors such
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from hyc.record import record
 
 from .attributes import (
     ArrayAttr,
@@ -71,7 +72,7 @@ class Commutative(Trait):
 
 
 # -- type constraints ------------------------------------------------------------------------
-@dataclass(frozen=True)
+@record(frozen=True)
 class TypeConstraint:
     description: str
     check: Callable[[Type], bool]
@@ -90,14 +91,14 @@ VALUE_OR_BUFFER = TypeConstraint("a scalar, tensor or memref",
                                  lambda t: is_value_type(t) or isinstance(t, MemRefType))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OperandDef:
     name: str
     constraint: TypeConstraint = ANY_VALUE
     variadic: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResultDef:
     name: str
     constraint: TypeConstraint = ANY_VALUE
@@ -105,7 +106,7 @@ class ResultDef:
 
 
 # -- attribute specs ---------------------------------------------------------------------------
-@dataclass(frozen=True)
+@record(frozen=True)
 class AttrDef:
     description: str
     check: Callable[[Attribute], bool]

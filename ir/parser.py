@@ -9,9 +9,10 @@ are scoped per isolated op (a function).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
+
+from hyc.record import field, record
 
 from .attributes import (
     ArrayAttr,
@@ -51,7 +52,7 @@ _DIM = re.compile(r'(\d+|\?|"[^"]*"|[A-Za-wyz_][A-Za-wyz0-9_]*)x')
 _FLOAT_WORDS = {"inf": float("inf"), "nan": float("nan")}
 
 
-@dataclass
+@record
 class _Scope:
     defs: dict[str, Value] = field(default_factory=dict)
     forward: dict[str, tuple[Value, Location]] = field(default_factory=dict)

@@ -8,9 +8,10 @@ string (dynamic, named: ``tensor<Nx512xf32>``).  Rank-0 values are scalar types,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
+
+from hyc.record import record
 
 Dim = int | str
 DYNAMIC = "?"
@@ -21,10 +22,10 @@ MEMORY_SPACES = ("host", "global", "shared")
 
 
 class Type:
-    """Base class of all IR types; subclasses are frozen dataclasses (hashable, comparable)."""
+    """Base class of all IR types; subclasses are frozen records (hashable, comparable)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FloatType(Type):
     width: int
 
@@ -32,7 +33,7 @@ class FloatType(Type):
         return f"f{self.width}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IntegerType(Type):
     """Signless integer; ``i1`` is the boolean type."""
 
@@ -42,7 +43,7 @@ class IntegerType(Type):
         return f"i{self.width}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IndexType(Type):
     """Machine-sized integer used for sizes, dimensions and loop induction variables."""
 
@@ -88,7 +89,7 @@ def _abbreviated(n: int) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TensorType(Type):
     """An immutable n-d array value (rank >= 1)."""
 
@@ -103,7 +104,7 @@ class TensorType(Type):
         return _format_shaped("tensor", self.shape, self.element)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MemRefType(Type):
     """A buffer in a memory space (``host``, device ``global`` or device ``shared``)."""
 
@@ -116,7 +117,7 @@ class MemRefType(Type):
         return _format_shaped("memref", self.shape, self.element, suffix)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FunctionType(Type):
     inputs: tuple[Type, ...]
     results: tuple[Type, ...]

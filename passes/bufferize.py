@@ -10,7 +10,6 @@ otherwise hand out borrowed), so nothing is freed twice or read after its free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, CallOp, ForOp, FuncOp, HycError, IfOp, ModuleOp, Operation, ReturnOp, Value, YieldOp
@@ -19,6 +18,7 @@ from hyc.ir.builder import Builder
 from hyc.ir.core import BlockArgument, OpResult
 from hyc.ir.dialects import buf
 from hyc.ir.types import MemRefType, TensorType, Type, element_type, shape_of
+from hyc.record import record
 
 from .bufferization import LoopBuilder, check_equal, const, dims_of, load, lowering_rule, store
 from .manager import Pass, register_pass
@@ -306,7 +306,7 @@ def insert_frees(block: Block, owned: set[Value]) -> None:
 
 
 @register_pass
-@dataclass
+@record
 class Bufferize(Pass):
     """Lower the tensor level to buffers and loops (the `buf` dialect).
 

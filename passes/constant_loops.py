@@ -4,12 +4,12 @@ compile time, and its results become constants."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from hyc.ir import ForOp, HycError, Interpreter, ModuleOp
+from hyc.record import record
 
 from .effects import Effects
 from .manager import Pass, register_pass
@@ -17,7 +17,7 @@ from .rewrite import Rewriter, constant_for, constant_value, small
 
 
 @register_pass
-@dataclass
+@record
 class FoldLoops(Pass):
     """Evaluate ``scf.for`` loops whose bounds and inputs are constants.
 

@@ -7,7 +7,6 @@ intermediate tensor is ever written to memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, ModuleOp, Operation, OpResult, Region, Value
@@ -15,6 +14,7 @@ from hyc.ir.dialects import hy
 from hyc.ir.opdef import Elementwise
 from hyc.ir.shapes import broadcast_shapes, shapes_compatible
 from hyc.ir.types import TensorType, Type, element_type, shape_of
+from hyc.record import record
 
 from .manager import Pass, register_pass
 from .rewrite import Rewriter
@@ -76,7 +76,7 @@ def build_fused(members: list[Operation], root: Operation, inputs: list[Value],
 
 
 @register_pass
-@dataclass
+@record
 class FuseElementwise(Pass):
     """Fuse chains and DAGs of elementwise ops (broadcasts included) into ``hy.fused``.
 
@@ -156,7 +156,7 @@ class FuseElementwise(Pass):
 
 
 @register_pass
-@dataclass
+@record
 class FuseMatmulEpilogue(Pass):
     """Fuse the elementwise consumer of a matmul into the matmul as its epilogue.
 

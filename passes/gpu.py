@@ -11,19 +11,19 @@ enough blocks for one point each, capped at ``max-blocks``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Builder, ForOp, FuncOp, IfOp, ModuleOp, Operation, ReturnOp, Value, YieldOp, print_ir
 from hyc.ir.attributes import BoolAttr, IntAttr, SymbolRefAttr
 from hyc.ir.dialects import buf, gpu, hy
 from hyc.ir.types import index
+from hyc.record import record
 
 from .manager import Pass, register_pass
 
 
 @register_pass
-@dataclass
+@record
 class GpuGridStride(Pass):
     """Turn each ``buf.dispatch`` into a ``gpu.launch`` of a grid-stride kernel.
 

@@ -20,13 +20,13 @@ element). Matmuls of other ranks (vectors, batches) are left to ``expand-matmul`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Builder, ForOp, FuncOp, HycError, IfOp, ModuleOp, ReturnOp, Value, YieldOp
 from hyc.ir.attributes import BoolAttr, IntAttr, SymbolRefAttr
 from hyc.ir.dialects import buf, gpu, hy
 from hyc.ir.types import MemRefType, element_type, shape_of
+from hyc.record import record
 
 from .bufferization import LoopBuilder, emit_body, load, sequential, store
 from .bufferization.loop_building import binary, const
@@ -36,7 +36,7 @@ from .manager import Pass, register_pass
 
 
 @register_pass
-@dataclass
+@record
 class GpuTileMatmul(Pass):
     """Launch a tiled, shared-memory kernel for each 2-D ``buf.matmul`` of a host function."""
 
@@ -70,7 +70,7 @@ def _tileable(op: buf.MatmulOp) -> bool:
         all(len(shape_of(v.type)) <= 2 for v in op.operands[3:] if isinstance(v.type, MemRefType))
 
 
-@dataclass
+@record
 class Tiling:
     tile: int
     micro: int

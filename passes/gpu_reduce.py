@@ -18,7 +18,6 @@ computed from the index into one scalar with an associative, commutative op) to 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Builder, ForOp, FuncOp, IfOp, ModuleOp, Operation, ReturnOp, Value, YieldOp
@@ -26,6 +25,7 @@ from hyc.ir.attributes import BoolAttr, IntAttr, SymbolRefAttr
 from hyc.ir.core import OpResult
 from hyc.ir.dialects import buf, gpu, hy
 from hyc.ir.types import MemRefType, Type, index
+from hyc.record import record
 
 from .gpu import free_name, grid_stride
 from .loops import identity_of, reduction_combine
@@ -36,7 +36,7 @@ PER_THREAD = 4  # elements a thread folds at least, before blocks are added
 
 
 @register_pass
-@dataclass
+@record
 class GpuBlockReduce(Pass):
     """Map each top-level reduction loop to a block-reduction kernel and a second pass over
     the blocks' partial results (a block of ``block`` threads, a multiple of 32)."""
@@ -54,7 +54,7 @@ class GpuBlockReduce(Pass):
                     Reduction(module, func, loop, combine, block, final).rewrite()
 
 
-@dataclass
+@record
 class Reduction:
     module: ModuleOp
     func: FuncOp

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import CallOp, FuncOp, ModuleOp, Type, Value
 from hyc.ir.types import DYNAMIC, Dim, element_type, make_type, shape_of
+from hyc.record import record
 
 from .manager import Pass, register_pass
 from .rewrite import Rewriter
@@ -57,7 +57,7 @@ def retyper(bindings: dict[str, Dim]):
 
 
 @register_pass
-@dataclass
+@record
 class Inline(Pass):
     """Replace calls of non-recursive functions by the callee's body.
 

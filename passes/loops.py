@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -23,13 +22,14 @@ from hyc.ir.core import OpResult
 from hyc.ir.dialects import buf, hy
 from hyc.ir.opdef import Pure
 from hyc.ir.types import MemRefType, element_type, index, is_float, numpy_dtype, shape_of
+from hyc.record import record
 
 from .bufferization import LoopBuilder, emit_body, load, parallel, sequential, store
 from .manager import Pass, register_pass
 
 
 @register_pass
-@dataclass
+@record
 class OutlineParallel(Pass):
     """Outline each top-level ``buf.parallel`` into a function run by ``buf.dispatch``.
 
@@ -127,7 +127,7 @@ def _used_inside(loop: Operation, value: Value) -> bool:
 
 
 @register_pass
-@dataclass
+@record
 class ExpandMatmul(Pass):
     """Expand ``buf.matmul`` into a parallel loop over the output around a reduction loop.
 
@@ -186,7 +186,7 @@ def extra_at(b: LoopBuilder, extra: Value, ivs: list[Value]) -> Value:
 
 
 @register_pass
-@dataclass
+@record
 class ParallelizeReductions(Pass):
     """Split a reduction loop over a large range into chunks reduced in parallel.
 

@@ -1,10 +1,10 @@
 """Passes, their registry, textual pipelines and the pass manager with its instrumentation.
 
 A pass is a small class with a ``name``, a docstring (its first line is the summary that
-``hyc-opt --list-passes`` shows) and options as dataclass fields::
+``hyc-opt --list-passes`` shows) and options as fields of a record (hyc/record.py)::
 
     @register_pass
-    @dataclass
+    @record
     class FuseElementwise(Pass):
         \"\"\"Fuse chains and DAGs of elementwise ops into hy.fused.\"\"\"
         name: ClassVar[str] = "fuse-elementwise"
@@ -16,19 +16,18 @@ dumps before/after passes, each pass's wall time, and a reproducer file when a p
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import ClassVar, TextIO
 
 from hyc.codegen import progress
 from hyc.ir import HycError, ModuleOp, print_ir, verify
 from hyc.ir.diagnostics import Diagnostic
+from hyc.record import Field, field, fields, record
 
 PASSES: dict[str, type[Pass]] = {}
 
@@ -48,7 +47,7 @@ class Pass:
     def text(self) -> str:
         """This pass as pipeline text, with the options that differ from their defaults."""
         options = [f"{f.name.replace('_', '-')}={_format_option(getattr(self, f.name))}"
-                   for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                   for f in fields(self)
                    if getattr(self, f.name) != f.default]
         return self.name + ("{" + ",".join(options) + "}" if options else "")
 
@@ -75,7 +74,7 @@ def _split_top_level(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def _convert_option(pass_name: str, f: dataclasses.Field, raw: str) -> object:
+def _convert_option(pass_name: str, f: Field, raw: str) -> object:
     kind = f.type if isinstance(f.type, type) else {"int": int, "bool": bool, "float": float,
                                                      "str": str}.get(str(f.type), str)
     try:
@@ -100,15 +99,15 @@ def parse_pipeline(text: str) -> list[Pass]:
         if brace and (not rest.endswith("}") or "{" in rest or "}" in rest[:-1]):
             raise HycError(f"pass '{name}': options must be written {{name=value,...}}", code="E0802")
         cls = PASSES[name]
-        fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        by_name = {f.name.replace("_", "-"): f for f in fields(cls)}
         options = {}
         for assignment in filter(None, (a.strip() for a in rest[:-1].split(","))):
             key, eq, raw = assignment.partition("=")
-            if not eq or key.strip() not in fields:
-                known = ", ".join(fields) or "none"
+            if not eq or key.strip() not in by_name:
+                known = ", ".join(by_name) or "none"
                 raise HycError(f"pass '{name}' has no option '{key.strip()}' (options: {known})",
                                code="E0802")
-            f = fields[key.strip()]
+            f = by_name[key.strip()]
             options[f.name] = _convert_option(name, f, raw.strip())
         passes.append(cls(**options))
     return passes
@@ -119,7 +118,7 @@ def pipeline_text(passes: Iterable[Pass]) -> str:
 
 
 # -- the pass manager ------------------------------------------------------------------------------
-@dataclass
+@record
 class Instrumentation:
     """What the pass manager does around each pass (hyc-opt's and hyc's flags)."""
 
@@ -136,7 +135,7 @@ class Instrumentation:
     stage: str = ""  # what the passes belong to, for the record
 
 
-@dataclass
+@record
 class PassRecord:
     stage: str
     name: str
@@ -220,6 +219,6 @@ def list_passes() -> str:
     for name in sorted(PASSES):
         cls = PASSES[name]
         options = ", ".join(f"{f.name.replace('_', '-')}={_format_option(f.default)}"
-                            for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+                            for f in fields(cls))
         rows.append(f"  {name:<24} {cls.summary()}" + (f" [{options}]" if options else ""))
     return "Available passes:\n" + "\n".join(rows) + "\n"

@@ -11,16 +11,15 @@ is large enough, or gets a new one. Sizes of dynamic dimensions come from ``dims
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from hyc.ir import FuncOp, ModuleOp, Operation, Value
 from hyc.ir.dialects import hy
 from hyc.ir.opdef import Elementwise
 from hyc.ir.printer import Printer
 from hyc.ir.types import TensorType, numpy_dtype, shape_of
+from hyc.record import field, record
 
 
-@dataclass
+@record
 class PlannedBuffer:
     value: Value
     op: Operation
@@ -32,7 +31,7 @@ class PlannedBuffer:
     reused: bool = False  # took over a buffer freed earlier
 
 
-@dataclass
+@record
 class MemoryPlan:
     function: str
     buffers: list[PlannedBuffer] = field(default_factory=list)

@@ -3,13 +3,13 @@ constant sizes) propagate forward into the types of the ops that use them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import ModuleOp, Operation
 from hyc.ir.dialects import hy
 from hyc.ir.shapes import types_compatible
 from hyc.ir.types import Type, element_type, make_type, shape_of
+from hyc.record import record
 
 from .manager import Pass, register_pass
 from .rewrite import Rewriter, constant_value
@@ -25,7 +25,7 @@ def more_static(new: Type, old: Type) -> bool:
 
 
 @register_pass
-@dataclass
+@record
 class RefineShapes(Pass):
     """Propagate dimensions that become known into the types of later ops.
 

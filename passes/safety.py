@@ -21,7 +21,6 @@ anything, so a function that arrives at that level (a ``.hyir`` file given to ``
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, CallOp, ForOp, FuncOp, IfOp, ModuleOp, Operation, Value, YieldOp
@@ -31,6 +30,7 @@ from hyc.ir.core import OpResult
 from hyc.ir.diagnostics import VerifyError
 from hyc.ir.dialects import buf, gpu, hy
 from hyc.ir.types import MemRefType, TensorType, index, shape_of
+from hyc.record import record
 
 from .manager import Pass, register_pass
 
@@ -257,7 +257,7 @@ def _guard_call(op: CallOp) -> None:
 
 
 @register_pass
-@dataclass
+@record
 class HardenBuffers(Pass):
     """Check functions written at the buffer level and guard every access they make.
 

@@ -16,7 +16,6 @@ launches launch on blocks of one thread, passing the block's sizes first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hyc.ir import Builder, ForOp, FuncOp, HycError, ModuleOp, Operation, ReturnOp, Value, YieldOp
@@ -27,6 +26,7 @@ from hyc.ir.interpreter import MAX_BLOCK_THREADS
 from hyc.ir.location import Location
 from hyc.ir.opdef import Pure
 from hyc.ir.types import MemRefType, index
+from hyc.record import field, record
 
 from .bufferization import LoopBuilder
 from .bufferization.loop_building import binary, check, const
@@ -37,7 +37,7 @@ UNIFORM_IDS = (gpu.BlockIdOp, gpu.GridDimOp)
 
 
 @register_pass
-@dataclass
+@record
 class GpuSerializeThreads(Pass):
     """Rewrite kernels with barriers or shared buffers to loop over their block's threads
     between barriers; their launches launch blocks of one thread of the new kernel."""
@@ -95,7 +95,7 @@ def _holds_barrier(op: Operation) -> bool:
     return any(gpu.synchronizing(o) for o in op.walk())
 
 
-@dataclass
+@record
 class Serializer:
     kernel: FuncOp
     module: ModuleOp

@@ -4,11 +4,11 @@ loop-invariant code motion: the passes that clean up after every other one."""
 from __future__ import annotations
 
 from collections import ChainMap
-from dataclasses import dataclass
 from typing import ClassVar
 
 from hyc.ir import Block, ForOp, ModuleOp, Operation
 from hyc.ir.dialects import buf
+from hyc.record import record
 
 from .effects import Effects
 from .manager import Pass, register_pass
@@ -16,7 +16,7 @@ from .rewrite import Rewriter, apply_greedily
 
 
 @register_pass
-@dataclass
+@record
 class Canonicalize(Pass):
     """Fold constants and apply every op's simplification patterns until nothing changes.
 
@@ -40,7 +40,7 @@ def _key(op: Operation) -> tuple:
 
 
 @register_pass
-@dataclass
+@record
 class CSE(Pass):
     """Merge pure ops that compute the same thing from the same operands.
 
@@ -73,7 +73,7 @@ class CSE(Pass):
 
 
 @register_pass
-@dataclass
+@record
 class DCE(Pass):
     """Erase ops whose results are unused and that have no side effects.
 
@@ -94,7 +94,7 @@ class DCE(Pass):
 
 
 @register_pass
-@dataclass
+@record
 class LICM(Pass):
     """Hoist loop-invariant pure ops out of `scf.for` and `buf.parallel` bodies.
 

@@ -3,7 +3,6 @@ miscompile starts — a test-only pass that breaks one op, a wrong fold, a wrong
 named with the source line of the first value that differs; agreement on the examples."""
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +18,7 @@ from hyc.ir import Builder
 from hyc.ir.attributes import DenseAttr
 from hyc.ir.dialects import hy
 from hyc.passes import LEVELS, PASSES, Pass
+from hyc.record import record
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 PROGRAM = """\
@@ -55,7 +55,7 @@ def test_the_examples_agree_on_gpu_sim():
     assert check(EXAMPLES / "control.hy", "normalize", [x, np.float32(0.5)], 2, "gpu-sim").agreed
 
 
-@dataclass
+@record
 class BreakTheAdd(Pass):
     """A miscompile, planted: the function's first hy.add becomes a hy.sub."""
     name: ClassVar[str] = "break-the-add"

@@ -1,10 +1,10 @@
 """Every op has a path to machine code on every target, and docs/coverage.md shows them."""
 
-import dataclasses
 from pathlib import Path
 
 from hyc.codegen import coverage
 from hyc.codegen.target import CPU_MATH, TARGETS, host_cpu, resolve
+from hyc.record import replace
 
 DOCS = Path(__file__).parent.parent.parent / "docs"
 
@@ -15,7 +15,7 @@ def test_every_op_is_lowered_on_every_target():
 
 
 def test_a_target_without_a_math_function_shows_in_the_table():
-    lacking = dataclasses.replace(host_cpu(), math={k: v for k, v in CPU_MATH.items()
+    lacking = replace(host_cpu(), math={k: v for k, v in CPU_MATH.items()
                                                     if k not in ("exp", "pow")})
     assert coverage.missing(lacking) == ["hy.exp: MISSING: math exp", "hy.pow: MISSING: math pow",
                                          "hy.sigmoid: MISSING: math exp"]

@@ -2,7 +2,6 @@
 and compiled; block reductions (gpu-block-reduce) of every fold on gpu-sim against numpy, on
 the interpreter checked for races, and in PTX."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from hyc.ir import parse_module, print_ir, verify
 from hyc.ir.gpu_check import CheckingInterpreter
 from hyc.ir.interpreter import Interpreter
 from hyc.passes.serialize_threads import GpuSerializeThreads
+from hyc.record import replace
 
 SHUFFLE = """
 func.func @f(%x: memref<THREADSxi64>, %out: memref<THREADSxi64>) {
@@ -92,7 +92,7 @@ def test_an_empty_sum_is_the_initial_value():
 
 
 # blocks of one warp: quick to interpret
-SMALL = dataclasses.replace(gpu_sim(), loop_pipeline=GPU_LOOPS.replace(
+SMALL = replace(gpu_sim(), loop_pipeline=GPU_LOOPS.replace(
     "gpu-block-reduce", "gpu-block-reduce{block=64}"))
 
 

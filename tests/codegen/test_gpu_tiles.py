@@ -2,7 +2,6 @@
 interpreter and serialized (gpu-serialize-threads), barriers run in phases, the checker on
 shared memory, and the errors of barriers that do not synchronize a whole block."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -16,9 +15,10 @@ from hyc.ir.dialects import gpu
 from hyc.ir.gpu_check import CheckingInterpreter, GpuCheckError
 from hyc.ir.interpreter import Interpreter, InterpreterError
 from hyc.passes.serialize_threads import GpuSerializeThreads
+from hyc.record import replace
 
 # tiles of 4 x 4 outputs, 2 x 2 threads, steps of 2 along K: small enough to interpret
-SMALL = dataclasses.replace(gpu_sim(), loop_pipeline=GPU_LOOPS.replace(
+SMALL = replace(gpu_sim(), loop_pipeline=GPU_LOOPS.replace(
     "gpu-tile-matmul", "gpu-tile-matmul{tile=4,micro=2,depth=2}"))
 
 AFFINE = "def f(a: f32[M, K], b: f32[K, N], c: f32[N]) -> f32[M, N]:\n    return relu(a @ b + c)\n"

@@ -2,7 +2,6 @@
 asks the target (math table, vector width, target machine), and the cache key and the C
 header record it."""
 
-import dataclasses
 import platform
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from hyc.codegen.driver import Compilation
 from hyc.codegen.symbols import kernel_symbol
 from hyc.codegen.target import CPU_MATH, cpu_target, host_cpu
 from hyc.ir import HycError
+from hyc.record import replace
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 X86 = platform.machine() in ("x86_64", "AMD64")
@@ -131,7 +131,7 @@ def test_an_unknown_target_name_from_python():
 def test_a_math_function_the_target_lacks_is_a_located_error():
     """Checked before LLVM sees the module (the NVPTX backend aborts the process on an
     intrinsic it cannot select)."""
-    lacking = dataclasses.replace(host_cpu(), math={k: v for k, v in CPU_MATH.items() if k != "tanh"})
+    lacking = replace(host_cpu(), math={k: v for k, v in CPU_MATH.items() if k != "tanh"})
     with pytest.raises(HycError, match=r"'hy.tanh' needs the math function 'tanh'") as info:
         Compilation(TANH, 2, lacking).stage("llvm-raw")
     assert info.value.diagnostics[0].loc.line == 2

@@ -265,8 +265,8 @@ import ctypes
 import hyc
 from hyc.codegen import jit, scratch, symbols
 hyc.compile("def f(a: f32[8, 8], b: f32[8, 8]) -> f32[8, 8]:\n    return a @ b\n")
-take = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)(jit._state["pool"][symbols.SCRATCH_TAKE])
-give = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(jit._state["pool"][symbols.SCRATCH_GIVE])
+take = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)(jit._state["base"][symbols.SCRATCH_TAKE])
+give = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(jit._state["base"][symbols.SCRATCH_GIVE])
 slot = lambda p: ctypes.c_int64.from_address(p - scratch.HEADER).value
 p = take(1000)
 ctypes.memset(p, 1, 1000)

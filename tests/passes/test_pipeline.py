@@ -1,7 +1,6 @@
 """The pass manager and the pipelines as users drive them through hyc and hyc-opt."""
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,6 +12,7 @@ from hyc.frontend.irgen import compile_source
 from hyc.ir import FloatAttr, ModuleOp, run
 from hyc.passes import LEVELS, PASSES, Pass, optimize, parse_pipeline, pipeline_text, register_pass
 from hyc.passes.memory import plan_module
+from hyc.record import record
 from hyc.tools import hyc, hyc_opt
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
@@ -164,7 +164,7 @@ def test_timing_reports_every_pass_and_the_total(capsys):
 
 
 @register_pass
-@dataclass
+@record
 class BreakTheIR(Pass):
     """Test-only: corrupts the IR (an attribute of the wrong kind) for the verifier to catch."""
     name: ClassVar[str] = "test-break-ir"
@@ -176,7 +176,7 @@ class BreakTheIR(Pass):
 
 
 @register_pass
-@dataclass
+@record
 class Crash(Pass):
     """Test-only: a pass with a bug."""
     name: ClassVar[str] = "test-crash"
