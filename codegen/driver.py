@@ -253,15 +253,15 @@ class Compilation:
             self.prefix = "hyc_" + hashlib.sha256(print_ir(loops).encode()).hexdigest()[:12] + "_"
         # the lowering and the passes load here, not with the driver: a disk-cache hit
         # needs neither
-        from hyc.passes.serialize_threads import GpuSerializeThreads, synchronizes
-
         from .cpu import lower_module
         from .nvptx import lower_kernels
         from .pyentry_ir import emit_entry
-        if self.target.name != "gpu" and any(synchronizes(f) for f in loops.functions):
-            loops = copy(loops)  # a CPU runs a block's synchronizing threads as loops
-            with self.timed("gpu-serialize-threads"):
-                GpuSerializeThreads().run(loops)
+        if self.target.name != "gpu" and any(f.kernel for f in loops.functions):
+            from hyc.passes.serialize_threads import GpuSerializeThreads, synchronizes
+            if any(synchronizes(f) for f in loops.functions):
+                loops = copy(loops)  # a CPU runs a block's synchronizing threads as loops
+                with self.timed("gpu-serialize-threads"):
+                    GpuSerializeThreads().run(loops)
         with self.timed("llvm: generate IR"):
             lower = lower_kernels if self.target.name == "gpu" else lower_module
             module, self.messages = lower(loops, self.target, self.prefix)

@@ -1,20 +1,17 @@
 """The pass manager, the -O0..-O3 pipelines and the optimization passes.
 
-Importing this package registers every pass.
+Importing this package registers every pass but the GPU's, which register when a pipeline
+names one (``manager.import_gpu_passes``).
 """
 
 from . import (  # noqa: F401
     bufferize,
     constant_loops,
     fusion,
-    gpu,
-    gpu_matmul,
-    gpu_reduce,
     inline,
     loops,
     refine_shapes,
     safety,
-    serialize_threads,
     simplify,
 )
 from .manager import (

@@ -11,6 +11,7 @@ from random_ir import random_arguments, random_module
 
 from hyc.ir import HycError, Interpreter, parse_module, print_ir
 from hyc.passes import LEVELS, PASSES, Instrumentation, PassManager, parse_pipeline
+from hyc.passes.manager import import_gpu_passes
 
 COUNT = int(os.environ.get("HYC_DIFFERENTIAL", "300"))
 
@@ -56,6 +57,7 @@ def test_levels_agree(seed):
         assert_same(want, outcomes(optimized(module, LEVELS[level]), seed))
 
 
+import_gpu_passes()
 # bufferize changes the calling convention (results become arguments): tested on its own
 TENSOR_PASSES = sorted(n for n in PASSES if n != "bufferize" and not n.startswith("test-"))
 

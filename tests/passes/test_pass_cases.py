@@ -17,6 +17,7 @@ from random_ir import random_arguments
 
 from hyc.ir import HycError, Interpreter, parse_module, print_ir, verify
 from hyc.passes import PASSES, Instrumentation, PassManager, parse_pipeline
+from hyc.passes.manager import import_gpu_passes
 from hyc.tools.hyc_opt import split_input
 
 CASES = Path(__file__).parent.parent / "lit" / "passes"
@@ -67,6 +68,7 @@ def test_pass_case(text, pipeline):
 
 
 def test_every_pass_has_a_case_file():
+    import_gpu_passes()
     tested = set()
     for path in CASES.glob("*.hyir"):
         for pipeline in RUN.findall(path.read_text()):

@@ -11,6 +11,7 @@ from file_check import filecheck
 from hyc.frontend.irgen import compile_source
 from hyc.ir import FloatAttr, ModuleOp, run
 from hyc.passes import LEVELS, PASSES, Pass, optimize, parse_pipeline, pipeline_text, register_pass
+from hyc.passes.manager import import_gpu_passes
 from hyc.passes.memory import plan_module
 from hyc.record import record
 from hyc.tools import hyc, hyc_opt
@@ -213,8 +214,33 @@ def test_a_crashing_pass_leaves_a_reproducer(capsys):
 
 
 def test_passes_guide_documents_every_pass():
+    import_gpu_passes()
     guide = (Path(__file__).parent.parent.parent / "docs" / "passes.md").read_text()
     missing = [n for n in PASSES if not n.startswith("test-") and f"### `{n}`" not in guide]
     assert not missing, f"docs/passes.md does not document {missing}"
     for level, text in LEVELS.items():
         assert f"| `-O{level}` | `{text or '(no passes)'}` |" in guide
+
+
+GPU_PASS_MODULES = ["hyc.passes.gpu", "hyc.passes.gpu_matmul", "hyc.passes.gpu_reduce",
+                    "hyc.passes.serialize_threads"]
+
+
+def test_a_cpu_compile_imports_no_gpu_pass_and_a_pipeline_naming_one_registers_it():
+    """The GPU passes register when a pipeline first names one: a CPU compile never loads
+    their modules (checked in a fresh process, where nothing imported them before)."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, hyc\n"
+            "m = hyc.compile('def f(a: f32[N]) -> f32[N]:\\n    return a * 2.0\\n')\n"
+            "assert (m.f(np.ones(3, np.float32)) == 2).all()\n"
+            f"print(sorted(set({GPU_PASS_MODULES!r}) & set(sys.modules)))\n"
+            "from hyc.passes import PASSES, parse_pipeline\n"
+            "assert 'gpu-grid-stride' not in PASSES\n"
+            "print([type(p).__name__ for p in parse_pipeline('gpu-grid-stride,cse')])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "HYC_CACHE_DIR": "off"})
+    assert done.returncode == 0, done.stderr
+    loaded, parsed = done.stdout.splitlines()
+    assert loaded == "[]"
+    assert parsed == "['GpuGridStride', 'CSE']"

@@ -18,8 +18,11 @@ def spin(n: i64) -> i32:
     return t
 """
 
+# Python's own SIGINT handler first: a process started in the background by a shell without
+# job control inherits SIGINT ignored, which hyc leaves alone (and then nothing stops the loop)
 SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import hyc
     mod = hyc.compile(sys.argv[1], opt_level=int(sys.argv[2]))
