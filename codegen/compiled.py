@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from hyc.ir import FuncOp, FunctionType, HycError, parse_module, print_ir
+from hyc.ir import FuncOp, FunctionType, HycError, ModuleOp, parse_module, print_ir
 from hyc.ir.diagnostics import RunTimeCheckError
 from hyc.ir.interpreter import ArgumentTypeError, ArgumentValueError, check_shape, convert_argument
 from hyc.ir.types import DYNAMIC, MemRefType, is_scalar, numpy_dtype, shape_of
@@ -283,8 +283,12 @@ class CompiledModule:
 
     tier_up: threading.Thread | None = None  # tiered compilation's thread (HYC_TIERED)
 
-    def __init__(self, parts: dict, code: JitModule, target: Target) -> None:
-        tensor = parse_module(parts["ir"])
+    def __init__(self, parts: dict, code: JitModule, target: Target,
+                 tensor: ModuleOp | None = None) -> None:
+        """``parts``: the stages as text (a disk-cache entry's); ``tensor``: the optimized
+        tensor-level module they were printed from, when the caller has it (a compile: parsing
+        its text again took 4 ms of the MLP's)."""
+        tensor = tensor if tensor is not None else parse_module(parts["ir"])
         addresses = code.addresses
         self.target = target
         self.ir = print_ir(tensor)

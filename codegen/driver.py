@@ -322,7 +322,7 @@ class Compilation:
                  "loops": print_ir(self.target_loops()), "llvm_ir": compiled.llvm_ir,
                  "messages": self.messages, "prefix": self.prefix,
                  "symbols": sorted(compiled.addresses), "target": self.target.describe()}
-        module = CompiledModule(parts, compiled, self.target)
+        module = CompiledModule(parts, compiled, self.target, self.optimized_ir())
         if tiered:
             module.tier_up = threading.Thread(target=self._tier_up, args=(raw, key, parts, module),
                                               name="hyc tier-up", daemon=True)

@@ -18,6 +18,7 @@ compares and is not frozen is unhashable). A method the class defines itself is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
@@ -104,18 +105,19 @@ def _repr(self: Any) -> str:
     return f"{type(self).__qualname__}({values})"
 
 
-def _compared(self: Any) -> tuple:
-    return tuple(getattr(self, f.name) for f in type(self).__record_fields__ if f.compare)
-
-
 def _eq(self: Any, other: object) -> bool:
-    if type(other) is not type(self):
+    compared: Callable[[object], object] = type(self).__record_compared__  # in C: types are
+    if type(other) is not type(self):  # compared and hashed often
         return NotImplemented
-    return _compared(self) == _compared(other)
+    return self is other or compared(self) == compared(other)
 
 
 def _hash(self: Any) -> int:
-    return hash(_compared(self))
+    return hash(type(self).__record_compared__(self))
+
+
+def _nothing(self: Any) -> tuple:
+    return ()
 
 
 def _frozen_setattr(self: Any, name: str, value: object) -> None:
@@ -152,6 +154,9 @@ def _make(cls: type, frozen: bool, eq: bool, repr: bool) -> type:
         spec[f.name] = f
     cls.__record_fields__ = tuple(spec.values())  # type: ignore[attr-defined]
     cls.__match_args__ = tuple(spec)  # type: ignore[attr-defined,misc]
+    compared = [f.name for f in spec.values() if f.compare]
+    # the values equality and hashing look at (a tuple of them, one value, or none)
+    cls.__record_compared__ = attrgetter(*compared) if compared else _nothing  # type: ignore[attr-defined]
     own = cls.__dict__
     methods: dict[str, object] = {"__init__": _init}
     if repr:
