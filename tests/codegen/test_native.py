@@ -210,3 +210,38 @@ def test_sums_are_vector_reductions_and_agree_with_numpy(n, dtype):
     np.testing.assert_allclose(module.total(a), a.sum(dtype=np.float64), **tolerance)
     np.testing.assert_allclose(module.columns(a.reshape(n, 3)), a.reshape(n, 3).sum(0), **tolerance)
     np.testing.assert_allclose(module.rows(a.reshape(3, n)), a.reshape(3, n).sum(1), **tolerance)
+
+
+def test_the_entrys_table_driven_checks_accept_exactly_the_calls_they_should():
+    """The runtime's hyc_check_arrays, driven by each function's table: every array's type,
+    dtype, layout, rank, static sizes and named sizes (an argument's M against another's, the
+    result's against the arguments'), and the result sharing no memory with an argument."""
+    from hyc.codegen.compiled import SLOW_PATH
+    mod = hyc.compile("def g(a: f32[N, 3], b: f32[M], c: f32[3, M]) -> f32[N, M]:\n"
+                      "    return a @ c + b\n")
+    g = mod.g
+    if g._entry is None:
+        pytest.skip("no native entries in this process (object layouts differ)")
+    a, b, c = np.ones((4, 3), np.float32), np.arange(5, dtype=np.float32), np.ones((3, 5), np.float32)
+    result = np.zeros((4, 5), np.float32)
+    assert g._entry((a, b, c), (result,)) == 0  # run natively: the result is written
+    np.testing.assert_array_equal(result, a @ c + b)
+    spare = np.zeros(40, np.float32)
+    read_only = np.zeros((4, 5), np.float32)
+    read_only.flags.writeable = False
+    turned_down = {
+        "named size M differs": (a, b, np.ones((3, 6), np.float32), result),
+        "static size 3 wrong": (np.ones((4, 2), np.float32), b, c, result),
+        "rank wrong": (np.ones(12, np.float32), b, c, result),
+        "dtype wrong": (a, b.astype(np.float64), c, result),
+        "not an ndarray": (a, list(b), c, result),
+        "not C-contiguous": (a, b, np.ones((5, 3), np.float32).T, result),
+        "the result's N differs": (a, b, c, np.zeros((3, 5), np.float32)),
+        "the result's M differs": (a, b, c, np.zeros((4, 4), np.float32)),
+        "the result read-only": (a, b, c, read_only),
+        "the result inside an argument": (a, spare[:5], c, spare[3:23].reshape(4, 5)),
+    }
+    for why, (*args, out) in turned_down.items():
+        assert g._entry(tuple(args), (out,)) == SLOW_PATH, why
+    assert g._entry((a, spare[:5], c), (spare[5:25].reshape(4, 5),)) == 0  # adjacent: apart
+    assert g._entry((a, b, c), (result,)) == 0
