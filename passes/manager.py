@@ -33,11 +33,14 @@ PASSES: dict[str, type[Pass]] = {}
 
 
 class Pass:
-    """Base class of passes: ``run`` transforms a module in place."""
+    """Base class of passes: ``run`` transforms a module in place. It may return whether it
+    changed anything: after a pass that returns False the pass manager does not verify the
+    module again (MLIR skips the verifier after a pass that preserved everything); None, as
+    most passes return, counts as a change."""
 
     name: ClassVar[str] = ""
 
-    def run(self, module: ModuleOp) -> None:
+    def run(self, module: ModuleOp) -> bool | None:
         raise TypeError(f"pass {self.name} does not define run()")
 
     @classmethod
@@ -186,8 +189,8 @@ class PassManager:
         before = print_ir(module) if instr.print_after_change or recording else None
         start = time.perf_counter()
         try:
-            p.run(module)
-            if instr.verify_each:
+            changed = p.run(module)
+            if instr.verify_each and changed is not False:
                 verify(module)
         except HycError as e:
             if instr.print_after_failure:

@@ -30,8 +30,8 @@ class Canonicalize(Pass):
     name: ClassVar[str] = "canonicalize"
     max_rounds: int = 20
 
-    def run(self, module: ModuleOp) -> None:
-        apply_greedily(module, Effects(module), max_rounds=self.max_rounds)
+    def run(self, module: ModuleOp) -> bool:
+        return apply_greedily(module, Effects(module), max_rounds=self.max_rounds)
 
 
 def _key(op: Operation) -> tuple:
@@ -51,17 +51,19 @@ class CSE(Pass):
 
     name: ClassVar[str] = "cse"
 
-    def run(self, module: ModuleOp) -> None:
+    def run(self, module: ModuleOp) -> bool:
         self.effects = Effects(module)
-        for func in module.functions:
-            self._block(func.regions[0].block, ChainMap())
+        changed = [self._block(func.regions[0].block, ChainMap()) for func in module.functions]
+        return any(changed)
 
-    def _block(self, block: Block, seen: ChainMap) -> None:
+    def _block(self, block: Block, seen: ChainMap) -> bool:
+        """Whether anything in ``block`` (or the blocks inside it) was merged."""
         rewriter = Rewriter(deferred=True)
+        changed = False
         for op in list(block.ops):
             for region in op.regions:
                 for inner in region.blocks:
-                    self._block(inner, seen.new_child())
+                    changed |= self._block(inner, seen.new_child())
             if not self.effects.is_pure(op):
                 continue
             key = _key(op)
@@ -70,6 +72,7 @@ class CSE(Pass):
             else:
                 seen[key] = op
         rewriter.finish()
+        return changed or rewriter.changed
 
 
 @register_pass
@@ -83,14 +86,14 @@ class DCE(Pass):
 
     name: ClassVar[str] = "dce"
 
-    def run(self, module: ModuleOp) -> None:
+    def run(self, module: ModuleOp) -> bool:
         effects = Effects(module)
 
         def step(op: Operation, rewriter: Rewriter, _: Effects) -> None:
             if op.results and not effects.has_effects(op) and all(not r.uses for r in op.results):
                 rewriter.erase(op)
 
-        apply_greedily(module, effects, step)
+        return apply_greedily(module, effects, step)
 
 
 @register_pass
@@ -105,15 +108,19 @@ class LICM(Pass):
 
     name: ClassVar[str] = "licm"
 
-    def run(self, module: ModuleOp) -> None:
+    def run(self, module: ModuleOp) -> bool:
         effects = Effects(module)
         loops = [op for op in module.walk() if isinstance(op, ForOp | buf.ParallelOp)]
-        for loop in loops[::-1]:
-            self._hoist(loop, effects)
+        hoisted = [self._hoist(loop, effects) for loop in loops[::-1]]
+        return any(hoisted)
 
-    def _hoist(self, loop: Operation, effects: Effects) -> None:
+    def _hoist(self, loop: Operation, effects: Effects) -> bool:
+        """Whether an op left ``loop``."""
         inside = loop.defined_inside()
+        moved = False
         for op in list(loop.regions[0].block.ops):
             if effects.is_pure(op) and not any(v in inside for v in op.operands):
                 op.move_before(loop)
                 inside.difference_update(op.results)
+                moved = True
+        return moved

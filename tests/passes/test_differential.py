@@ -10,7 +10,7 @@ import pytest
 from random_ir import random_arguments, random_module
 
 from hyc.ir import HycError, Interpreter, parse_module, print_ir
-from hyc.passes import LEVELS, PASSES, Instrumentation, PassManager, parse_pipeline
+from hyc.passes import LEVELS, LOWER_TO_LOOPS, PASSES, Instrumentation, PassManager, parse_pipeline
 from hyc.passes.manager import import_gpu_passes
 
 COUNT = int(os.environ.get("HYC_DIFFERENTIAL", "300"))
@@ -67,3 +67,33 @@ def test_each_pass_alone_preserves_results(pass_name):
     for seed in range(1000, 1000 + COUNT // 5):
         module = random_module(seed)
         assert_same(outcomes(module, seed), outcomes(optimized(module, pass_name), seed))
+
+
+@pytest.mark.parametrize("pass_name", ["canonicalize", "cse", "dce", "licm"])
+def test_a_pass_that_says_it_changed_nothing_changed_nothing(pass_name):
+    """After a pass whose run() returns False the pass manager skips the verifier: the claim
+    must hold, on random programs before and after the -O2 pipeline and the lowering."""
+    said_unchanged = 0
+    for seed in range(2000, 2000 + COUNT // 5):
+        for pipeline in ("", LEVELS[2], LEVELS[2] + "," + LOWER_TO_LOOPS):
+            module = optimized(random_module(seed), pipeline) if pipeline else random_module(seed)
+            before = print_ir(module, debuginfo=True)
+            (only,) = parse_pipeline(pass_name)
+            if only.run(module) is False:
+                said_unchanged += 1
+                assert print_ir(module, debuginfo=True) == before, (seed, pipeline)
+    assert said_unchanged  # the claim is made, and checked
+
+
+def test_the_verifier_runs_after_the_passes_that_changed_something(monkeypatch):
+    from hyc.passes import manager
+    verified = []
+    monkeypatch.setattr(manager, "verify", lambda module: verified.append(True))
+    module = random_module(7)
+    PassManager(parse_pipeline("canonicalize,cse,dce")).run(module)  # changes something
+    assert verified
+    verified.clear()
+    PassManager(parse_pipeline("canonicalize,cse,dce,licm")).run(module)  # at its fixed point
+    assert not verified
+    PassManager(parse_pipeline("inline")).run(module)  # says nothing: verified
+    assert verified
