@@ -3,7 +3,7 @@ they do and holds what they need at run time).
 
 An entry's checks are the runtime's ``hyc_check_arrays``, driven by a constant table that
 describes the function's arrays; an entry is then a few instructions, where checks spelled
-out per array were a third of a model's LLVM work (the MLP's seven arrays: 480 lines of IR).
+out per array were a fifth of a model's LLVM work (the MLP's seven arrays: 480 lines of IR).
 The table, per array: the index of its dtype in ``DTYPE_ORDER``, its element's bytes, its
 rank, then a word per axis: a size it must have (>= 0), ``FREE`` (any), or ``-2 - w``: equal
 to word ``w`` of the packed words (an earlier array's size of the same name).

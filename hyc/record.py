@@ -64,7 +64,7 @@ def field(*, default: Any = MISSING, default_factory: Callable[[], Any] | None =
 def fields(record_or_class: object) -> tuple[Field, ...]:
     """The record's fields, in order (a dataclass's too: a pass written as one works)."""
     cls = record_or_class if isinstance(record_or_class, type) else type(record_or_class)
-    if "__record_fields__" not in dir(cls) and hasattr(cls, "__dataclass_fields__"):
+    if "__record_fields__" not in cls.__dict__ and "__dataclass_fields__" in cls.__dict__:
         import dataclasses
         return dataclasses.fields(cls)  # type: ignore[return-value]
     return cls.__record_fields__  # type: ignore[attr-defined]
@@ -134,12 +134,14 @@ def _own_fields(cls: type) -> list[Field]:
         if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
             continue
         value = cls.__dict__.get(name, MISSING)
-        f = value if isinstance(value, Field) else Field(value)
         if isinstance(value, Field):  # the class attribute was only the field's spec
+            f = value
             if value.default is MISSING:
                 delattr(cls, name)
             else:
                 setattr(cls, name, value.default)
+        else:
+            f = Field(value)
         f.name, f.type = name, str(annotation)
         made.append(f)
     return made
@@ -162,13 +164,12 @@ def _make(cls: type, frozen: bool, eq: bool, repr: bool) -> type:
     if repr:
         methods["__repr__"] = _repr
     if eq:
-        methods["__eq__"] = _eq
-        if "__hash__" not in own or own["__hash__"] is None:
-            methods["__hash__"] = _hash if frozen else None
+        methods["__eq__"], methods["__hash__"] = _eq, (_hash if frozen else None)
     if frozen:
         methods["__setattr__"], methods["__delattr__"] = _frozen_setattr, _frozen_delattr
     for name, method in methods.items():
-        if name not in own or (name == "__hash__" and own[name] is None):
+        # a method the class defines is kept (a __hash__ of None is Python's, beside an __eq__)
+        if own.get(name) is None:
             setattr(cls, name, method)
     if not own.get("__doc__"):
         cls.__doc__ = f"{cls.__name__}({', '.join(spec)})"
