@@ -50,9 +50,13 @@ def test_lists_are_arrays_like_numpy_takes_them():
 
 
 def test_a_function_named_like_a_module_attribute_is_reachable(capsys):
-    source = "def loops(x: f32[N]) -> f32[N]:\n    return x * 2.0\n"
+    source = ("def loops(x: f32[N]) -> f32[N]:\n    return x * 2.0\n"
+              "def asm(x: f32[N]) -> f32[N]:\n    return x\n"
+              "def f(x: f32[N]) -> f32[N]:\n    return x + 1.0\n")
     mod = hyc.compile(source)
     assert isinstance(mod.loops, str)  # the loop-level IR
+    assert "ret" in mod.asm()  # the method, not the function named asm
+    assert mod.f is mod["f"]  # a name no attribute takes is the function itself
     np.testing.assert_array_equal(mod["loops"](np.ones(2, np.float32)), [2.0, 2.0])
     with pytest.raises(KeyError, match="no function 'nope'"):
         mod["nope"]
