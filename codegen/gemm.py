@@ -27,7 +27,7 @@ from llvmlite import ir
 
 from hyc.record import record
 
-from .lowering import smaller
+from .lowering import element_bytes, interleave, load_lanes, smaller, store_lanes
 
 if TYPE_CHECKING:
     from .matmul import Kernel
@@ -39,11 +39,6 @@ I64 = ir.IntType(64)
 ALIGN = 64  # the packed panels start on cache lines
 MR = 6  # rows of the micro-tile
 SUM_ROWS = 256  # the most rows of the inner dimension summed before adding to the output
-
-
-def element_bytes(element: ir.Type) -> int:
-    """The size of a kernel's element (f32 or f64)."""
-    return 4 if element == ir.FloatType() else 8
 
 
 def _const(value: int) -> ir.Constant:
@@ -238,13 +233,15 @@ class PackedMatmul:
     def pack_lhs(self, packed: ir.Value, ic: ir.Value, mc: ir.Value,
                  pc: ir.Value, kc: ir.Value) -> None:
         """``lhs[ic:ic+mc, pc:pc+kc]`` as panels of MR rows, the rows' element ``p`` side by
-        side; rows past ``mc`` in the last panel are zeros. A panel is copied a column ``p``
-        at a time, MR loads (one stream per row) and MR contiguous stores: a row at a time,
-        the stores land MR elements apart, which LLVM vectorizes into scatters, slow on
-        every x86 CPU."""
+        side; rows past ``mc`` in the last panel are zeros. A panel is copied a chunk of
+        columns at a time: a vector from each of its MR rows (one stream per row), the
+        vectors interleaved into one contiguous store (a row at a time, the stores would land
+        MR elements apart: scatters, slow on every x86 CPU). Chunks are at most 256 bits: an
+        interleave of MR wider vectors costs more shuffles than it saves loads."""
         fc, b, blocks, kernel = self.fc, self.fc.b, self.blocks, self.kernel
         rounded = b.mul(b.udiv(b.add(mc, _const(blocks.mr - 1)), _const(blocks.mr)),
                         _const(blocks.mr))
+        chunk = min(blocks.lanes, 256 // (8 * element_bytes(self.element)))
 
         def panel(first: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
             base = b.mul(b.udiv(first, _const(blocks.mr)), _const(blocks.mr * blocks.kc))
@@ -253,14 +250,18 @@ class PackedMatmul:
                 real = b.icmp_signed("<", b.add(first, _const(r)), mc)
                 rows.append((real, b.select(real, b.add(ic, b.add(first, _const(r))), ic)))
 
-            def column(p: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-                at = b.add(base, b.mul(p, _const(blocks.mr)))
-                for r, (real, source_row) in enumerate(rows):
-                    value = b.load(kernel.lhs.address(b, [source_row, b.add(pc, p)]))
-                    value = b.select(real, value, ir.Constant(self.element, 0.0))
-                    b.store(value, b.gep(packed, [b.add(at, _const(r))]))
-                return []
-            fc.counted_loop(kc, [], column)
+            def columns(p: ir.Value, lanes: int) -> None:
+                values = []
+                for real, source_row in rows:  # a row past mc reads row ic, kept as zeros
+                    value = load_lanes(b, kernel.lhs.address(b, [source_row, b.add(pc, p)]), lanes)
+                    values.append(b.select(real, value, ir.Constant(value.type, None)))
+                at = b.gep(packed, [b.add(base, b.mul(p, _const(blocks.mr)))])
+                if lanes == 1:
+                    for r, value in enumerate(values):
+                        b.store(value, b.gep(at, [_const(r)]))
+                else:
+                    store_lanes(b, interleave(b, values), at)
+            fc.chunked_loop(kc, chunk, columns)
             return []
         fc.stepped_loop(_const(0), rounded, _const(blocks.mr), [], panel)
 

@@ -101,11 +101,8 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine,
     Loop unrolling only with ``unroll`` (GPU kernels): in a CPU model's loops it buys
     nothing measurable (the vectorizer still interleaves; B1, B3 and a softmax run as fast
     without it), while it unrolls every loop of known trip count whole, which made the MLP's
-    middle-end and code generation take a third longer (0.15 s against 0.11 s); the
-    runtime's matmul kernels, written with their accumulators spelled out, run as fast
-    without it too, and compile in 0.34 s instead of 0.46."""
+    middle-end and code generation take a third longer (0.15 s against 0.11 s)."""
     import llvmlite.binding as llvm
-    from llvmlite.binding.newpassmanagers import NewPassManager
     if opt_level == 0:
         return
     pto = llvm.create_pipeline_tuning_options(speed_level=min(opt_level, 3))
@@ -113,7 +110,25 @@ def optimize(module: llvm.ModuleRef, opt_level: int, tm: llvm.TargetMachine,
     pto.slp_vectorization = True
     pto.loop_unrolling = unroll
     builder = llvm.create_pass_builder(tm, pto)
-    passes = builder.getModulePassManager()
+    _run(builder.getModulePassManager(), module, builder)
+
+
+def tidy(module: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
+    """The least of LLVM's middle end, for code vectorized by hand (the runtime's matmul
+    kernels, under ``llvm_lock``): stack slots to registers, local folds, the control flow
+    simplified. The -O2 pipeline made the same inner loops, instruction for instruction, in
+    0.2 s more of each process's first matmul (its vectorizers found nothing left to do once
+    the packing and the adding loops were written with vectors)."""
+    import llvmlite.binding as llvm
+    passes = llvm.create_new_module_pass_manager()
+    passes.add_sroa_pass()
+    passes.add_instruction_combine_pass()
+    passes.add_simplify_cfg_pass()
+    _run(passes, module, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(2)))
+
+
+def _run(passes: Any, module: llvm.ModuleRef, builder: Any) -> None:
+    from llvmlite.binding.newpassmanagers import NewPassManager
     try:
         passes.run(module, builder)
     finally:
@@ -306,15 +321,15 @@ def _provide_kernels(obj: bytes, target: Target) -> None:
 
 def kernel_object(target: Target, element: str, shared: bool = False) -> bytes:
     """The matmul kernel for ``element`` on ``target``, its packing and single-row
-    functions, optimized at -O2 (under ``llvm_lock``); position-independent and hidden for a
-    shared library."""
+    functions, tidied (they are vectorized by hand, under ``llvm_lock``); position-independent
+    and hidden for a shared library."""
     from .matmul import kernel_module
     tm = target.machine(2, shared)
     module = parse(llvm_text(kernel_module(target, element), tm), tm)
     if shared:
         for name in symbols.kernel_object_symbols(target, element):
             module.get_function(name).visibility = "hidden"
-    optimize(module, 2, tm)
+    tidy(module, tm)
     return tm.emit_object(module)
 
 

@@ -26,6 +26,7 @@ from .scalar_ops import RULES as SCALAR_RULES
 from .scalar_ops import ScalarEmitter, llvm_type
 from .target import Target
 
+I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 LoopBody = Callable[[ir.Value, list[ir.Value]], list[ir.Value]]
 
@@ -88,6 +89,45 @@ def internal_global(module: ir.Module, name: str, type_: ir.Type, align: int) ->
 def smaller(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     """The smaller of two signed integers."""
     return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def element_bytes(element: ir.Type) -> int:
+    """The size of a kernel's element (f32 or f64)."""
+    return 4 if element == ir.FloatType() else 8
+
+
+def load_lanes(b: ir.IRBuilder, pointer: ir.Value, lanes: int) -> ir.Value:
+    """``lanes`` elements from ``pointer`` on: a vector (aligned as one element), or the
+    element itself when ``lanes`` is 1."""
+    if lanes == 1:
+        return b.load(pointer)
+    element = pointer.type.pointee
+    return b.load(b.bitcast(pointer, ir.PointerType(ir.VectorType(element, lanes))),
+                  align=element_bytes(element))
+
+
+def store_lanes(b: ir.IRBuilder, value: ir.Value, pointer: ir.Value) -> None:
+    """``value`` (a vector, or an element) at ``pointer`` on, as ``load_lanes`` reads it."""
+    if not isinstance(value.type, ir.VectorType):
+        b.store(value, pointer)
+        return
+    element = pointer.type.pointee
+    b.store(value, b.bitcast(pointer, ir.PointerType(value.type)),
+            align=element_bytes(element))
+
+
+def interleave(b: ir.IRBuilder, vectors: list[ir.Value]) -> ir.Value:
+    """One vector of the ``vectors``' lanes side by side: lane ``j`` of vector ``r`` at
+    ``j * len(vectors) + r`` (a row of a packed panel). The vectors are joined pairwise (a
+    list padded to a power of two with the last one), then shuffled once."""
+    lanes, count = vectors[0].type.count, len(vectors)
+    joined = vectors + [vectors[-1]] * ((1 << (count - 1).bit_length()) - count)
+    while len(joined) > 1:
+        width = 2 * joined[0].type.count
+        mask = ir.Constant(ir.VectorType(I32, width), list(range(width)))
+        joined = [b.shuffle_vector(x, y, mask) for x, y in zip(joined[::2], joined[1::2])]
+    order = [r * lanes + j for j in range(lanes) for r in range(count)]
+    return b.shuffle_vector(joined[0], joined[0], ir.Constant(ir.VectorType(I32, len(order)), order))
 
 
 def count_loop(b: ir.IRBuilder, start: ir.Value, end: ir.Value,
@@ -258,6 +298,23 @@ class TargetFunction:
             merged.add_incoming(n, latch)
             results.append(merged)
         return results
+
+    def chunked_loop(self, upper: ir.Value, width: int, body: Callable[[ir.Value, int], None]) -> None:
+        """``for i in range(upper)`` vectorized by hand: ``body(i, width)`` on each whole chunk
+        of ``width`` iterations, then ``body(i, 1)`` on the rest (code compiled without
+        LLVM's loop vectorizer: the runtime's kernels, see ``jit.tidy``)."""
+        b, step = self.b, ir.Constant(I64, width)
+        whole = b.mul(b.udiv(upper, step), step)
+
+        def chunk(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            body(i, width)
+            return []
+
+        def single(i: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
+            body(i, 1)
+            return []
+        self.stepped_loop(ir.Constant(I64, 0), whole, step, [], chunk)
+        self.stepped_loop(whole, upper, ir.Constant(I64, 1), [], single)
 
     def loop_nest(self, sizes: list[ir.Value], lower: ir.Value, upper: ir.Value,
                   body: Callable[[list[ir.Value]], None]) -> None:

@@ -22,8 +22,8 @@ from hyc.ir import Operation
 from hyc.ir.types import MemRefType, shape_of
 
 from . import threads
-from .gemm import PackedMatmul, blocking, element_bytes, pack_unit_count, prepacked_bytes
-from .lowering import Buffer, TargetFunction, TargetModule, smaller
+from .gemm import PackedMatmul, blocking, pack_unit_count, prepacked_bytes
+from .lowering import Buffer, TargetFunction, TargetModule, element_bytes, smaller
 from .matvec import EPILOGUE, build_row, row_function
 from .scalar_ops import is_float
 from .symbols import KERNEL_ELEMENTS, SCRATCH_GIVE, SCRATCH_TAKE, kernel_symbol, pack_symbol

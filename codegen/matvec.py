@@ -23,8 +23,8 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import threads
-from .gemm import ALIGN, aligned_address, blocking, element_bytes
-from .lowering import TargetFunction, TargetModule, count_loop
+from .gemm import ALIGN, aligned_address, blocking
+from .lowering import TargetFunction, TargetModule, count_loop, element_bytes, load_lanes, store_lanes
 from .symbols import SCRATCH_GIVE, SCRATCH_TAKE, row_symbol
 
 I64 = ir.IntType(64)
@@ -86,19 +86,18 @@ def build_row(parent: TargetModule, element: str, element_type: ir.Type,
         with alone:
             b.call(parts_body, [words, _const(0), parts])
 
-    # c = the rows of partial sums added in order (each addition a vector loop over n)
-    def first(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-        b.store(b.load(b.gep(partial, [j])), b.gep(c, [j]))
-        return []
-    fc.counted_loop(n, [], first)
+    # c = the rows of partial sums added in order, a vector at a time
+    lanes = target.vector_bits // (8 * size_of)
+    fc.chunked_loop(n, lanes, lambda j, width: store_lanes(
+        b, load_lanes(b, b.gep(partial, [j]), width), b.gep(c, [j])))
 
     def add(p: ir.Value) -> None:
         row = b.gep(partial, [b.mul(p, n)])
 
-        def column(j: ir.Value, _: list[ir.Value]) -> list[ir.Value]:
-            b.store(b.fadd(b.load(b.gep(c, [j])), b.load(b.gep(row, [j]))), b.gep(c, [j]))
-            return []
-        fc.counted_loop(n, [], column)
+        def columns(j: ir.Value, width: int) -> None:
+            total = b.fadd(load_lanes(b, b.gep(c, [j]), width), load_lanes(b, b.gep(row, [j]), width))
+            store_lanes(b, total, b.gep(c, [j]))
+        fc.chunked_loop(n, lanes, columns)
     count_loop(b, _const(1), parts, add)
     with b.if_then(b.icmp_unsigned("!=", epilogue, ir.Constant(epilogue.type, None))):
         b.call(epilogue, [context, _const(0), _const(1), _const(0), n])
