@@ -43,7 +43,7 @@ def compiled(request):
 # rows around the micro-tile (6) and past a block of lhs (mc: 252 with a 1 MiB L2); columns
 # around a panel (64 f32 columns with AVX-512), the last panel taking each width of
 # micro-kernel (4, 2 or 1 vectors: 63, 17, 1 columns left); an inner dimension past one slab
-# (kc: 512 for f32 with a 48 KiB L1, 336 with 32 KiB)
+# (kc: 512 for f32 with a 32 or 48 KiB L1; 160 or 256 for f64)
 SHAPES = [(4, 1, 1), (5, 3, 7), (6, 64, 64), (7, 257, 65), (13, 300, 63), (12, 513, 130),
           (515, 40, 17), (64, 700, 129)]
 
@@ -135,5 +135,6 @@ def test_blocking_fits_the_registers_and_caches(bits, size, caches):
     registers = 32 if bits == 512 else 16
     assert blocks.mr * blocks.nv + blocks.nv + 1 <= registers  # accumulators, rhs, broadcast
     assert blocks.lanes * size * 8 == bits and blocks.kc % 16 == 0
-    assert blocks.mr * blocks.kc * size <= caches[0] // 4  # the lhs micro-panel stays in L1
+    # the lhs micro-panel stays in L1: a quarter of it, rounded up to whole blocks of sums
+    assert blocks.kc % blocks.ks == 0 and blocks.mr * blocks.kc * size <= caches[0] // 2
     assert blocks.mc % blocks.mr == 0 and blocks.mc * blocks.kc * size <= caches[1] // 2
