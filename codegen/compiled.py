@@ -331,9 +331,8 @@ class CompiledModule:
         return True
 
     def __getattr__(self, name: str) -> CompiledFunction:
+        """Reached for a name that is no attribute (each function is one, see ``__init__``)."""
         functions = self.__dict__.get("functions", {})
-        if name in functions:
-            return functions[name]
         if name in self.__dict__.get("uncallable", {}):
             raise self.uncallable[name]
         raise AttributeError(f"the module has no function '{name}' "

@@ -23,7 +23,7 @@ from hyc.ir.types import MemRefType, shape_of
 
 from . import threads
 from .gemm import PackedMatmul, blocking, pack_unit_count, prepacked_bytes
-from .lowering import Buffer, TargetFunction, TargetModule, element_bytes, smaller
+from .lowering import Buffer, TargetFunction, TargetModule, element_bytes, load_lanes, smaller, store_lanes
 from .matvec import EPILOGUE, build_row, row_function
 from .scalar_ops import is_float
 from .symbols import KERNEL_ELEMENTS, SCRATCH_GIVE, SCRATCH_TAKE, kernel_symbol, pack_symbol
@@ -540,14 +540,10 @@ class Kernel:
         return b.shuffle_vector(single, ir.Constant(self.vector, ir.Undefined), mask)
 
     def load_vector(self, buffer: Buffer, index: list[ir.Value]) -> ir.Value:
-        b = self.fc.b
-        pointer = b.bitcast(buffer.address(b, index), ir.PointerType(self.vector))
-        return b.load(pointer, align=4)
+        return load_lanes(self.fc.b, buffer.address(self.fc.b, index), self.lanes)
 
     def store_vector(self, value: ir.Value, index: list[ir.Value]) -> None:
         self.store_to(self.out, value, index)
 
     def store_to(self, buffer: Buffer, value: ir.Value, index: list[ir.Value]) -> None:
-        b = self.fc.b
-        pointer = b.bitcast(buffer.address(b, index), ir.PointerType(self.vector))
-        b.store(value, pointer, align=4)
+        store_lanes(self.fc.b, value, buffer.address(self.fc.b, index))

@@ -106,8 +106,9 @@ def _repr(self: Any) -> str:
 
 
 def _eq(self: Any, other: object) -> bool:
-    compared: Callable[[object], object] = type(self).__record_compared__  # in C: types are
-    if type(other) is not type(self):  # compared and hashed often
+    # the compared values gathered by an attrgetter, in C: types are compared and hashed often
+    compared: Callable[[object], object] = type(self).__record_compared__
+    if type(other) is not type(self):
         return NotImplemented
     return self is other or compared(self) == compared(other)
 
