@@ -308,9 +308,12 @@ class CompiledModule:
                                                         addresses.get(prefix + name + "_py"), code)
             except HycError as e:
                 self.uncallable[name] = e
-        # each function also an attribute of its own, where no attribute of the module has its
-        # name: ``mod.f`` is then a dictionary lookup, where ``__getattr__`` (reached only
-        # after the class's attributes were searched and an AttributeError made) took 1.1 us
+        self._functions_as_attributes()
+
+    def _functions_as_attributes(self) -> None:
+        """Each function also an attribute of its own, where no attribute of the module has
+        its name: ``mod.f`` is then a dictionary lookup, where ``__getattr__`` (reached only
+        after the class's attributes were searched and an AttributeError made) took 1.1 us."""
         for name, function in self.functions.items():
             if name not in self.__dict__ and not hasattr(type(self), name):
                 self.__dict__[name] = function

@@ -96,6 +96,7 @@ class PlannedModule(CompiledModule):
                 self.functions[f.sym_name] = function(f)
             except HycError as e:
                 self.uncallable[f.sym_name] = e
+        self._functions_as_attributes()
 
     def to_device(self, array: np.ndarray) -> Any:
         """``array`` copied to the GPU once, for calls that use it in place (weights, say):
